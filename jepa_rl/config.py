@@ -1,0 +1,105 @@
+"""Configuration checks that run before any work: each failure is one line naming the key and the fix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from jepa_rl.perturbations import VisualPerturbation
+
+GROUPS = ("env", "encoder", "perturbation", "ppo", "eval", "logger", "experiment")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the key and the fix."""
+
+
+def check_group_choices(overrides: list[str], conf_dir: Path) -> None:
+    """Reject ``group=option`` overrides naming a file that is not in ``conf/<group>/``.
+
+    Hydra reports these too, but in a multi-line trace; this check answers in one line.
+    """
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        key = key.lstrip("+~")
+        if not sep or key not in GROUPS:
+            continue
+        choices = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
+        for option in value.split(","):  # multirun sweeps list options with commas
+            if option and option != "null" and option not in choices:
+                raise ConfigError(f"{key}={option} is not a known option; choose one of {', '.join(choices)}")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check ranges and cross-references of a composed config; raises ``ConfigError``."""
+    ppo, env, ev = cfg.ppo, cfg.env, cfg.eval
+    _require(isinstance(cfg.seed, int) and cfg.seed >= 0, f"seed={cfg.seed} must be a non-negative int")
+    _require(ppo.num_envs > 0, f"ppo.num_envs={ppo.num_envs} must be positive; use e.g. ppo.num_envs=8")
+    _require(ppo.num_steps > 0, f"ppo.num_steps={ppo.num_steps} must be positive; use e.g. ppo.num_steps=128")
+    rollout = ppo.num_envs * ppo.num_steps
+    _require(
+        ppo.total_timesteps >= rollout,
+        f"ppo.total_timesteps={ppo.total_timesteps} is smaller than one rollout "
+        f"(ppo.num_envs * ppo.num_steps = {rollout}); raise ppo.total_timesteps or shrink the rollout",
+    )
+    _require(
+        ppo.num_minibatches > 0 and rollout % ppo.num_minibatches == 0,
+        f"ppo.num_minibatches={ppo.num_minibatches} must divide the batch of {rollout} transitions",
+    )
+    _require(ppo.update_epochs > 0, f"ppo.update_epochs={ppo.update_epochs} must be positive")
+    _require(ppo.learning_rate > 0, f"ppo.learning_rate={ppo.learning_rate} must be positive")
+    _require(0 <= ppo.gamma <= 1, f"ppo.gamma={ppo.gamma} must be in [0, 1]")
+    _require(0 <= ppo.gae_lambda <= 1, f"ppo.gae_lambda={ppo.gae_lambda} must be in [0, 1]")
+    _require(ppo.autocast in ("none", "bf16"), f"ppo.autocast={ppo.autocast} must be 'none' or 'bf16'")
+    _require(0 <= env.sticky_actions <= 1, f"env.sticky_actions={env.sticky_actions} must be in [0, 1]")
+    _require(0 <= ev.sticky_actions <= 1, f"eval.sticky_actions={ev.sticky_actions} must be in [0, 1]")
+    _require(env.max_frames > 0, f"env.max_frames={env.max_frames} must be positive")
+    _require(cfg.encoder.lr_scale >= 0, f"encoder.lr_scale={cfg.encoder.lr_scale} must be >= 0")
+    _require(ev.episodes > 0, f"eval.episodes={ev.episodes} must be positive; use e.g. eval.episodes=30")
+    _require(ev.num_envs > 0, f"eval.num_envs={ev.num_envs} must be positive")
+    _require(len(ev.suite) > 0, "eval.suite is empty; list perturbations, e.g. eval.suite=[clean,noise]")
+    known = list(cfg.perturbations)
+    for name in ev.suite:
+        _require(name in known, f"eval.suite names unknown perturbation '{name}'; choose from {', '.join(known)}")
+    build_perturbation(cfg.perturbation, "perturbation")
+    for name in known:
+        build_perturbation(cfg.perturbations[name], f"perturbations.{name}")
+    _require(cfg.checkpoint_every > 0, f"checkpoint_every={cfg.checkpoint_every} must be a positive step count")
+
+
+def build_perturbation(node: DictConfig, key: str) -> VisualPerturbation:
+    """Instantiate one perturbation config, prefixing range errors with its config key."""
+    try:
+        return instantiate(node)
+    except Exception as e:  # instantiate wraps constructor errors
+        cause = e.__cause__ or e
+        raise ConfigError(f"{key}: {cause}") from e
+
+
+def check_writable(directory: Path) -> None:
+    """Fail early, and in one line, when outputs cannot be written to ``directory``."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(
+            f"output directory {directory} is not writable ({e.strerror}); "
+            "choose another with hydra.run.dir=PATH (or hydra.sweep.dir=PATH with -m)"
+        ) from e
+
+
+def resolve_threads(requested: int, parallel_jobs: int = 1) -> int:
+    """Threads per job: ``requested`` if > 0, else the CPUs shared evenly among parallel jobs."""
+    if requested > 0:
+        return requested
+    return max(1, (os.cpu_count() or 1) // max(1, parallel_jobs))

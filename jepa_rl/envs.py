@@ -1,0 +1,152 @@
+"""The one Atari observation pipeline shared by training, evaluation and frame collection.
+
+emulator (ale-py ``AtariVectorEnv``: sticky actions, no-op starts, frame skip 4 with
+max-pool of the last two RGB frames, 108k-frame cap, same-step autoreset)
+-> perturbation on the full-resolution RGB frame -> grayscale -> 84x84 area resize
+-> stack of the last 4 frames.
+
+This is the classic DQN/CleanRL pipeline (max-pool on RGB, then ``cv2`` RGB->gray and
+``INTER_AREA`` resize). The emulator hands out full-resolution RGB so that perturbations
+act before the resize; conversion and resize run here, vectorised over environments.
+Nothing here depends on training: rewards are raw and episodes are full games. The learner
+adds reward clipping and the life-loss signal itself (``info["lives"]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+from ale_py.vector_env import AtariVectorEnv
+from hydra.utils import instantiate
+
+from jepa_rl.perturbations import VisualPerturbation
+
+FRAME_SIZE = 84
+
+
+def to_gray84(frames: np.ndarray) -> np.ndarray:
+    """RGB frames ``[N, 210, 160, 3]`` uint8 -> grayscale ``[N, 84, 84]`` uint8."""
+    out = np.empty((len(frames), FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        out[i] = cv2.resize(gray, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_AREA)
+    return out
+
+
+class AtariPipeline:
+    """Vectorised Atari environments emitting ``[N, stack, 84, 84]`` uint8 observations.
+
+    ``step`` returns raw rewards and, in ``info``, ``lives``, ``frame_number`` (emulator frames
+    since construction), ``episode_frame_number`` and, for environments whose game just ended,
+    ``episode_return`` / ``episode_length`` (raw score and agent steps; NaN / 0 elsewhere).
+    Autoreset is same-step: when ``terminated | truncated``, the returned observation is
+    already the first one of the next game.
+    """
+
+    def __init__(
+        self,
+        game: str,
+        num_envs: int,
+        seed: int,
+        perturbation: VisualPerturbation | None = None,
+        sticky_actions: float = 0.25,
+        noop_max: int = 30,
+        max_frames: int = 108_000,
+        frame_skip: int = 4,
+        frame_stack: int = 4,
+        fire_reset: bool = True,
+        full_action_space: bool = False,
+        num_threads: int = 0,
+    ) -> None:
+        if num_envs <= 0:
+            raise ValueError(f"num_envs={num_envs} must be positive")
+        self.num_envs, self.seed, self.frame_skip = num_envs, seed, frame_skip
+        self.perturbation = perturbation or VisualPerturbation()
+        # Streams apart from the emulator seeds (seed + i) so they never coincide.
+        self.perturbation.bind(num_envs, seed=np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        self.ale = AtariVectorEnv(
+            game,
+            num_envs,
+            num_threads=num_threads,
+            max_num_frames_per_episode=max_frames,
+            repeat_action_probability=sticky_actions,
+            full_action_space=full_action_space,
+            autoreset_mode="SameStep",
+            img_height=210,
+            img_width=160,
+            grayscale=False,
+            stack_num=1,
+            frameskip=frame_skip,
+            maxpool=True,
+            noop_max=noop_max,
+            episodic_life=False,
+            life_loss_info=False,
+            reward_clipping=False,
+            use_fire_reset=fire_reset,
+        )
+        self.num_actions = int(self.ale.single_action_space.n)
+        self.stack = np.zeros((num_envs, frame_stack, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
+        self.episode_return = np.zeros(num_envs, dtype=np.float64)
+        self.episode_length = np.zeros(num_envs, dtype=np.int64)
+        self.last_rgb: np.ndarray | None = None  # perturbed RGB frames, for videos
+
+    @property
+    def observation_shape(self) -> tuple[int, int, int]:
+        return self.stack.shape[1:]
+
+    def reset(self) -> tuple[np.ndarray, dict]:
+        """Start a new game in every environment; returns ``([N, stack, 84, 84], info)``."""
+        raw, info = self.ale.reset(seed=self.seed)
+        everyone = np.ones(self.num_envs, dtype=bool)
+        self.perturbation.new_episode(everyone)
+        self.episode_return[:] = 0
+        self.episode_length[:] = 0
+        self._push(raw, fresh=everyone)
+        return self.stack.copy(), info
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Advance every environment one agent step (``frame_skip`` emulator frames)."""
+        raw, reward, terminated, truncated, info = self.ale.step(np.asarray(actions, dtype=np.int32))
+        done = terminated | truncated
+        self.episode_return += reward
+        self.episode_length += 1
+        info["episode_return"] = np.where(done, self.episode_return, np.nan)
+        info["episode_length"] = np.where(done, self.episode_length, 0)
+        self.episode_return[done] = 0
+        self.episode_length[done] = 0
+        # The observation of a finished env is the next game's first frame: new jitter, new stack.
+        self.perturbation.new_episode(done)
+        self._push(raw, fresh=done)
+        return self.stack.copy(), reward.astype(np.float32), terminated, truncated, info
+
+    def _push(self, raw: np.ndarray, fresh: np.ndarray) -> None:
+        # raw: [N, 1, 210, 160, 3] uint8
+        self.last_rgb = self.perturbation(raw[:, -1])
+        gray = to_gray84(self.last_rgb)
+        self.stack[:, :-1] = self.stack[:, 1:]
+        self.stack[:, -1] = gray
+        # A new game's stack repeats its first frame (gymnasium's FrameStackObservation padding).
+        self.stack[fresh] = gray[fresh, None]
+
+    def close(self) -> None:
+        self.ale.close()
+
+
+def make_env(
+    env_cfg: Mapping[str, Any],
+    num_envs: int,
+    seed: int,
+    perturbation: VisualPerturbation | None = None,
+    num_threads: int = 0,
+    **overrides: Any,
+) -> AtariPipeline:
+    """Build the pipeline from the ``env`` config group: the one factory every stage calls.
+
+    ``overrides`` replace config values (evaluation passes its own ``sticky_actions``).
+    """
+    kwargs = {k: v for k, v in dict(env_cfg).items() if k not in ("name", "env_id")}
+    kwargs.update(overrides)
+    return instantiate(kwargs, num_envs=num_envs, seed=seed, perturbation=perturbation, num_threads=num_threads)

@@ -1,0 +1,119 @@
+"""Visual perturbations applied to full-resolution RGB frames, before grayscale.
+
+One parameterised transform covers the study's five conditions:
+
+==============  =====  ==========  ==========  =========
+name            hue    saturation  brightness  noise_std
+==============  =====  ==========  ==========  =========
+clean           0      0           0           0
+color_jitter    0.2    0.3         0.2         0
+noise           0      0           0           10
+mild            0.2    0.3         0.2         10
+hard            0.4    0.5         0.4         25
+==============  =====  ==========  ==========  =========
+
+Colour jitter (sampled once per episode, per environment), in OpenCV's HSV space:
+
+- ``hue``: shift of the hue circle by a fraction drawn from ``U(-hue, hue)``;
+- ``saturation``: saturation multiplied by a factor from ``U(1 - s, 1 + s)``;
+- ``brightness``: value channel offset by ``U(-b, b) * 255`` (the study's additive
+  brightness, not torchvision's multiplicative one).
+
+Gaussian noise is drawn independently for every pixel and channel of every frame,
+with ``noise_std`` in 0-255 intensity units, then rounded and clipped to uint8.
+Note that the agent sees the frame after grayscale conversion and the 84x84 area
+resize, which average several noisy values: the noise the network sees is weaker
+than ``noise_std`` (about a third of it at full Atari resolution).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+class VisualPerturbation:
+    """Per-episode colour jitter plus per-frame Gaussian noise on RGB uint8 frames.
+
+    Example:
+        >>> p = VisualPerturbation(name="noise", noise_std=10.0)
+        >>> p.bind(num_envs=2, seed=0)
+        >>> frames = np.zeros((2, 210, 160, 3), dtype=np.uint8)
+        >>> p.new_episode(np.array([True, True]))
+        >>> p(frames).shape
+        (2, 210, 160, 3)
+    """
+
+    def __init__(
+        self,
+        name: str = "clean",
+        hue: float = 0.0,
+        saturation: float = 0.0,
+        brightness: float = 0.0,
+        noise_std: float = 0.0,
+    ) -> None:
+        for key, value, high in (
+            ("hue", hue, 0.5),
+            ("saturation", saturation, 1.0),
+            ("brightness", brightness, 1.0),
+            ("noise_std", noise_std, 255.0),
+        ):
+            if not 0.0 <= float(value) <= high:
+                raise ValueError(
+                    f"perturbation {name!r}: {key}={value} is out of range; set {key} to a value in [0, {high:g}]"
+                )
+        self.name = name
+        self.hue, self.saturation, self.brightness = float(hue), float(saturation), float(brightness)
+        self.noise_std = float(noise_std)
+        self.bind(num_envs=1, seed=0)
+
+    @property
+    def has_jitter(self) -> bool:
+        return self.hue > 0 or self.saturation > 0 or self.brightness > 0
+
+    @property
+    def is_identity(self) -> bool:
+        return not self.has_jitter and self.noise_std == 0
+
+    def bind(self, num_envs: int, seed: int) -> None:
+        """Size the per-environment episode parameters and seed the random stream."""
+        self.rng = np.random.default_rng(seed)
+        self.hue_shift = np.zeros(num_envs, dtype=np.float32)  # fraction of the hue circle
+        self.sat_scale = np.ones(num_envs, dtype=np.float32)
+        self.value_offset = np.zeros(num_envs, dtype=np.float32)  # 0-255 units
+
+    def new_episode(self, mask: np.ndarray) -> None:
+        """Draw fresh jitter parameters for the environments where ``mask`` is True."""
+        n = int(mask.sum())
+        if n == 0 or not self.has_jitter:
+            return
+        self.hue_shift[mask] = self.rng.uniform(-self.hue, self.hue, n)
+        self.sat_scale[mask] = self.rng.uniform(1 - self.saturation, 1 + self.saturation, n)
+        self.value_offset[mask] = self.rng.uniform(-self.brightness, self.brightness, n) * 255
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """Perturb a batch of RGB frames ``[N, H, W, 3]`` uint8 (returns a new array or ``frames``)."""
+        if self.is_identity:
+            return frames
+        if self.has_jitter:
+            frames = np.stack([self._jitter(f, i) for i, f in enumerate(frames)])
+        if self.noise_std > 0:
+            noise = self.rng.standard_normal(frames.shape, dtype=np.float32)
+            noisy = frames.astype(np.float32) + noise * self.noise_std
+            frames = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+        return frames
+
+    def _jitter(self, frame: np.ndarray, i: int) -> np.ndarray:
+        # OpenCV's uint8 HSV: hue in [0, 180), saturation and value in [0, 255].
+        hsv = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv[..., 0] = np.mod(hsv[..., 0] + self.hue_shift[i] * 180.0, 180.0)
+        hsv[..., 1] *= self.sat_scale[i]
+        hsv[..., 2] += self.value_offset[i]
+        hsv = np.clip(np.rint(hsv), 0, [179, 255, 255]).astype(np.uint8)
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+    def __repr__(self) -> str:
+        return (
+            f"VisualPerturbation(name={self.name!r}, hue={self.hue}, saturation={self.saturation}, "
+            f"brightness={self.brightness}, noise_std={self.noise_std})"
+        )

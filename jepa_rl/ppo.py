@@ -1,0 +1,255 @@
+"""PPO for Atari with CleanRL ppo_atari's hyperparameters, metric names and update rule."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from jepa_rl.agent import Agent
+from jepa_rl.envs import AtariPipeline
+from jepa_rl.tracking import Tracker
+
+
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    last_value: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over a rollout.
+
+    Args:
+        rewards, values, dones: ``[T, N]``; ``dones[t]`` is 1 when the transition at step ``t``
+            ended the episode (the value of the next observation is then not bootstrapped).
+        last_value: ``[N]`` value of the observation after the last step.
+
+    Returns:
+        ``(advantages, returns)``, both ``[T, N]``, with ``returns = advantages + values``.
+    """
+    advantages = torch.zeros_like(rewards)
+    last_gae = torch.zeros_like(last_value)
+    next_value = last_value
+    for t in reversed(range(rewards.shape[0])):
+        nonterminal = 1.0 - dones[t]
+        delta = rewards[t] + gamma * next_value * nonterminal - values[t]
+        last_gae = delta + gamma * gae_lambda * nonterminal * last_gae
+        advantages[t] = last_gae
+        next_value = values[t]
+    return advantages, advantages + values
+
+
+class PPO:
+    """Proximal Policy Optimisation (clipped objective, clipped value loss, annealed lr)."""
+
+    def __init__(
+        self,
+        *,
+        total_timesteps: int = 10_000_000,
+        num_envs: int = 8,
+        num_steps: int = 128,
+        learning_rate: float = 2.5e-4,
+        anneal_lr: bool = True,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        num_minibatches: int = 4,
+        update_epochs: int = 4,
+        norm_adv: bool = True,
+        clip_coef: float = 0.1,
+        clip_vloss: bool = True,
+        ent_coef: float = 0.01,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        target_kl: float | None = None,
+        clip_rewards: bool = True,
+        life_loss: bool = True,
+        autocast: str = "bf16",
+    ) -> None:
+        self.total_timesteps, self.num_envs, self.num_steps = total_timesteps, num_envs, num_steps
+        self.learning_rate, self.anneal_lr = learning_rate, anneal_lr
+        self.gamma, self.gae_lambda = gamma, gae_lambda
+        self.update_epochs, self.norm_adv = update_epochs, norm_adv
+        self.clip_coef, self.clip_vloss = clip_coef, clip_vloss
+        self.ent_coef, self.vf_coef, self.max_grad_norm = ent_coef, vf_coef, max_grad_norm
+        self.target_kl = target_kl
+        self.clip_rewards, self.life_loss, self.autocast = clip_rewards, life_loss, autocast
+        # Derived once, as CleanRL does.
+        self.batch_size = num_envs * num_steps
+        self.minibatch_size = self.batch_size // num_minibatches
+        self.num_iterations = total_timesteps // self.batch_size
+
+    def learn(
+        self,
+        agent: Agent,
+        envs: AtariPipeline,
+        optimizer: torch.optim.Optimizer,
+        tracker: Tracker,
+        device: torch.device,
+        start_iteration: int = 0,
+        episodes_csv: Path | None = None,
+        on_iteration_end: Callable[[int, int, dict], None] | None = None,
+    ) -> dict[str, float]:
+        """Train ``agent`` from ``start_iteration`` to the end; returns summary training stats.
+
+        ``on_iteration_end(iteration, global_step, stats)`` runs after every update (checkpointing).
+        """
+        T, N = self.num_steps, self.num_envs
+        obs_buf = torch.zeros((T, N, *envs.observation_shape), dtype=torch.uint8, device=device)
+        actions = torch.zeros((T, N), dtype=torch.long, device=device)
+        logprobs, rewards, dones, values = (torch.zeros((T, N), device=device) for _ in range(4))
+
+        next_obs, info = envs.reset()
+        next_obs = torch.from_numpy(next_obs).to(device)
+        lives = info["lives"].copy()
+        recent = deque(maxlen=100)  # raw full-game scores
+        global_step = start_iteration * self.batch_size
+        seg_start, seg_step0 = time.perf_counter(), global_step
+        stats: dict = {}
+        log_file = open(episodes_csv, "a", newline="") if episodes_csv else None  # noqa: SIM115
+        writer = csv.writer(log_file) if log_file else None
+        bar = tqdm(
+            total=self.num_iterations * self.batch_size,
+            initial=global_step,
+            unit="step",
+            disable=not sys.stderr.isatty(),
+            dynamic_ncols=True,
+        )
+        try:
+            for iteration in range(start_iteration, self.num_iterations):
+                if self.anneal_lr:
+                    frac = 1.0 - iteration / self.num_iterations
+                    for group in optimizer.param_groups:
+                        group["lr"] = frac * group["base_lr"]
+
+                finished = []
+                for step in range(T):
+                    global_step += N
+                    obs_buf[step] = next_obs
+                    with torch.inference_mode():
+                        action, logprob, value = agent.act(next_obs)
+                    actions[step], logprobs[step], values[step] = action, logprob, value
+                    obs, reward, terminated, truncated, info = envs.step(action.cpu().numpy())
+                    done = terminated | truncated
+                    learner_done = done.copy()
+                    if self.life_loss:  # CleanRL's EpisodicLifeEnv, without touching the env
+                        learner_done |= info["lives"] < lives
+                    lives = info["lives"].copy()
+                    if self.clip_rewards:
+                        reward = np.sign(reward)
+                    rewards[step] = torch.as_tensor(reward, device=device)
+                    dones[step] = torch.as_tensor(learner_done, dtype=torch.float32, device=device)
+                    next_obs = torch.from_numpy(obs).to(device)
+                    for i in np.flatnonzero(done):
+                        score, length = float(info["episode_return"][i]), int(info["episode_length"][i])
+                        finished.append((score, length))
+                        recent.append(score)
+                        if writer:
+                            writer.writerow([global_step, i, score, length])
+
+                with torch.inference_mode():
+                    last_value = agent.value(next_obs)
+                advantages, returns = gae(rewards, values, dones, last_value, self.gamma, self.gae_lambda)
+                metrics = self._update(agent, optimizer, obs_buf, actions, logprobs, values, advantages, returns)
+
+                sps = (global_step - seg_step0) / (time.perf_counter() - seg_start)
+                metrics["charts/SPS"] = sps
+                metrics["charts/learning_rate"] = optimizer.param_groups[0]["lr"]
+                if finished:
+                    metrics["charts/episodic_return"] = float(np.mean([s for s, _ in finished]))
+                    metrics["charts/episodic_length"] = float(np.mean([n for _, n in finished]))
+                    metrics["charts/episodes"] = len(finished)
+                tracker.log(metrics, step=global_step)
+                if log_file:
+                    log_file.flush()
+                bar.update(self.batch_size)
+                bar.set_postfix(sps=f"{sps:.0f}", ret=f"{np.mean(recent):.1f}" if recent else "-")
+                stats = {"train_sps": sps, "final_train_return": float(np.mean(recent)) if recent else None}
+                if on_iteration_end:
+                    on_iteration_end(iteration + 1, global_step, stats)
+        finally:
+            bar.close()
+            if log_file:
+                log_file.close()
+        return stats
+
+    def _update(
+        self,
+        agent: Agent,
+        optimizer: torch.optim.Optimizer,
+        obs_buf: torch.Tensor,
+        actions: torch.Tensor,
+        logprobs: torch.Tensor,
+        values: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+    ) -> dict[str, float]:
+        """``update_epochs`` passes of clipped-PPO minibatch SGD over the flattened rollout."""
+        b_obs = obs_buf.flatten(0, 1)  # [T*N, 4, 84, 84]
+        b_actions, b_logprobs = actions.flatten(), logprobs.flatten()
+        b_adv, b_returns, b_values = advantages.flatten(), returns.flatten(), values.flatten()
+        clipfracs, approx_kl = [], torch.tensor(0.0)
+        for _ in range(self.update_epochs):
+            perm = torch.randperm(self.batch_size, device=b_obs.device)
+            for start in range(0, self.batch_size, self.minibatch_size):
+                mb = perm[start : start + self.minibatch_size]
+                newlogprob, entropy, newvalue = agent.evaluate_actions(b_obs[mb], b_actions[mb])
+                logratio = newlogprob - b_logprobs[mb]
+                ratio = logratio.exp()
+                with torch.no_grad():
+                    old_approx_kl = (-logratio).mean()
+                    approx_kl = ((ratio - 1) - logratio).mean()
+                    clipfracs.append(((ratio - 1.0).abs() > self.clip_coef).float().mean().item())
+
+                mb_adv = b_adv[mb]
+                if self.norm_adv:
+                    mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                pg_loss = torch.max(
+                    -mb_adv * ratio, -mb_adv * torch.clamp(ratio, 1 - self.clip_coef, 1 + self.clip_coef)
+                ).mean()
+
+                if self.clip_vloss:
+                    v_unclipped = (newvalue - b_returns[mb]) ** 2
+                    v_clipped = b_values[mb] + torch.clamp(newvalue - b_values[mb], -self.clip_coef, self.clip_coef)
+                    v_loss = 0.5 * torch.max(v_unclipped, (v_clipped - b_returns[mb]) ** 2).mean()
+                else:
+                    v_loss = 0.5 * ((newvalue - b_returns[mb]) ** 2).mean()
+
+                entropy_loss = entropy.mean()
+                loss = pg_loss - self.ent_coef * entropy_loss + v_loss * self.vf_coef
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), self.max_grad_norm)
+                optimizer.step()
+            if self.target_kl is not None and approx_kl > self.target_kl:
+                break
+
+        var_y = b_returns.var()
+        explained_var = float("nan") if var_y == 0 else float(1 - (b_returns - b_values).var() / var_y)
+        return {
+            "losses/value_loss": v_loss.item(),
+            "losses/policy_loss": pg_loss.item(),
+            "losses/entropy": entropy_loss.item(),
+            "losses/old_approx_kl": old_approx_kl.item(),
+            "losses/approx_kl": approx_kl.item(),
+            "losses/clipfrac": float(np.mean(clipfracs)),
+            "losses/explained_variance": explained_var,
+        }
+
+
+def check_budget(total_timesteps: int, num_envs: int, num_steps: int) -> None:
+    """Raise when the step budget cannot fill one rollout (no update would ever run)."""
+    if total_timesteps < num_envs * num_steps:
+        raise ValueError(
+            f"ppo.total_timesteps={total_timesteps} is smaller than one rollout "
+            f"(ppo.num_envs * ppo.num_steps = {num_envs * num_steps}); raise it or shrink the rollout"
+        )

@@ -1,0 +1,241 @@
+"""The job: validate the config, then train PPO (resumable) and evaluate it under the suite."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from jepa_rl.agent import Agent
+from jepa_rl.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from jepa_rl.config import build_perturbation, check_writable, resolve_threads, validate
+from jepa_rl.envs import make_env
+from jepa_rl.evaluate import evaluate, robustness_ratio
+from jepa_rl.tracking import Tracker, stable_run_id, start_tracker
+
+log = logging.getLogger(__name__)
+
+# Config sections that define what a checkpoint was trained on: a resume must match them.
+TRAINING_KEYS = ("seed", "env", "encoder", "perturbation", "ppo")
+
+
+def output_dir() -> Path:
+    """This job's Hydra output directory (Hydra 1.3 does not chdir into it)."""
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def parallel_jobs() -> int:
+    """How many jobs of this sweep share the machine (joblib's ``n_jobs``), else 1."""
+    n = HydraConfig.get().launcher.get("n_jobs")
+    if n is None:
+        return 1
+    return (os.cpu_count() or 1) if n <= 0 else int(n)
+
+
+def run(cfg: DictConfig) -> dict[str, Any] | None:
+    """Entry point called by ``launch.py``: dispatch on ``cfg.stage``."""
+    out = output_dir()
+    validate(cfg)
+    check_writable(out)
+    if cfg.stage == "benchmark":
+        from jepa_rl.benchmark import benchmark
+
+        return benchmark(cfg, out)
+    return train_and_evaluate(cfg, out)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    """Write JSON atomically (rename over the old file)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def training_fingerprint(cfg: DictConfig) -> dict[str, Any]:
+    return {
+        k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
+        for k in TRAINING_KEYS
+    }
+
+
+def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    """Dotted key of the first difference between two nested dicts (None when equal)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            d = first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
+            if d:
+                return d
+        return None
+    return None if a == b else prefix.rstrip(".")
+
+
+def keep_rows_until(csv_path: Path, global_step: int) -> None:
+    """Drop episode rows logged after ``global_step`` (work the resumed run will redo)."""
+    if not csv_path.exists():
+        return
+    rows = [r for r in csv_path.read_text().splitlines() if r and int(r.split(",")[0]) <= global_step]
+    csv_path.write_text("".join(r + "\n" for r in rows))
+
+
+def train_and_evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
+    """Train (or resume) PPO, evaluate under ``eval.suite``, write ``results.json``."""
+    results_path = out / "results.json"
+    if results_path.exists():
+        log.info("%s exists: this job is complete, nothing to do", results_path)
+        return json.loads(results_path.read_text())
+
+    threads = resolve_threads(cfg.threads, parallel_jobs())
+    torch.set_num_threads(threads)
+    device = pick_device(cfg.device)
+    ppo = instantiate(cfg.ppo)
+
+    ckpt_path, start_iteration, state = out / CHECKPOINT_NAME, 0, None
+    if ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        diff = first_difference(state["config"], training_fingerprint(cfg))
+        if diff:
+            raise CheckpointError(
+                f"{ckpt_path} was trained with a different {diff}; "
+                "rerun with the original config or choose a new hydra.run.dir"
+            )
+        start_iteration = state["iteration"]
+        log.info("resuming from %s at step %d", ckpt_path, state["global_step"])
+    seed_everything(cfg.seed + start_iteration)
+    # A resumed segment starts fresh games with seeds of its own, not a replay of the first ones.
+    env_seed = cfg.seed + start_iteration * 10_007
+    envs = make_env(cfg.env, cfg.ppo.num_envs, env_seed, instantiate(cfg.perturbation), num_threads=threads)
+    agent = Agent(instantiate(cfg.encoder.net), envs.num_actions, autocast=cfg.ppo.autocast).to(device)
+    optimizer = torch.optim.Adam(agent.param_groups(cfg.ppo.learning_rate, cfg.encoder.lr_scale), eps=1e-5)
+    if state:
+        agent.load_state_dict(state["agent"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+    else:
+        keep_rows_until(out / "episodes.csv", -1)
+
+    tracker = start_tracker(
+        **OmegaConf.to_container(cfg.logger, resolve=True),
+        config=OmegaConf.to_container(cfg, resolve=True),
+        run_dir=out,
+        run_id=state["run_id"] if state else stable_run_id(out),
+    )
+    try:
+        train_stats = state["train_stats"] if state else {}
+        if start_iteration < ppo.num_iterations:
+            agent.train()
+            keep_rows_until(out / "episodes.csv", state["global_step"] if state else 0)
+            save = make_checkpointer(cfg, agent, optimizer, tracker, ckpt_path, ppo.num_iterations)
+            train_stats = ppo.learn(
+                agent,
+                envs,
+                optimizer,
+                tracker,
+                device,
+                start_iteration,
+                episodes_csv=out / "episodes.csv",
+                on_iteration_end=save,
+            )
+        envs.close()
+        results = evaluate_and_report(cfg, agent, device, tracker, threads, train_stats)
+        write_json(results, results_path)
+        tracker.summary({"robustness_ratio": results["robustness_ratio"], "train_sps": results["train_sps"]})
+        log.info("wrote %s", results_path)
+        return results
+    except BaseException:
+        tracker.finish(exit_code=1)
+        raise
+    finally:
+        tracker.finish()
+
+
+def make_checkpointer(cfg, agent, optimizer, tracker: Tracker, path: Path, num_iterations: int):
+    """A callback saving a checkpoint every ``checkpoint_every`` steps and after the last update."""
+    every = cfg.checkpoint_every
+    batch = cfg.ppo.num_envs * cfg.ppo.num_steps
+    fingerprint = training_fingerprint(cfg)
+    run_id = tracker.run.id if tracker.run else stable_run_id(path.parent)
+
+    def save(iteration: int, global_step: int, train_stats: dict) -> None:
+        if global_step // every == (global_step - batch) // every and iteration < num_iterations:
+            return
+        save_checkpoint(
+            {
+                "agent": agent.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "iteration": iteration,
+                "global_step": global_step,
+                "torch_rng": torch.get_rng_state(),
+                "config": fingerprint,
+                "run_id": run_id,
+                "train_stats": train_stats,
+            },
+            path,
+        )
+
+    return save
+
+
+def evaluate_and_report(cfg, agent: Agent, device, tracker: Tracker, threads: int, train_stats) -> dict:
+    """Run the evaluation suite, log it, and assemble the ``results.json`` content."""
+    ev = cfg.eval
+    suite = {name: build_perturbation(cfg.perturbations[name], f"perturbations.{name}") for name in ev.suite}
+    step = cfg.ppo.total_timesteps
+
+    def env_factory(num_envs, perturbation):
+        return make_env(
+            cfg.env,
+            num_envs,
+            cfg.seed + ev.seed_offset,
+            perturbation,
+            num_threads=threads,
+            sticky_actions=ev.sticky_actions,
+        )
+
+    def report(name, r):
+        log.info("eval %-13s mean %8.2f  std %7.2f  (%d games)", name, r["mean"], r["std"], len(r["returns"]))
+        tracker.log({f"eval/{name}/mean": r["mean"], f"eval/{name}/std": r["std"]}, step=step)
+
+    scores = evaluate(agent, env_factory, suite, ev.episodes, ev.num_envs, device, ev.greedy, on_result=report)
+    ratio = robustness_ratio(scores)
+    tracker.table(
+        "eval/table",
+        ["perturbation", "mean", "std", "episodes"],
+        [[n, r["mean"], r["std"], len(r["returns"])] for n, r in scores.items()],
+        step=step,
+    )
+    return {
+        "env_id": cfg.env.env_id,
+        "encoder": cfg.encoder.name,
+        "seed": cfg.seed,
+        "total_timesteps": cfg.ppo.total_timesteps,
+        "train_sps": train_stats.get("train_sps"),
+        "final_train_return": train_stats.get("final_train_return"),
+        "train_perturbation": cfg.perturbation.name,
+        "eval_sticky_actions": ev.sticky_actions,
+        "eval_greedy": ev.greedy,
+        "eval": scores,
+        "robustness_ratio": ratio,
+    }
