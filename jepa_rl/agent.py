@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
+from typing import Any
 
 import torch
+from hydra.utils import instantiate
 from torch import nn
-from torch.distributions import Categorical
 
 from jepa_rl.encoders import layer_init
 
@@ -40,18 +42,21 @@ class Agent(nn.Module):
     def act(self, obs: torch.Tensor, greedy: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample (or argmax) actions; returns ``(actions, log_probs, values)``, each ``[B]``."""
         h = self.features(obs)
-        logits = self.actor(h)
-        dist = Categorical(logits=logits)
-        action = logits.argmax(-1) if greedy else dist.sample()
-        return action, dist.log_prob(action), self.critic(h).squeeze(-1)
+        logp = torch.log_softmax(self.actor(h), dim=-1)  # [B, A]
+        if greedy:
+            action = logp.argmax(-1)
+        else:  # Gumbel-max: an exact categorical sample, without torch.distributions' overhead per call
+            action = (logp - torch.empty_like(logp).exponential_().log()).argmax(-1)
+        return action, logp.gather(-1, action[:, None]).squeeze(-1), self.critic(h).squeeze(-1)
 
     def evaluate_actions(
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Log-probabilities, entropies and values of given actions, each ``[B]``."""
         h = self.features(obs)
-        dist = Categorical(logits=self.actor(h))
-        return dist.log_prob(actions), dist.entropy(), self.critic(h).squeeze(-1)
+        logp = torch.log_softmax(self.actor(h), dim=-1)  # [B, A]
+        entropy = -(logp.exp() * logp).sum(-1)
+        return logp.gather(-1, actions[:, None]).squeeze(-1), entropy, self.critic(h).squeeze(-1)
 
     def param_groups(self, lr: float, encoder_lr_scale: float = 1.0) -> list[dict]:
         """Optimizer parameter groups: the encoder at ``lr * encoder_lr_scale``, heads at ``lr``."""
@@ -61,3 +66,16 @@ class Agent(nn.Module):
         if enc:
             groups.append({"params": enc, "lr": lr * encoder_lr_scale, "base_lr": lr * encoder_lr_scale})
         return groups
+
+
+def build_agent(encoder_cfg: Mapping[str, Any], num_actions: int, autocast: str, device: torch.device) -> Agent:
+    """Instantiate the configured encoder (frozen when ``encoder.freeze``) and wrap it in an ``Agent``."""
+    encoder = instantiate(encoder_cfg["net"])
+    if encoder_cfg["freeze"]:
+        encoder.requires_grad_(False)
+    return Agent(encoder, num_actions, autocast=autocast).to(device)
+
+
+def make_optimizer(agent: Agent, learning_rate: float, encoder_lr_scale: float = 1.0) -> torch.optim.Optimizer:
+    """Adam as CleanRL sets it (eps 1e-5); the fused kernel is several times cheaper per step on CPU."""
+    return torch.optim.Adam(agent.param_groups(learning_rate, encoder_lr_scale), eps=1e-5, fused=True)

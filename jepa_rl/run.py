@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from jepa_rl.agent import Agent
+from jepa_rl.agent import Agent, build_agent, make_optimizer
 from jepa_rl.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from jepa_rl.config import build_perturbation, check_writable, resolve_threads, validate
 from jepa_rl.envs import make_env
@@ -127,8 +127,8 @@ def train_and_evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
     # A resumed segment starts fresh games with seeds of its own, not a replay of the first ones.
     env_seed = cfg.seed + start_iteration * 10_007
     envs = make_env(cfg.env, cfg.ppo.num_envs, env_seed, instantiate(cfg.perturbation), num_threads=threads)
-    agent = Agent(instantiate(cfg.encoder.net), envs.num_actions, autocast=cfg.ppo.autocast).to(device)
-    optimizer = torch.optim.Adam(agent.param_groups(cfg.ppo.learning_rate, cfg.encoder.lr_scale), eps=1e-5)
+    agent = build_agent(cfg.encoder, envs.num_actions, cfg.ppo.autocast, device)
+    optimizer = make_optimizer(agent, cfg.ppo.learning_rate, cfg.encoder.lr_scale)
     if state:
         agent.load_state_dict(state["agent"])
         optimizer.load_state_dict(state["optimizer"])
