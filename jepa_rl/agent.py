@@ -43,10 +43,9 @@ class Agent(nn.Module):
         """Sample (or argmax) actions; returns ``(actions, log_probs, values)``, each ``[B]``."""
         h = self.features(obs)
         logp = torch.log_softmax(self.actor(h), dim=-1)  # [B, A]
-        if greedy:
-            action = logp.argmax(-1)
-        else:  # Gumbel-max: an exact categorical sample, without torch.distributions' overhead per call
-            action = (logp - torch.empty_like(logp).exponential_().log()).argmax(-1)
+        # Gumbel-max (logp - log Exp(1)) is an exact categorical sample, minus torch.distributions' overhead.
+        noise = 0.0 if greedy else torch.empty_like(logp).exponential_().log()
+        action = (logp - noise).argmax(-1)
         return action, logp.gather(-1, action[:, None]).squeeze(-1), self.critic(h).squeeze(-1)
 
     def evaluate_actions(

@@ -95,12 +95,16 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
     }
     lines = [
         f"benchmark on {result['device']}, {threads} threads, {cfg.ppo.num_envs} envs, "
-        f"encoder={cfg.encoder.name}, autocast={cfg.ppo.autocast}, median of {bc.repeats}",
-        f"  (a) emulator only      {med['emulator']:8.0f} agent steps/s",
-        f"  (b) + observation pipe {med['pipeline']:8.0f} agent steps/s   (b)/(a) = {result['pipeline_over_emulator']:.2f}",
-        f"  (c) PPO training       {med['ppo']:8.0f} agent steps/s   (c)/(a) = {result['ppo_over_emulator']:.2f}",
-        f"  peak RSS {result['peak_rss_mb']:.0f} MB",
+        f"encoder={cfg.encoder.name}, autocast={cfg.ppo.autocast}, median of {bc.repeats}"
     ]
+    for key, label in (
+        ("emulator", "(a) emulator only"),
+        ("pipeline", "(b) + obs pipeline"),
+        ("ppo", "(c) PPO training"),
+    ):
+        ratio = "" if key == "emulator" else f"   {label[:3]}/(a) = {med[key] / med['emulator']:.2f}"
+        lines.append(f"  {label:<20} {med[key]:8.0f} agent steps/s{ratio}")
+    lines.append(f"  peak RSS {result['peak_rss_mb']:.0f} MB")
     print("\n".join(lines))
     (out / "benchmark.json").write_text(json.dumps(result, indent=2))
     return result
