@@ -98,6 +98,23 @@ def check_writable(directory: Path) -> None:
         ) from e
 
 
+def check_output_root(overrides: list[str]) -> None:
+    """Before Hydra creates the job directory: can the run (or sweep) directory be created?
+
+    Creates and probes the literal part of ``hydra.run.dir`` / ``hydra.sweep.dir`` (up to the
+    first interpolation), or the working directory where the defaults put outputs.
+    """
+    key = "hydra.sweep.dir" if {"-m", "--multirun"} & set(overrides) else "hydra.run.dir"
+    target = Path.cwd()
+    for override in overrides:
+        if override.startswith(key + "="):
+            target = Path(override.split("=", 1)[1].split("${", 1)[0] or ".").absolute()
+    try:
+        check_writable(target)
+    except ConfigError as e:
+        raise ConfigError(f"{e.args[0].split(';')[0]}; choose another with {key}=PATH") from e
+
+
 def resolve_threads(requested: int, parallel_jobs: int = 1) -> int:
     """Threads per job: ``requested`` if > 0, else the CPUs shared evenly among parallel jobs."""
     if requested > 0:

@@ -19,8 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 from jepa_rl.agent import Agent, build_agent, make_optimizer
 from jepa_rl.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from jepa_rl.config import build_perturbation, check_writable, resolve_threads, validate
-from jepa_rl.envs import make_env
+from jepa_rl.envs import AtariPipeline, make_env
 from jepa_rl.evaluate import evaluate, robustness_ratio
+from jepa_rl.perturbations import VisualPerturbation
 from jepa_rl.tracking import Tracker, stable_run_id, start_tracker
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,19 @@ def keep_rows_until(csv_path: Path, global_step: int) -> None:
     csv_path.write_text("".join(r + "\n" for r in rows))
 
 
+def make_train_env(cfg: DictConfig, seed: int, threads: int = 0) -> AtariPipeline:
+    """The training environments: the shared pipeline under the training perturbation."""
+    perturbation = build_perturbation(cfg.perturbation, "perturbation")
+    return make_env(cfg.env, cfg.ppo.num_envs, seed, perturbation, num_threads=threads)
+
+
+def make_eval_env(
+    cfg: DictConfig, num_envs: int, perturbation: VisualPerturbation, seed: int, threads: int = 0
+) -> AtariPipeline:
+    """The evaluation environments: the same pipeline, with evaluation's sticky-action setting."""
+    return make_env(cfg.env, num_envs, seed, perturbation, num_threads=threads, sticky_actions=cfg.eval.sticky_actions)
+
+
 def train_and_evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
     """Train (or resume) PPO, evaluate under ``eval.suite``, write ``results.json``."""
     results_path = out / "results.json"
@@ -126,7 +140,7 @@ def train_and_evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
     seed_everything(cfg.seed + start_iteration)
     # A resumed segment starts fresh games with seeds of its own, not a replay of the first ones.
     env_seed = cfg.seed + start_iteration * 10_007
-    envs = make_env(cfg.env, cfg.ppo.num_envs, env_seed, instantiate(cfg.perturbation), num_threads=threads)
+    envs = make_train_env(cfg, env_seed, threads)
     agent = build_agent(cfg.encoder, envs.num_actions, cfg.ppo.autocast, device)
     optimizer = make_optimizer(agent, cfg.ppo.learning_rate, cfg.encoder.lr_scale)
     if state:
@@ -205,14 +219,7 @@ def evaluate_and_report(cfg, agent: Agent, device, tracker: Tracker, threads: in
     step = cfg.ppo.total_timesteps
 
     def env_factory(num_envs, perturbation):
-        return make_env(
-            cfg.env,
-            num_envs,
-            cfg.seed + ev.seed_offset,
-            perturbation,
-            num_threads=threads,
-            sticky_actions=ev.sticky_actions,
-        )
+        return make_eval_env(cfg, num_envs, perturbation, cfg.seed + ev.seed_offset, threads)
 
     def report(name, r):
         log.info("eval %-13s mean %8.2f  std %7.2f  (%d games)", name, r["mean"], r["std"], len(r["returns"]))

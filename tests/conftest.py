@@ -1,0 +1,51 @@
+"""Shared test helpers: compose the real config, and run the real entrypoint in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+# Tiny but real: 4 envs, one 512-step rollout per update, one game per perturbation.
+TINY = [
+    "ppo.num_envs=4",
+    "ppo.num_steps=64",
+    "ppo.total_timesteps=512",
+    "eval.episodes=1",
+    "eval.num_envs=1",
+    "checkpoint_every=256",
+    "threads=1",
+]
+
+
+def compose_cfg(overrides: list[str] | None = None) -> DictConfig:
+    """The composed config, exactly as ``launch.py`` would see it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides or [])
+
+
+def launch(args: list[str], tmp_path: Path, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python launch.py ARGS`` with its outputs under ``tmp_path``."""
+    full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "launch.py"), *args],
+        cwd=tmp_path,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def tiny() -> list[str]:
+    return list(TINY)

@@ -1,0 +1,93 @@
+"""The one observation pipeline: training and clean evaluation see identical frames, 4 emulator frames a step."""
+
+import cv2
+import gymnasium as gym
+import numpy as np
+import pytest
+from conftest import compose_cfg
+
+from jepa_rl.config import build_perturbation
+from jepa_rl.envs import AtariPipeline
+from jepa_rl.run import make_eval_env, make_train_env
+
+
+@pytest.mark.parametrize("game", ["breakout", "pong"])
+def test_clean_eval_observations_equal_training_observations(game):
+    cfg = compose_cfg([f"env={game}", "ppo.num_envs=3", "env.max_frames=400"])  # caps force resets
+    train = make_train_env(cfg, seed=11, threads=1)
+    clean = build_perturbation(cfg.perturbations.clean, "perturbations.clean")
+    evaluation = make_eval_env(cfg, 3, clean, seed=11, threads=1)
+    rng = np.random.default_rng(0)
+    obs_t, info_t = train.reset()
+    obs_e, info_e = evaluation.reset()
+    assert obs_t.shape == (3, 4, 84, 84) and obs_t.dtype == np.uint8
+    assert np.array_equal(obs_t, obs_e)
+    frames = info_t["frame_number"].copy()
+    games_ended = 0
+    for _ in range(300):
+        actions = rng.integers(0, train.num_actions, 3)
+        obs_t, r_t, term_t, trunc_t, info_t = train.step(actions)
+        obs_e, r_e, term_e, trunc_e, info_e = evaluation.step(actions)
+        assert np.array_equal(obs_t, obs_e)
+        assert np.array_equal(r_t, r_e) and np.array_equal(term_t, term_e)
+        done = term_t | trunc_t
+        games_ended += done.sum()
+        # One agent step = exactly 4 emulator frames, in both (a reset adds its no-op frames).
+        assert np.all((info_t["frame_number"] - frames)[~done] == 4)
+        assert np.array_equal(info_t["frame_number"], info_e["frame_number"])
+        frames = info_t["frame_number"].copy()
+    assert games_ended > 0  # observations stayed equal across autoresets too
+    train.close()
+    evaluation.close()
+
+
+def test_sticky_actions_and_seeds_change_the_game():
+    cfg = compose_cfg(["ppo.num_envs=2"])
+    a = make_train_env(cfg, seed=1, threads=1)
+    b = make_train_env(cfg, seed=2, threads=1)
+    a.reset(), b.reset()
+    same = True
+    for _ in range(100):
+        oa, *_ = a.step(np.array([2, 3]))
+        ob, *_ = b.step(np.array([2, 3]))
+        same &= np.array_equal(oa, ob)
+    assert not same
+    a.close(), b.close()
+
+
+def reference_observations(actions: list[int], seed: int) -> list[np.ndarray]:
+    """Frame skip 4, max of the last two RGB frames, cv2 gray, INTER_AREA 84x84, stack 4,
+    built step by step on gymnasium's unskipped ALE env (the classic DQN/CleanRL recipe)."""
+    env = gym.make("ALE/Breakout-v5", frameskip=1, repeat_action_probability=0.0, obs_type="rgb")
+    frame, _ = env.reset(seed=seed)
+
+    def preprocess(rgb):
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        return cv2.resize(gray, (84, 84), interpolation=cv2.INTER_AREA)
+
+    stack = [preprocess(frame)] * 4
+    out = [np.stack(stack)]
+    for a in actions:
+        last_two = []
+        for _ in range(4):
+            frame, *_ = env.step(a)
+            last_two = (last_two + [frame])[-2:]
+        stack = stack[1:] + [preprocess(np.maximum(*last_two))]
+        out.append(np.stack(stack))
+    env.close()
+    return out
+
+
+def test_pipeline_matches_reference_preprocessing():
+    rng = np.random.default_rng(0)
+    actions = [1] + list(rng.integers(0, 4, 120))
+    expected = reference_observations(actions, seed=5)
+    envs = AtariPipeline("breakout", 1, seed=5, sticky_actions=0.0, noop_max=0, fire_reset=False, num_threads=1)
+    obs, _ = envs.reset()
+    got = [obs[0]]
+    for a in actions:
+        obs, *_ = envs.step(np.array([a]))
+        got.append(obs[0])
+    envs.close()
+    for step, (g, e) in enumerate(zip(got, expected, strict=True)):
+        assert np.array_equal(g, e), f"observation differs from the reference at step {step}"

@@ -1,0 +1,116 @@
+"""End to end through launch.py: results.json, W&B files, resume after a kill, multirun."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import ROOT, TINY, launch
+
+from jepa_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+SUITE = ["clean", "color_jitter", "noise", "mild", "hard"]
+
+
+def check_results(path, total_timesteps):
+    results = json.loads(path.read_text())
+    for key in ("env_id", "encoder", "seed", "total_timesteps", "train_sps", "eval", "robustness_ratio"):
+        assert key in results
+    assert results["env_id"] == "ALE/Breakout-v5" and results["encoder"] == "cnn"
+    assert results["total_timesteps"] == total_timesteps and results["train_sps"] > 0
+    assert list(results["eval"]) == SUITE
+    for r in results["eval"].values():
+        assert set(r) == {"mean", "std", "returns"} and len(r["returns"]) == 1
+        assert r["mean"] == pytest.approx(sum(r["returns"]) / len(r["returns"]))
+        assert all(score >= 0 and float(score).is_integer() for score in r["returns"])  # raw game scores
+    clean = results["eval"]["clean"]["mean"]
+    if clean > 0:
+        expected = sum(results["eval"][p]["mean"] / clean for p in SUITE[1:]) / 4
+        assert results["robustness_ratio"] == pytest.approx(expected)
+    return results
+
+
+def test_smoke_run_writes_results_and_wandb_files(tmp_path):
+    result = launch([*TINY, "hydra.run.dir=run"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "run"
+    check_results(run / "results.json", 512)
+    assert (run / ".hydra" / "config.yaml").exists()
+    state = load_checkpoint(run / "checkpoint.pt")
+    assert state["global_step"] == 512
+    offline = list((run / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert offline, "W&B offline mode writes a real run file"
+    # Running the same command again finds the finished job and does nothing.
+    again = launch([*TINY, "hydra.run.dir=run"], tmp_path)
+    assert again.returncode == 0 and "complete" in again.stderr + again.stdout
+
+
+def test_killed_run_resumes_from_its_checkpoint(tmp_path):
+    args = [*TINY, "ppo.total_timesteps=4096", "logger=none", "hydra.run.dir=run"]
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "launch.py"), *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = load_checkpoint(ckpt)["global_step"]
+    assert 0 < first < 4096, "the job was killed before it finished"
+
+    resumed = launch(args, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {ckpt} at step {first}" in resumed.stderr + resumed.stdout
+    assert load_checkpoint(ckpt)["global_step"] == 4096
+    check_results(tmp_path / "run" / "results.json", 4096)
+    steps = [int(line.split(",")[0]) for line in (tmp_path / "run" / "episodes.csv").read_text().splitlines()]
+    assert steps == sorted(steps)  # no episode logged twice across the restart
+
+
+def test_resume_with_another_config_is_refused(tmp_path):
+    args = [*TINY, "logger=none", "hydra.run.dir=run", "eval.suite=[clean]"]
+    assert launch(args, tmp_path).returncode == 0
+    (tmp_path / "run" / "results.json").unlink()
+    result = launch([*args, "ppo.learning_rate=0.001"], tmp_path)
+    assert result.returncode != 0
+    assert "different ppo.learning_rate" in result.stderr
+
+
+def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(path)
+    save_checkpoint({"x": torch.zeros(3)}, path)
+    assert load_checkpoint(path)["x"].shape == (3,)
+    path.write_bytes(path.read_bytes()[:100])  # truncated mid-write by a crash
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(path)
+
+
+def test_corrupt_checkpoint_in_a_run_dir_stops_the_job(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    result = launch([*TINY, "logger=none", "hydra.run.dir=run"], tmp_path)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "corrupt" in last and "delete it" in last
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_multirun_over_seeds(tmp_path, launcher):
+    args = ["-m", *TINY, "seed=1,2", "logger=none", "eval.suite=[clean,hard]", "hydra.sweep.dir=sweep"]
+    if launcher == "joblib":
+        args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    result = launch(args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = sorted(tmp_path.glob("sweep/**/results.json"))
+    assert len(found) == 2
+    seeds = sorted(json.loads(p.read_text())["seed"] for p in found)
+    assert seeds == [1, 2]
