@@ -147,8 +147,8 @@ def train_and_evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
         agent.load_state_dict(state["agent"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
-    else:
-        keep_rows_until(out / "episodes.csv", -1)
+    # Episodes logged after the checkpoint will be played again: drop them (all of them on a fresh start).
+    keep_rows_until(out / "episodes.csv", state["global_step"] if state else -1)
 
     tracker = start_tracker(
         **OmegaConf.to_container(cfg.logger, resolve=True),
@@ -160,7 +160,6 @@ def train_and_evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
         train_stats = state["train_stats"] if state else {}
         if start_iteration < ppo.num_iterations:
             agent.train()
-            keep_rows_until(out / "episodes.csv", state["global_step"] if state else 0)
             save = make_checkpointer(cfg, agent, optimizer, tracker, ckpt_path, ppo.num_iterations)
             train_stats = ppo.learn(
                 agent,
