@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from jepa_rl.perturbations import VisualPerturbation
 
 GROUPS = ("env", "encoder", "perturbation", "ppo", "eval", "logger", "experiment")
+
+
+@dataclass
+class AtariEnvSchema:
+    """Typed defaults of every ``conf/env/<game>.yaml``: the shared observation pipeline (``jepa_rl.envs``)."""
+
+    _target_: str = "jepa_rl.envs.AtariPipeline"
+    name: str = "???"  # short name used in paths and W&B groups
+    env_id: str = "???"  # gymnasium id of the game, reported in results.json
+    game: str = "???"  # ale-py ROM name (snake_case)
+    sticky_actions: float = 0.25  # repeat_action_probability (Machado et al. 2018); CleanRL's scores use 0.0
+    noop_max: int = 30  # random no-ops at the start of each game
+    max_frames: int = 108_000  # emulator frames per game (30 minutes of play)
+    frame_skip: int = 4  # emulator frames per agent step, max-pooled over the last two
+    frame_stack: int = 4
+    fire_reset: bool = True  # press FIRE at the start of each game (for games that need it)
+    full_action_space: bool = False
+
+
+# A schema is not applied to a YAML of the same name: each env YAML lists this one in its defaults.
+ConfigStore.instance().store(name="atari_env_schema", node=AtariEnvSchema)
 
 
 class ConfigError(ValueError):

@@ -11,6 +11,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+import jepa_rl.config  # noqa: F401  (registers the config schemas, as launch.py does)
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
