@@ -24,6 +24,7 @@ from omegaconf import DictConfig, open_dict
 from jepa_rl.agent import build_agent, make_optimizer
 from jepa_rl.config import resolve_threads
 from jepa_rl.envs import make_env
+from jepa_rl.run import pick_device
 from jepa_rl.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,7 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
     bc = cfg.benchmark
     threads = resolve_threads(cfg.threads)
     torch.set_num_threads(threads)
-    device = torch.device(
-        "cuda"
-        if cfg.device == "auto" and torch.cuda.is_available()
-        else ("cpu" if cfg.device == "auto" else cfg.device)
-    )
+    device = pick_device(cfg.device)
     runs: dict[str, list[float]] = {"emulator": [], "pipeline": [], "ppo": []}
     for _ in range(bc.repeats):
         runs["emulator"].append(emulator_sps(cfg, threads, bc.env_steps, preprocess=False))

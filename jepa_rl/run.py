@@ -56,12 +56,14 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (the emulator and perturbations take their own seeds)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
 def pick_device(requested: str) -> torch.device:
+    """``auto`` means CUDA when available, else the CPU."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
@@ -76,6 +78,7 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 
 def training_fingerprint(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config sections a checkpoint depends on (stored in it, compared on resume)."""
     return {
         k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
         for k in TRAINING_KEYS
