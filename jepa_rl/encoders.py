@@ -45,3 +45,86 @@ class NatureCNN(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(scale_pixels(obs))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm transformer block: ``x + attn(ln(x))``, then ``x + mlp(ln(x))``; shapes ``[B, N, D]``."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"width {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, D = x.shape
+        qkv = self.qkv(self.norm1(x)).reshape(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        attn = nn.functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # [B, H, N, D/H]
+        x = x + self.proj(attn.transpose(1, 2).reshape(B, N, D))
+        return x + self.mlp(self.norm2(x))
+
+
+class ViTEncoder(nn.Module):
+    """ViT-Tiny for 84x84 frame stacks: 12x12 patches -> 7x7 tokens of width 192, 3 heads, 4 layers.
+
+    ``tokens`` gives the patch tokens ``[B, 49, D]`` (what self-supervised objectives use);
+    ``forward`` pools them into ``[B, D]`` RL features: the mean over patches, or a learned
+    attention pooling (one trained query). There is no CLS token: an untrained CLS projection
+    carries no information about the frame.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 4,
+        image_size: int = 84,
+        patch_size: int = 12,
+        width: int = 192,
+        depth: int = 4,
+        heads: int = 3,
+        mlp_ratio: float = 4.0,
+        pool: str = "mean",
+    ) -> None:
+        super().__init__()
+        if image_size % patch_size:
+            raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}")
+        if pool not in ("mean", "attention"):
+            raise ValueError(f"pool={pool!r}; choose 'mean' or 'attention'")
+        self.grid = image_size // patch_size
+        self.feature_dim, self.pool = width, pool
+        self.patch_embed = nn.Conv2d(in_channels, width, patch_size, stride=patch_size)
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.grid * self.grid, width))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.blocks = nn.ModuleList(TransformerBlock(width, heads, mlp_ratio) for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
+        if pool == "attention":
+            self.query = nn.Parameter(torch.zeros(1, 1, width))
+            self.pool_attn = nn.MultiheadAttention(width, heads, batch_first=True)
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid * self.grid
+
+    def tokens(self, obs: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 frames ``[B, C, 84, 84]`` -> normalised patch tokens ``[B, N, D]``.
+
+        ``keep`` (``[B, K]`` patch indices) encodes only those patches, as masked objectives need.
+        """
+        x = self.patch_embed(scale_pixels(obs)).flatten(2).transpose(1, 2) + self.pos_embed  # [B, N, D]
+        if keep is not None:
+            x = torch.gather(x, 1, keep[..., None].expand(-1, -1, x.shape[-1]))  # [B, K, D]
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = self.tokens(obs)
+        if self.pool == "mean":
+            return x.mean(1)
+        pooled, _ = self.pool_attn(self.query.expand(len(x), -1, -1), x, x)
+        return pooled.squeeze(1)

@@ -103,6 +103,14 @@ def test_corrupt_checkpoint_in_a_run_dir_stops_the_job(tmp_path):
     assert last.startswith("error: ") and "corrupt" in last and "delete it" in last
 
 
+@pytest.mark.parametrize("encoder", [["encoder=vit"], ["encoder=cnn", "encoder.freeze=true"]])
+def test_other_encoders_run_end_to_end(tmp_path, encoder):
+    result = launch([*TINY, *encoder, "logger=none", "eval.suite=[clean,hard]", "hydra.run.dir=run"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["encoder"] == encoder[0].split("=")[1] and list(results["eval"]) == ["clean", "hard"]
+
+
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
 def test_multirun_over_seeds(tmp_path, launcher):
     args = ["-m", *TINY, "seed=1,2", "logger=none", "eval.suite=[clean,hard]", "hydra.sweep.dir=sweep"]
