@@ -39,9 +39,19 @@ class Agent(nn.Module):
         """State values ``[B]``."""
         return self.critic(self.features(obs)).squeeze(-1)
 
+    @property
+    def encoder_frozen(self) -> bool:
+        """True when no encoder weight is trained: features can then be computed once and reused."""
+        return not any(p.requires_grad for p in self.encoder.parameters())
+
     def act(self, obs: torch.Tensor, greedy: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample (or argmax) actions; returns ``(actions, log_probs, values)``, each ``[B]``."""
-        h = self.features(obs)
+        return self.act_from_features(self.features(obs), greedy)
+
+    def act_from_features(
+        self, h: torch.Tensor, greedy: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``act`` on precomputed features ``[B, F]``."""
         logp = torch.log_softmax(self.actor(h), dim=-1)  # [B, A]
         # Gumbel-max (logp - log Exp(1)) is an exact categorical sample, minus torch.distributions' overhead.
         noise = 0.0 if greedy else torch.empty_like(logp).exponential_().log()
@@ -52,7 +62,12 @@ class Agent(nn.Module):
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Log-probabilities, entropies and values of given actions, each ``[B]``."""
-        h = self.features(obs)
+        return self.evaluate_features(self.features(obs), actions)
+
+    def evaluate_features(
+        self, h: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``evaluate_actions`` on precomputed features ``[B, F]``."""
         logp = torch.log_softmax(self.actor(h), dim=-1)  # [B, A]
         entropy = -(logp.exp() * logp).sum(-1)
         return logp.gather(-1, actions[:, None]).squeeze(-1), entropy, self.critic(h).squeeze(-1)

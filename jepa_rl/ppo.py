@@ -104,7 +104,12 @@ class PPO:
         ``on_iteration_end(iteration, global_step, stats)`` runs after every update (checkpointing).
         """
         T, N = self.num_steps, self.num_envs
-        obs_buf = torch.zeros((T, N, *envs.observation_shape), dtype=torch.uint8, device=device)
+        # A frozen encoder's features are computed once per step and reused by every update epoch.
+        frozen = agent.encoder_frozen
+        if frozen:
+            obs_buf = torch.zeros((T, N, agent.encoder.feature_dim), device=device)
+        else:
+            obs_buf = torch.zeros((T, N, *envs.observation_shape), dtype=torch.uint8, device=device)
         actions = torch.zeros((T, N), dtype=torch.long, device=device)
         logprobs, rewards, dones, values = (torch.zeros((T, N), device=device) for _ in range(4))
 
@@ -134,9 +139,10 @@ class PPO:
                 finished = []
                 for step in range(T):
                     global_step += N
-                    obs_buf[step] = next_obs
                     with torch.inference_mode():
-                        action, logprob, value = agent.act(next_obs)
+                        h = agent.features(next_obs)
+                        action, logprob, value = agent.act_from_features(h)
+                    obs_buf[step] = h if frozen else next_obs
                     actions[step], logprobs[step], values[step] = action, logprob, value
                     obs, reward, terminated, truncated, info = envs.step(action.cpu().numpy())
                     done = terminated | truncated
@@ -159,7 +165,9 @@ class PPO:
                 with torch.inference_mode():
                     last_value = agent.value(next_obs)
                 advantages, returns = gae(rewards, values, dones, last_value, self.gamma, self.gae_lambda)
-                metrics = self._update(agent, optimizer, obs_buf, actions, logprobs, values, advantages, returns)
+                metrics = self._update(
+                    agent, optimizer, obs_buf, actions, logprobs, values, advantages, returns, features=frozen
+                )
 
                 sps = (global_step - seg_step0) / (time.perf_counter() - seg_start)
                 metrics["charts/SPS"] = sps
@@ -192,9 +200,14 @@ class PPO:
         values: torch.Tensor,
         advantages: torch.Tensor,
         returns: torch.Tensor,
+        features: bool = False,
     ) -> dict[str, float]:
-        """``update_epochs`` passes of clipped-PPO minibatch SGD over the flattened rollout."""
-        b_obs = obs_buf.flatten(0, 1)  # [T*N, 4, 84, 84]
+        """``update_epochs`` passes of clipped-PPO minibatch SGD over the flattened rollout.
+
+        ``obs_buf`` holds observations ``[T, N, 4, 84, 84]``, or encoder features ``[T, N, F]``
+        when ``features`` is True (frozen encoder: no encoder forward or backward here).
+        """
+        b_obs = obs_buf.flatten(0, 1)  # [T*N, ...]
         b_actions, b_logprobs = actions.flatten(), logprobs.flatten()
         b_adv, b_returns, b_values = advantages.flatten(), returns.flatten(), values.flatten()
         clipfracs, approx_kl = [], torch.tensor(0.0)
@@ -202,7 +215,8 @@ class PPO:
             perm = torch.randperm(self.batch_size, device=b_obs.device)
             for start in range(0, self.batch_size, self.minibatch_size):
                 mb = perm[start : start + self.minibatch_size]
-                newlogprob, entropy, newvalue = agent.evaluate_actions(b_obs[mb], b_actions[mb])
+                h = b_obs[mb] if features else agent.features(b_obs[mb])
+                newlogprob, entropy, newvalue = agent.evaluate_features(h, b_actions[mb])
                 logratio = newlogprob - b_logprobs[mb]
                 ratio = logratio.exp()
                 with torch.no_grad():

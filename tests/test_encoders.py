@@ -65,3 +65,33 @@ def test_frozen_encoder_is_not_trained():
     after = agent.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
     assert not torch.equal(before["actor.weight"], after["actor.weight"])
+
+
+def test_cached_features_give_the_same_update_as_recomputing_them():
+    """With a frozen encoder PPO stores features instead of frames; the update must not change."""
+    import copy
+
+    from jepa_rl.agent import make_optimizer
+    from jepa_rl.ppo import PPO
+
+    encoder = NatureCNN().requires_grad_(False)
+    agent = Agent(encoder, num_actions=4)
+    twin = copy.deepcopy(agent)
+    T, N = 8, 2
+    obs = torch.randint(0, 256, (T, N, 4, 84, 84), dtype=torch.uint8)
+    with torch.no_grad():
+        feats = agent.features(obs.flatten(0, 1)).reshape(T, N, -1)
+    args = (
+        torch.randint(0, 4, (T, N)),
+        torch.full((T, N), -1.4),
+        torch.zeros(T, N),
+        torch.randn(T, N),
+        torch.ones(T, N),
+    )
+    ppo = PPO(num_envs=N, num_steps=T, num_minibatches=2, update_epochs=2, total_timesteps=T * N)
+    torch.manual_seed(0)
+    ppo._update(agent, make_optimizer(agent, 1e-3), obs, *args)
+    torch.manual_seed(0)
+    ppo._update(twin, make_optimizer(twin, 1e-3), feats, *args, features=True)
+    for (name, a), b in zip(agent.state_dict().items(), twin.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), name
