@@ -258,12 +258,3 @@ class PPO:
             "losses/clipfrac": float(np.mean(clipfracs)),
             "losses/explained_variance": explained_var,
         }
-
-
-def check_budget(total_timesteps: int, num_envs: int, num_steps: int) -> None:
-    """Raise when the step budget cannot fill one rollout (no update would ever run)."""
-    if total_timesteps < num_envs * num_steps:
-        raise ValueError(
-            f"ppo.total_timesteps={total_timesteps} is smaller than one rollout "
-            f"(ppo.num_envs * ppo.num_steps = {num_envs * num_steps}); raise it or shrink the rollout"
-        )
