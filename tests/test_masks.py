@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+from jepa_rl.masks import MaskConfig, apply_masks, sample_masks
+from jepa_rl.schedules import ema_momentum, warmup_cosine
+
+
+def draw(batch=64, seed=0, cfg=None):
+    return sample_masks(batch, cfg or MaskConfig(), torch.Generator().manual_seed(seed))
+
+
+def test_mask_shapes_counts_and_ranges():
+    cfg = MaskConfig()
+    context, targets = draw(cfg=cfg)
+    assert context.dim() == 2 and context.shape[0] == 64 and context.shape[1] >= cfg.min_context
+    assert targets.shape[:2] == (64, cfg.num_targets)
+    h_w = targets.shape[2]
+    assert 0.15 * 49 * 0.5 <= h_w <= 0.2 * 49 * 1.5  # block area near the configured scale
+    for idx in (context, targets):
+        assert idx.dtype == torch.long and idx.min() >= 0 and idx.max() < 49
+    # Every target block is a rectangle: its patches span exactly rows x cols.
+    rows, cols = targets // 7, targets % 7
+    spans = (rows.amax(-1) - rows.amin(-1) + 1) * (cols.amax(-1) - cols.amin(-1) + 1)
+    assert torch.all(spans == h_w)
+
+
+def test_context_and_targets_are_disjoint_and_context_unique():
+    context, targets = draw(batch=128, seed=3)
+    for c, t in zip(context, targets, strict=True):
+        assert len(set(c.tolist())) == len(c)
+        assert not set(c.tolist()) & set(t.flatten().tolist())
+
+
+def test_masks_are_deterministic_under_a_seed():
+    a, b = draw(seed=7), draw(seed=7)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    c = draw(seed=8)
+    assert not (torch.equal(a[0], c[0]) and torch.equal(a[1], c[1]))
+
+
+def test_apply_masks_gathers_tokens():
+    x = torch.arange(2 * 49 * 3, dtype=torch.float32).reshape(2, 49, 3)
+    idx = torch.tensor([[0, 48], [5, 6]])
+    out = apply_masks(x, idx)
+    assert out.shape == (2, 2, 3)
+    assert torch.equal(out[1, 0], x[1, 5]) and torch.equal(out[0, 1], x[0, 48])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"context_scale": (0.02, 0.02)}, {"target_scale": (0.95, 0.99)}, {"num_targets": 0}, {"target_scale": (0.3, 0.2)}],
+)
+def test_configurations_without_context_are_rejected(kwargs):
+    with pytest.raises(ValueError, match="masks"):
+        MaskConfig(**kwargs)
+
+
+def test_ema_momentum_schedule():
+    assert ema_momentum(0, 1000) == pytest.approx(0.996)
+    assert ema_momentum(500, 1000) == pytest.approx(0.998)
+    assert ema_momentum(1000, 1000) == pytest.approx(1.0)
+    assert ema_momentum(5000, 1000) == pytest.approx(1.0)  # clamped past the end
+    values = [ema_momentum(s, 100) for s in range(101)]
+    assert values == sorted(values)
+
+
+def test_warmup_cosine_schedule():
+    lr = [warmup_cosine(s, total_steps=100, warmup_steps=10, peak=1e-3, start=1e-4, end=1e-6) for s in range(101)]
+    assert lr[0] == pytest.approx(1e-4) and lr[10] == pytest.approx(1e-3) and lr[100] == pytest.approx(1e-6)
+    assert lr[:11] == sorted(lr[:11]) and lr[10:] == sorted(lr[10:], reverse=True)
+    assert lr[55] == pytest.approx(1e-6 + 0.5 * (1e-3 - 1e-6))
