@@ -23,8 +23,7 @@ from omegaconf import DictConfig, open_dict
 
 from jepa_rl.agent import build_agent, make_optimizer
 from jepa_rl.config import resolve_threads
-from jepa_rl.envs import make_env
-from jepa_rl.run import pick_device
+from jepa_rl.run import make_train_env, pick_device
 from jepa_rl.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def emulator_sps(cfg: DictConfig, threads: int, steps: int, preprocess: bool) -> float:
     """Agent steps/s with random actions: the bare emulator, or the whole observation pipeline."""
-    envs = make_env(cfg.env, cfg.ppo.num_envs, cfg.seed, instantiate(cfg.perturbation), num_threads=threads)
+    envs = make_train_env(cfg, cfg.seed, threads)
     rng = np.random.default_rng(cfg.seed)
     step = envs.step if preprocess else envs.ale.step
     try:
@@ -53,7 +52,7 @@ def ppo_sps(cfg: DictConfig, threads: int, iterations: int, device: torch.device
     batch = cfg.ppo.num_envs * cfg.ppo.num_steps
     with open_dict(cfg):
         cfg.ppo.total_timesteps = batch * (iterations + 1)
-    envs = make_env(cfg.env, cfg.ppo.num_envs, cfg.seed, instantiate(cfg.perturbation), num_threads=threads)
+    envs = make_train_env(cfg, cfg.seed, threads)
     agent = build_agent(cfg.encoder, envs.num_actions, cfg.ppo.autocast, device)
     optimizer = make_optimizer(agent, cfg.ppo.learning_rate, cfg.encoder.lr_scale)
     marks = []

@@ -63,7 +63,7 @@ class AtariPipeline:
     ) -> None:
         if num_envs <= 0:
             raise ValueError(f"num_envs={num_envs} must be positive")
-        self.num_envs, self.seed, self.frame_skip = num_envs, seed, frame_skip
+        self.num_envs, self.seed = num_envs, seed
         self.perturbation = perturbation or VisualPerturbation()
         # Streams apart from the emulator seeds (seed + i) so they never coincide.
         self.perturbation.bind(num_envs, seed=np.random.SeedSequence([seed, 1]).generate_state(1)[0])
@@ -91,7 +91,6 @@ class AtariPipeline:
         self.stack = np.zeros((num_envs, frame_stack, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
         self.episode_return = np.zeros(num_envs, dtype=np.float64)
         self.episode_length = np.zeros(num_envs, dtype=np.int64)
-        self.last_rgb: np.ndarray | None = None  # perturbed RGB frames, for videos
 
     @property
     def observation_shape(self) -> tuple[int, int, int]:
@@ -124,8 +123,7 @@ class AtariPipeline:
 
     def _push(self, raw: np.ndarray, fresh: np.ndarray) -> None:
         # raw: [N, 1, 210, 160, 3] uint8
-        self.last_rgb = self.perturbation(raw[:, -1])
-        gray = to_gray84(self.last_rgb)
+        gray = to_gray84(self.perturbation(raw[:, -1]))
         self.stack[:, :-1] = self.stack[:, 1:]
         self.stack[:, -1] = gray
         # A new game's stack repeats its first frame (gymnasium's FrameStackObservation padding).

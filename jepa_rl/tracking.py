@@ -36,10 +36,6 @@ class Tracker:
     def __init__(self, run: Any = None) -> None:
         self.run = run
 
-    @property
-    def directory(self) -> str | None:
-        return self.run.dir if self.run else None
-
     def log(self, metrics: dict[str, float], step: int) -> None:
         if self.run:
             self.run.log(metrics, step=step)
