@@ -107,8 +107,8 @@ def build_perturbation(node: DictConfig, key: str) -> VisualPerturbation:
         raise ConfigError(f"{key}: {cause}") from e
 
 
-def check_writable(directory: Path) -> None:
-    """Fail early, and in one line, when outputs cannot be written to ``directory``."""
+def check_writable(directory: Path, fix: str = "hydra.run.dir=PATH (or hydra.sweep.dir=PATH with -m)") -> None:
+    """Fail early, and in one line, when outputs cannot be written to ``directory``; ``fix`` names the override."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / ".write_test"
@@ -116,8 +116,7 @@ def check_writable(directory: Path) -> None:
         probe.unlink()
     except OSError as e:
         raise ConfigError(
-            f"output directory {directory} is not writable ({e.strerror}); "
-            "choose another with hydra.run.dir=PATH (or hydra.sweep.dir=PATH with -m)"
+            f"output directory {directory} is not writable ({e.strerror}); choose another with {fix}"
         ) from e
 
 
@@ -132,10 +131,7 @@ def check_output_root(overrides: list[str]) -> None:
     for override in overrides:
         if override.startswith(key + "="):
             target = Path(override.split("=", 1)[1].split("${", 1)[0] or ".").absolute()
-    try:
-        check_writable(target)
-    except ConfigError as e:
-        raise ConfigError(f"{e.args[0].split(';')[0]}; choose another with {key}=PATH") from e
+    check_writable(target, fix=f"{key}=PATH")
 
 
 def resolve_threads(requested: int, parallel_jobs: int = 1) -> int:

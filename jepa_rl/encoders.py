@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from jepa_rl.masks import apply_masks
+
 
 def layer_init(layer: nn.Module, std: float = float(np.sqrt(2)), bias: float = 0.0) -> nn.Module:
     """Orthogonal weights and constant bias, as in CleanRL's PPO."""
@@ -117,7 +119,7 @@ class ViTEncoder(nn.Module):
         """
         x = self.patch_embed(scale_pixels(obs)).flatten(2).transpose(1, 2) + self.pos_embed  # [B, N, D]
         if keep is not None:
-            x = torch.gather(x, 1, keep[..., None].expand(-1, -1, x.shape[-1]))  # [B, K, D]
+            x = apply_masks(x, keep)  # [B, K, D]
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
