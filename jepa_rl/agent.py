@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from jepa_rl.checkpoint import CheckpointError, load_checkpoint
 from jepa_rl.encoders import layer_init
 
 
@@ -82,12 +84,59 @@ class Agent(nn.Module):
         return groups
 
 
-def build_agent(encoder_cfg: Mapping[str, Any], num_actions: int, autocast: str, device: torch.device) -> Agent:
-    """Instantiate the configured encoder (frozen when ``encoder.freeze``) and wrap it in an ``Agent``."""
+def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
+    """Load an encoder ``state_dict`` file into ``encoder``; a mismatch names the differing shapes."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as e:
+        raise CheckpointError(f"encoder weights {path} do not exist; pass the path of an encoder.pt") from e
+    except Exception as e:  # truncated zip, unpickling error...
+        raise CheckpointError(f"encoder weights {path} are corrupt ({type(e).__name__}); rebuild or delete them") from e
+    own = encoder.state_dict()
+    problems = [f"{k} missing from the file" for k in own if k not in state]
+    problems += [f"{k} not in the encoder" for k in state if k not in own]
+    problems += [
+        f"{k} is {list(state[k].shape)} in the file but {list(v.shape)} in encoder.net"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if problems:
+        raise CheckpointError(
+            f"encoder weights {path} do not match the configured architecture: {'; '.join(problems[:4])}"
+            f"{' ...' if len(problems) > 4 else ''}; use the encoder.net settings they were trained with"
+        )
+    encoder.load_state_dict(state)
+
+
+def build_encoder(encoder_cfg: Mapping[str, Any], weights: str | Path | None = None) -> nn.Module:
+    """Instantiate ``encoder.net``, load ``weights`` when given, freeze it when ``encoder.freeze``."""
     encoder = instantiate(encoder_cfg["net"])
+    if weights is not None:
+        load_encoder_weights(encoder, weights)
     if encoder_cfg["freeze"]:
         encoder.requires_grad_(False)
-    return Agent(encoder, num_actions, autocast=autocast).to(device)
+    return encoder
+
+
+def build_agent(
+    encoder_cfg: Mapping[str, Any],
+    num_actions: int,
+    autocast: str,
+    device: torch.device,
+    weights: str | Path | None = None,
+) -> Agent:
+    """The configured encoder (pretrained ``weights`` if given) wrapped in an ``Agent``."""
+    return Agent(build_encoder(encoder_cfg, weights), num_actions, autocast=autocast).to(device)
+
+
+def agent_from_checkpoint(path: str | Path, device: torch.device) -> Agent:
+    """The trained agent stored in a PPO ``checkpoint.pt`` (its architecture comes from the checkpoint)."""
+    state = load_checkpoint(Path(path))
+    cfg = state["config"]
+    num_actions = state["agent"]["actor.weight"].shape[0]
+    agent = Agent(instantiate(cfg["encoder"]["net"]), num_actions, autocast=cfg["ppo"]["autocast"])
+    agent.load_state_dict(state["agent"])
+    return agent.to(device)
 
 
 def make_optimizer(agent: Agent, learning_rate: float, encoder_lr_scale: float = 1.0) -> torch.optim.Optimizer:

@@ -4,7 +4,10 @@
   (a) emulator: ale-py's vector env in the training configuration, random actions, no learning;
   (b) pipeline: (a) plus this project's perturbation, grayscale, resize and frame stack;
   (c) ppo: full PPO training (rollout + update) with the configured encoder;
-and prints (c)/(a), plus the process's peak resident memory.
+  (d) ppo_frozen_vit: the same with a frozen ViT-Tiny (the jepa / ae setting), as a ratio of (c);
+  (e) pretraining steps on ``benchmark.pretrain_batch`` frames: JEPA, autoencoder, and a plain
+      forward+backward of the same ViT (the cost masking and EMA are compared against);
+and prints the ratios, plus the process's peak resident memory.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from omegaconf import DictConfig, open_dict
 
 from jepa_rl.agent import build_agent, make_optimizer
 from jepa_rl.config import resolve_threads
-from jepa_rl.run import make_train_env, pick_device
+from jepa_rl.pretrain import make_adamw, make_pretrainer, mask_config, train_step
+from jepa_rl.pretrained import plain
+from jepa_rl.run import make_train_env
 from jepa_rl.tracking import Tracker
+from jepa_rl.utils import pick_device
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +71,64 @@ def ppo_sps(cfg: DictConfig, threads: int, iterations: int, device: torch.device
     return batch * iterations / (marks[-1] - marks[0])
 
 
+def pretrain_step_seconds(cfg: DictConfig, objective: str | None, batch: int, steps: int, device) -> float:
+    """Seconds per pretraining step (``objective``) or per plain ViT forward+backward (``None``), after warm-up."""
+    settings = plain(cfg.pretrain)
+    model = make_pretrainer(cfg.encoders.jepa.net, objective or "ae", settings).to(device)
+    optimizer = make_adamw(model)
+    masks, gen = mask_config(settings["masks"], model.encoder.grid), torch.Generator().manual_seed(0)
+    obs = torch.randint(0, 256, (batch, model.encoder.patch_embed.in_channels, 84, 84), dtype=torch.uint8)
+    obs = obs.to(device)
+    bf16 = settings["autocast"] == "bf16"
+
+    def step() -> None:
+        if objective:
+            train_step(model, optimizer, obs, masks, gen, 0.996, bf16)
+            return
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            features = model.encoder(obs)
+        features.float().square().mean().backward()
+
+    for _ in range(2):  # warm-up: kernel selection, allocator
+        step()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    synchronize(device)
+    return (time.perf_counter() - start) / steps
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def frozen_vit_cfg(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with the encoder replaced by a frozen ViT-Tiny (random weights: speed does not depend on them)."""
+    frozen = cfg.copy()
+    with open_dict(frozen):
+        frozen.encoder = {**cfg.encoders.jepa, "freeze": True, "objective": None, "weights": None}
+    return frozen
+
+
 def benchmark(cfg: DictConfig, out: Path) -> dict:
     """Run the measurements, print a table, write ``benchmark.json`` in the output directory."""
     bc = cfg.benchmark
     threads = resolve_threads(cfg.threads)
     torch.set_num_threads(threads)
     device = pick_device(cfg.device)
-    runs: dict[str, list[float]] = {"emulator": [], "pipeline": [], "ppo": []}
+    runs: dict[str, list[float]] = {k: [] for k in ("emulator", "pipeline", "ppo", "ppo_frozen_vit")}
+    step_runs: dict[str, list[float]] = {"jepa": [], "ae": [], "vit_fwd_bwd": []}
     for _ in range(bc.repeats):
         runs["emulator"].append(emulator_sps(cfg, threads, bc.env_steps, preprocess=False))
         runs["pipeline"].append(emulator_sps(cfg, threads, bc.env_steps, preprocess=True))
         runs["ppo"].append(ppo_sps(cfg, threads, bc.ppo_iterations, device))
+        runs["ppo_frozen_vit"].append(ppo_sps(frozen_vit_cfg(cfg), threads, bc.ppo_iterations, device))
+        for key, objective in (("jepa", "jepa"), ("ae", "ae"), ("vit_fwd_bwd", None)):
+            step_runs[key].append(pretrain_step_seconds(cfg, objective, bc.pretrain_batch, bc.pretrain_steps, device))
     med = {k: statistics.median(v) for k, v in runs.items()}
+    step_med = {k: statistics.median(v) for k, v in step_runs.items()}
     result = {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": threads,
@@ -87,6 +139,11 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
         "median_sps": med,
         "ppo_over_emulator": med["ppo"] / med["emulator"],
         "pipeline_over_emulator": med["pipeline"] / med["emulator"],
+        "frozen_vit_over_ppo": med["ppo_frozen_vit"] / med["ppo"],
+        "pretrain_batch": bc.pretrain_batch,
+        "pretrain_step_seconds": step_runs,
+        "pretrain_frames_per_sec": {k: bc.pretrain_batch / v for k, v in step_med.items()},
+        "jepa_over_vit_fwd_bwd": step_med["jepa"] / step_med["vit_fwd_bwd"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     lines = [
@@ -100,6 +157,14 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
     ):
         ratio = "" if key == "emulator" else f"   {label[:3]}/(a) = {med[key] / med['emulator']:.2f}"
         lines.append(f"  {label:<20} {med[key]:8.0f} agent steps/s{ratio}")
+    frozen = f"{med['ppo_frozen_vit']:8.0f} agent steps/s   (d)/(c) = {result['frozen_vit_over_ppo']:.2f}"
+    lines.append(f"  (d) PPO, frozen ViT    {frozen}")
+    for key, label in (("jepa", "JEPA step"), ("ae", "autoencoder step"), ("vit_fwd_bwd", "ViT fwd+bwd")):
+        lines.append(
+            f"  (e) {label:<17} {result['pretrain_frames_per_sec'][key]:8.0f} frames/s "
+            f"({step_med[key] * 1000:.0f} ms per batch of {bc.pretrain_batch})"
+        )
+    lines.append(f"  JEPA step / ViT fwd+bwd = {result['jepa_over_vit_fwd_bwd']:.2f}")
     lines.append(f"  peak RSS {result['peak_rss_mb']:.0f} MB")
     print("\n".join(lines))
     (out / "benchmark.json").write_text(json.dumps(result, indent=2))

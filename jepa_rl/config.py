@@ -8,11 +8,14 @@ from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
+from jepa_rl.masks import MaskConfig
 from jepa_rl.perturbations import VisualPerturbation
 
-GROUPS = ("env", "encoder", "perturbation", "ppo", "eval", "logger", "experiment")
+GROUPS = ("env", "encoder", "perturbation", "ppo", "pretrain", "probe", "eval", "logger", "experiment")
+STAGES = ("train", "pretrain", "probe", "benchmark")
+OBJECTIVES = ("jepa", "ae")
 
 
 @dataclass
@@ -85,7 +88,6 @@ def validate(cfg: DictConfig) -> None:
     _require(0 <= env.sticky_actions <= 1, f"env.sticky_actions={env.sticky_actions} must be in [0, 1]")
     _require(0 <= ev.sticky_actions <= 1, f"eval.sticky_actions={ev.sticky_actions} must be in [0, 1]")
     _require(env.max_frames > 0, f"env.max_frames={env.max_frames} must be positive")
-    _require(cfg.encoder.lr_scale >= 0, f"encoder.lr_scale={cfg.encoder.lr_scale} must be >= 0")
     _require(ev.episodes > 0, f"eval.episodes={ev.episodes} must be positive; use e.g. eval.episodes=30")
     _require(ev.num_envs > 0, f"eval.num_envs={ev.num_envs} must be positive")
     _require(len(ev.suite) > 0, "eval.suite is empty; list perturbations, e.g. eval.suite=[clean,noise]")
@@ -96,6 +98,94 @@ def validate(cfg: DictConfig) -> None:
     for name in known:
         build_perturbation(cfg.perturbations[name], f"perturbations.{name}")
     _require(cfg.checkpoint_every > 0, f"checkpoint_every={cfg.checkpoint_every} must be a positive step count")
+    _require(cfg.stage in STAGES, f"stage={cfg.stage} is not a stage; choose one of {', '.join(STAGES)}")
+    for name in known_encoders(cfg):
+        validate_encoder(cfg.encoders[name] if name != "encoder" else cfg.encoder, name)
+    if cfg.stage == "pretrain":
+        _require(
+            cfg.encoder.objective is not None,
+            f"stage=pretrain needs a pretrained encoder; encoder={cfg.encoder.name} has no objective "
+            "(use encoder=jepa or encoder=ae)",
+        )
+    validate_pretrain(cfg.pretrain)
+    if cfg.stage == "probe":
+        validate_probe(cfg)
+
+
+def known_encoders(cfg: DictConfig) -> list[str]:
+    """``encoder`` (the one trained) and every ``encoders.<name>``."""
+    return ["encoder", *cfg.encoders]
+
+
+def validate_encoder(enc: DictConfig, key: str) -> None:
+    """An encoder config: objective, weights file, lr_scale, freeze with a trainable pooling."""
+    prefix = "encoder" if key == "encoder" else f"encoders.{key}"
+    _require(enc.lr_scale >= 0, f"{prefix}.lr_scale={enc.lr_scale} must be >= 0")
+    _require(
+        enc.objective in (None, *OBJECTIVES),
+        f"{prefix}.objective={enc.objective} is not an objective; choose {' or '.join(OBJECTIVES)} (or null)",
+    )
+    _require(
+        enc.objective is None or enc.net._target_.endswith("ViTEncoder"),
+        f"{prefix}.objective={enc.objective} pretrains a ViT; {prefix}.net is {enc.net._target_}",
+    )
+    _require(
+        not enc.weights or Path(enc.weights).is_file(),
+        f"{prefix}.weights={enc.weights} does not exist; pass an encoder.pt file or null",
+    )
+    _require(
+        not (enc.freeze and enc.net.get("pool") == "attention"),
+        f"{prefix}.net.pool=attention is a trained layer, which a frozen encoder cannot train; "
+        f"use {prefix}.net.pool=mean or {prefix}.freeze=false",
+    )
+
+
+def validate_pretrain(p: DictConfig) -> None:
+    """Ranges of ``pretrain.*``, including a mask geometry that leaves a context."""
+    for key in ("epochs", "batch_size", "log_every"):
+        _require(p[key] > 0, f"pretrain.{key}={p[key]} must be positive")
+    for key in ("lr", "start_lr", "final_lr"):
+        _require(p[key] >= 0, f"pretrain.{key}={p[key]} must be >= 0")
+    _require(0 <= p.warmup < 1, f"pretrain.warmup={p.warmup} (a fraction of the steps) must be in [0, 1)")
+    _require(0 <= p.ema_start <= p.ema_end <= 1, "pretrain.ema_start <= pretrain.ema_end must lie in [0, 1]")
+    _require(p.autocast in ("none", "bf16"), f"pretrain.autocast={p.autocast} must be 'none' or 'bf16'")
+    for key in ("width", "depth", "heads"):
+        _require(p.predictor[key] > 0, f"pretrain.predictor.{key}={p.predictor[key]} must be positive")
+    try:
+        MaskConfig(**{k: tuple(v) if isinstance(v, ListConfig) else v for k, v in p.masks.items()})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"pretrain.{e}") from e
+    validate_frames(p.frames, "pretrain.frames")
+
+
+def validate_frames(f: DictConfig, key: str) -> None:
+    """A frame-collection config."""
+    for name in ("num_frames", "keep_every", "num_envs"):
+        _require(f[name] > 0, f"{key}.{name}={f[name]} must be positive")
+    _require(0 <= f.policy_fraction <= 1, f"{key}.policy_fraction={f.policy_fraction} must be in [0, 1]")
+    _require(
+        f.policy_fraction == 0 or (f.policy_checkpoint and Path(f.policy_checkpoint).is_file()),
+        f"{key}.policy_fraction={f.policy_fraction} needs {key}.policy_checkpoint=PATH to a PPO checkpoint.pt "
+        f"(got {f.policy_checkpoint})",
+    )
+
+
+def validate_probe(cfg: DictConfig) -> None:
+    """``probe.*``: known encoders and perturbations, existing checkpoints, a usable split."""
+    p = cfg.probe
+    for name in p.encoders:
+        choices = ", ".join(cfg.encoders)
+        _require(name in cfg.encoders, f"probe.encoders names unknown encoder '{name}'; choose from {choices}")
+        ckpt = p.checkpoints.get(name)
+        _require(
+            not ckpt or Path(ckpt).is_file(), f"probe.checkpoints.{name}={ckpt} does not exist; pass a checkpoint.pt"
+        )
+    for name in p.suite:
+        choices = ", ".join(cfg.perturbations)
+        _require(name in cfg.perturbations, f"probe.suite names unknown perturbation '{name}'; choose from {choices}")
+    _require(0 < p.test_fraction < 1, f"probe.test_fraction={p.test_fraction} must be in (0, 1)")
+    _require(p.batch_size > 0 and p.neighbours > 0, "probe.batch_size and probe.neighbours must be positive")
+    validate_frames(p.frames, "probe.frames")
 
 
 def build_perturbation(node: DictConfig, key: str) -> VisualPerturbation:

@@ -18,8 +18,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import cv2
+import gymnasium as gym
 import numpy as np
+from ale_py.env import AtariEnv
 from ale_py.vector_env import AtariVectorEnv
+from gymnasium.wrappers import AtariPreprocessing
 from hydra.utils import instantiate
 
 from jepa_rl.perturbations import VisualPerturbation
@@ -36,6 +39,99 @@ def to_gray84(frames: np.ndarray) -> np.ndarray:
     return out
 
 
+def vector_emulator(
+    game: str,
+    num_envs: int,
+    sticky_actions: float,
+    noop_max: int,
+    max_frames: int,
+    frame_skip: int,
+    fire_reset: bool,
+    full_action_space: bool,
+    num_threads: int = 0,
+) -> AtariVectorEnv:
+    """The emulator stage of the pipeline: ale-py's threaded vector env, full-resolution RGB out."""
+    return AtariVectorEnv(
+        game,
+        num_envs,
+        num_threads=num_threads,
+        max_num_frames_per_episode=max_frames,
+        repeat_action_probability=sticky_actions,
+        full_action_space=full_action_space,
+        autoreset_mode="SameStep",
+        img_height=210,
+        img_width=160,
+        grayscale=False,
+        stack_num=1,
+        frameskip=frame_skip,
+        maxpool=True,
+        noop_max=noop_max,
+        episodic_life=False,
+        life_loss_info=False,
+        reward_clipping=False,
+        use_fire_reset=fire_reset,
+    )
+
+
+class _FireResetWithRam(gym.Wrapper):
+    """Press FIRE for one frame after each reset (as ``AtariVectorEnv`` does) and report the RAM in ``info``."""
+
+    def __init__(self, env: gym.Env, fire_reset: bool) -> None:
+        super().__init__(env)
+        self.ale = env.unwrapped.ale
+        self.fire = fire_reset and env.unwrapped.get_action_meanings()[1] == "FIRE"
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
+        obs, info = self.env.reset(**kwargs)
+        if self.fire:
+            self.ale.act(1)
+            obs = self.ale.getScreenRGB()
+        return obs, self._with_ram(info)
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, terminated, truncated, self._with_ram(info)
+
+    def _with_ram(self, info: dict) -> dict:
+        info = dict(info, ram=self.ale.getRAM(), lives=self.ale.lives())
+        info["frame_number"], info["episode_frame_number"] = self.ale.getFrameNumber(), self.ale.getEpisodeFrameNumber()
+        return info
+
+
+def ram_emulator(
+    game: str,
+    num_envs: int,
+    sticky_actions: float,
+    noop_max: int,
+    max_frames: int,
+    frame_skip: int,
+    fire_reset: bool,
+    full_action_space: bool,
+) -> gym.vector.SyncVectorEnv:
+    """The emulator stage of the pipeline, built from gymnasium's ALE env and ``AtariPreprocessing``.
+
+    Same settings and output (full-resolution RGB, max-pool of the last two frames, same-step
+    autoreset) as ``AtariVectorEnv``, plus each frame's 128-byte RAM in ``info["ram"]``, which the
+    vector env cannot report. One process, no threads: used where RAM is needed (frame collection).
+    """
+
+    def make() -> gym.Env:
+        env = AtariEnv(
+            game,
+            frameskip=1,
+            repeat_action_probability=sticky_actions,
+            max_num_frames_per_episode=max_frames,
+            full_action_space=full_action_space,
+        )
+        # screen_size = the native 160x210: no resize here; conversion and resize stay in AtariPipeline.
+        env = AtariPreprocessing(
+            env, noop_max=noop_max, frame_skip=frame_skip, screen_size=(160, 210), grayscale_obs=False
+        )
+        return _FireResetWithRam(env, fire_reset)
+
+    return gym.vector.SyncVectorEnv([make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
 class AtariPipeline:
     """Vectorised Atari environments emitting ``[N, stack, 84, 84]`` uint8 observations.
 
@@ -43,7 +139,8 @@ class AtariPipeline:
     since construction), ``episode_frame_number`` and, for environments whose game just ended,
     ``episode_return`` / ``episode_length`` (raw score and agent steps; NaN / 0 elsewhere).
     Autoreset is same-step: when ``terminated | truncated``, the returned observation is
-    already the first one of the next game.
+    already the first one of the next game. ``record_ram=True`` swaps the emulator stage for
+    ``ram_emulator`` (same frames, slower) and adds each observation's RAM as ``info["ram"]``.
     """
 
     def __init__(
@@ -60,6 +157,7 @@ class AtariPipeline:
         fire_reset: bool = True,
         full_action_space: bool = False,
         num_threads: int = 0,
+        record_ram: bool = False,
     ) -> None:
         if num_envs <= 0:
             raise ValueError(f"num_envs={num_envs} must be positive")
@@ -67,26 +165,22 @@ class AtariPipeline:
         self.perturbation = perturbation or VisualPerturbation()
         # Streams apart from the emulator seeds (seed + i) so they never coincide.
         self.perturbation.bind(num_envs, seed=np.random.SeedSequence([seed, 1]).generate_state(1)[0])
-        self.ale = AtariVectorEnv(
-            game,
-            num_envs,
-            num_threads=num_threads,
-            max_num_frames_per_episode=max_frames,
-            repeat_action_probability=sticky_actions,
-            full_action_space=full_action_space,
-            autoreset_mode="SameStep",
-            img_height=210,
-            img_width=160,
-            grayscale=False,
-            stack_num=1,
-            frameskip=frame_skip,
-            maxpool=True,
-            noop_max=noop_max,
-            episodic_life=False,
-            life_loss_info=False,
-            reward_clipping=False,
-            use_fire_reset=fire_reset,
-        )
+        if record_ram:
+            self.ale = ram_emulator(
+                game, num_envs, sticky_actions, noop_max, max_frames, frame_skip, fire_reset, full_action_space
+            )
+        else:
+            self.ale = vector_emulator(
+                game,
+                num_envs,
+                sticky_actions,
+                noop_max,
+                max_frames,
+                frame_skip,
+                fire_reset,
+                full_action_space,
+                num_threads,
+            )
         self.num_actions = int(self.ale.single_action_space.n)
         self.stack = np.zeros((num_envs, frame_stack, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
         self.episode_return = np.zeros(num_envs, dtype=np.float64)
@@ -122,8 +216,8 @@ class AtariPipeline:
         return self.stack.copy(), reward.astype(np.float32), terminated, truncated, info
 
     def _push(self, raw: np.ndarray, fresh: np.ndarray) -> None:
-        # raw: [N, 1, 210, 160, 3] uint8
-        gray = to_gray84(self.perturbation(raw[:, -1]))
+        # raw: [N, 1, 210, 160, 3] from the vector env, [N, 210, 160, 3] from the RAM emulator
+        gray = to_gray84(self.perturbation(raw[:, -1] if raw.ndim == 5 else raw))
         self.stack[:, :-1] = self.stack[:, 1:]
         self.stack[:, -1] = gray
         # A new game's stack repeats its first frame (gymnasium's FrameStackObservation padding).

@@ -112,8 +112,15 @@ class VisualPerturbation:
         hsv = np.clip(np.rint(hsv), 0, [179, 255, 255]).astype(np.uint8)
         return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
+    def params(self) -> dict[str, float | str]:
+        """The settings that define this perturbation (cache keys use them)."""
+        return {
+            "name": self.name,
+            "hue": self.hue,
+            "saturation": self.saturation,
+            "brightness": self.brightness,
+            "noise_std": self.noise_std,
+        }
+
     def __repr__(self) -> str:
-        return (
-            f"VisualPerturbation(name={self.name!r}, hue={self.hue}, saturation={self.saturation}, "
-            f"brightness={self.brightness}, noise_std={self.noise_std})"
-        )
+        return "VisualPerturbation(" + ", ".join(f"{k}={v!r}" for k, v in self.params().items()) + ")"

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -22,12 +19,14 @@ from jepa_rl.config import build_perturbation, check_writable, resolve_threads, 
 from jepa_rl.envs import AtariPipeline, make_env
 from jepa_rl.evaluate import evaluate, robustness_ratio
 from jepa_rl.perturbations import VisualPerturbation
+from jepa_rl.pretrained import encoder_weights, pretrain_stage
 from jepa_rl.tracking import Tracker, stable_run_id, start_tracker
+from jepa_rl.utils import pick_device, seed_everything, write_json
 
 log = logging.getLogger(__name__)
 
 # Config sections that define what a checkpoint was trained on: a resume must match them.
-TRAINING_KEYS = ("seed", "env", "encoder", "perturbation", "ppo")
+TRAINING_KEYS = ("seed", "env", "encoder", "perturbation", "ppo", "pretrain")
 
 
 def output_dir() -> Path:
@@ -52,29 +51,15 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
         from jepa_rl.benchmark import benchmark
 
         return benchmark(cfg, out)
-    return train_and_evaluate(cfg, out)
+    threads = resolve_threads(cfg.threads, parallel_jobs())
+    torch.set_num_threads(threads)
+    if cfg.stage == "pretrain":
+        return pretrain_stage(cfg, out, pick_device(cfg.device), threads)
+    if cfg.stage == "probe":
+        from jepa_rl.probe_stage import probe_stage
 
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (the emulator and perturbations take their own seeds)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def pick_device(requested: str) -> torch.device:
-    """``auto`` means CUDA when available, else the CPU."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
-
-
-def write_json(data: dict[str, Any], path: Path) -> None:
-    """Write JSON atomically (rename over the old file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+        return probe_stage(cfg, out, pick_device(cfg.device), threads)
+    return train_and_evaluate(cfg, out, threads)
 
 
 def training_fingerprint(cfg: DictConfig) -> dict[str, Any]:
@@ -117,15 +102,13 @@ def make_eval_env(
     return make_env(cfg.env, num_envs, seed, perturbation, num_threads=threads, sticky_actions=cfg.eval.sticky_actions)
 
 
-def train_and_evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
-    """Train (or resume) PPO, evaluate under ``eval.suite``, write ``results.json``."""
+def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, Any]:
+    """Pretrain if needed, train (or resume) PPO, evaluate under ``eval.suite``, write ``results.json``."""
     results_path = out / "results.json"
     if results_path.exists():
         log.info("%s exists: this job is complete, nothing to do", results_path)
         return json.loads(results_path.read_text())
 
-    threads = resolve_threads(cfg.threads, parallel_jobs())
-    torch.set_num_threads(threads)
     device = pick_device(cfg.device)
     ppo = instantiate(cfg.ppo)
 
@@ -143,8 +126,11 @@ def train_and_evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
     seed_everything(cfg.seed + start_iteration)
     # A resumed segment starts fresh games with seeds of its own, not a replay of the first ones.
     env_seed = cfg.seed + start_iteration * 10_007
+    # A resumed run has its (possibly pretrained) encoder in the checkpoint already.
+    weights = None if state else encoder_weights(cfg, cfg.encoder, device, threads, out)
+    weights_used = state.get("encoder_weights") if state else (str(weights) if weights else None)
     envs = make_train_env(cfg, env_seed, threads)
-    agent = build_agent(cfg.encoder, envs.num_actions, cfg.ppo.autocast, device)
+    agent = build_agent(cfg.encoder, envs.num_actions, cfg.ppo.autocast, device, weights)
     optimizer = make_optimizer(agent, cfg.ppo.learning_rate, cfg.encoder.lr_scale)
     if state:
         agent.load_state_dict(state["agent"])
@@ -163,7 +149,7 @@ def train_and_evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
         train_stats = state["train_stats"] if state else {}
         if start_iteration < ppo.num_iterations:
             agent.train()
-            save = make_checkpointer(cfg, agent, optimizer, tracker, ckpt_path, ppo.num_iterations)
+            save = make_checkpointer(cfg, agent, optimizer, tracker, ckpt_path, ppo.num_iterations, weights_used)
             train_stats = ppo.learn(
                 agent,
                 envs,
@@ -176,6 +162,7 @@ def train_and_evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
             )
         envs.close()
         results = evaluate_and_report(cfg, agent, device, tracker, threads, train_stats)
+        results["encoder_weights"] = weights_used
         write_json(results, results_path)
         tracker.summary({"robustness_ratio": results["robustness_ratio"], "train_sps": results["train_sps"]})
         log.info("wrote %s", results_path)
@@ -187,7 +174,7 @@ def train_and_evaluate(cfg: DictConfig, out: Path) -> dict[str, Any]:
         tracker.finish()
 
 
-def make_checkpointer(cfg, agent, optimizer, tracker: Tracker, path: Path, num_iterations: int):
+def make_checkpointer(cfg, agent, optimizer, tracker: Tracker, path: Path, num_iterations: int, weights: str | None):
     """A callback saving a checkpoint every ``checkpoint_every`` steps and after the last update."""
     every = cfg.checkpoint_every
     batch = cfg.ppo.num_envs * cfg.ppo.num_steps
@@ -207,6 +194,7 @@ def make_checkpointer(cfg, agent, optimizer, tracker: Tracker, path: Path, num_i
                 "config": fingerprint,
                 "run_id": run_id,
                 "train_stats": train_stats,
+                "encoder_weights": weights,
             },
             path,
         )

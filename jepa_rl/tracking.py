@@ -46,6 +46,13 @@ class Tracker:
 
             self.run.log({key: wandb.Table(columns=columns, data=rows)}, step=step)
 
+    def images(self, paths: dict[str, Path], step: int | None = None) -> None:
+        """Log image files (figures) under the given keys."""
+        if self.run:
+            import wandb
+
+            self.run.log({key: wandb.Image(str(path)) for key, path in paths.items()}, step=step)
+
     def summary(self, values: dict[str, Any]) -> None:
         if self.run:
             self.run.summary.update(values)

@@ -28,6 +28,17 @@ TINY = [
 ]
 
 
+# Pretraining as small as it gets: 64 frames, two steps of 32.
+TINY_PRETRAIN = [
+    "pretrain.frames.num_frames=64",
+    "pretrain.frames.num_envs=4",
+    "pretrain.frames.keep_every=2",
+    "pretrain.batch_size=32",
+    "pretrain.epochs=1",
+    "pretrain.log_every=1",
+]
+
+
 def compose_cfg(overrides: list[str] | None = None) -> DictConfig:
     """The composed config, exactly as ``launch.py`` would see it."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):

@@ -1,0 +1,86 @@
+"""Frame collection: the RAM-recording emulator gives the training pipeline's frames; collections
+replay exactly; the content-addressed cache builds once and rebuilds what is corrupt."""
+
+import numpy as np
+import pytest
+
+from jepa_rl.cache import cached_artifact, spec_key
+from jepa_rl.envs import AtariPipeline
+from jepa_rl.frames import cached_frames, collect, load_frames
+from jepa_rl.perturbations import VisualPerturbation
+
+ENV = {"_target_": "jepa_rl.envs.AtariPipeline", "name": "breakout", "env_id": "ALE/Breakout-v5", "game": "breakout"}
+FRAMES = {"num_frames": 96, "keep_every": 3, "num_envs": 4, "seed": 3, "policy_checkpoint": None, "policy_fraction": 0.0}
+
+
+@pytest.mark.parametrize("game", ["breakout", "pong"])
+def test_ram_emulator_gives_the_training_pipelines_observations(game):
+    # Sticky actions and no-ops draw from each backend's own generator: switch them off to compare.
+    kwargs = {"sticky_actions": 0.0, "noop_max": 0, "num_threads": 1, "max_frames": 1200}  # the cap forces resets
+    vector = AtariPipeline(game, 2, seed=7, **kwargs)
+    ram = AtariPipeline(game, 2, seed=7, record_ram=True, **kwargs)
+    obs_v, _ = vector.reset()
+    obs_r, info = ram.reset()
+    assert np.array_equal(obs_v, obs_r) and info["ram"].shape == (2, 128)
+    rng = np.random.default_rng(0)
+    resets = 0
+    for _ in range(400):
+        a = rng.integers(0, vector.num_actions, 2)
+        obs_v, rew_v, term_v, trunc_v, info_v = vector.step(a)
+        obs_r, rew_r, term_r, trunc_r, info_r = ram.step(a)
+        assert np.array_equal(obs_v, obs_r)
+        assert np.array_equal(rew_v, rew_r) and np.array_equal(term_v | trunc_v, term_r | trunc_r)
+        assert np.array_equal(info_v["lives"], info_r["lives"])
+        resets += (term_v | trunc_v).sum()
+    assert resets > 0
+    vector.close(), ram.close()
+
+
+def test_collect_keeps_every_kth_observation_with_its_ram():
+    envs = AtariPipeline("breakout", 4, seed=3, record_ram=True, num_threads=1)
+    data = collect(envs, num_frames=90, keep_every=3, seed=3)
+    envs.close()
+    assert data["frames"].shape == (90, 4, 84, 84) and data["frames"].dtype == np.uint8
+    assert data["ram"].shape == (90, 128) and data["actions"].shape == (69, 4)  # ceil(90 / 4) * 3 steps
+    assert np.all(data["step"] % 3 == 2)
+    assert len(np.unique(data["ram"][:, 72])) > 1  # the paddle moved under random actions
+    assert np.all(np.isin(data["episode"] % 4, np.arange(4)))
+
+
+def test_cached_frames_replay_the_same_games_under_a_perturbation(tmp_path):
+    clean_dir = cached_frames(tmp_path, ENV, FRAMES, threads=1)
+    clean = load_frames(clean_dir)
+    again = load_frames(cached_frames(tmp_path, ENV, FRAMES, VisualPerturbation(), replay=clean_dir, threads=1))
+    assert np.array_equal(again["frames"], clean["frames"]) and np.array_equal(again["ram"], clean["ram"])
+    noisy = VisualPerturbation("noise", noise_std=25)
+    replay = load_frames(cached_frames(tmp_path, ENV, FRAMES, noisy, replay=clean_dir, threads=1))
+    assert np.array_equal(replay["ram"], clean["ram"])  # the same emulator states...
+    assert not np.array_equal(replay["frames"], clean["frames"])  # ...seen through noise
+
+
+def test_cache_builds_once_and_rebuilds_a_corrupt_artifact(tmp_path):
+    builds = []
+
+    def build(directory):
+        builds.append(directory)
+        (directory / "data.bin").write_bytes(b"x" * 1000)
+
+    spec = {"what": "test", "size": 1000}
+    first = cached_artifact(tmp_path, "things", spec, build)
+    assert cached_artifact(tmp_path, "things", spec, build) == first and len(builds) == 1
+    assert first.name == spec_key(spec)
+    (first / "data.bin").write_bytes(b"x" * 500)  # truncated behind the cache's back
+    assert cached_artifact(tmp_path, "things", spec, build) == first and len(builds) == 2
+    assert (first / "data.bin").read_bytes() == b"x" * 1000
+    other = cached_artifact(tmp_path, "things", {**spec, "size": 2}, build)
+    assert other != first and len(builds) == 3
+
+
+def test_a_failed_build_leaves_nothing_behind(tmp_path):
+    def build(directory):
+        (directory / "half.bin").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cached_artifact(tmp_path, "things", {"a": 1}, build)
+    assert not (tmp_path / "things" / spec_key({"a": 1})).exists()

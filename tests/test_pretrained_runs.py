@@ -1,0 +1,76 @@
+"""Pretrained encoders through launch.py: pretraining runs once per config and is reused from the cache;
+jepa / ae agents train frozen and fine-tuned; stage=pretrain and stage=probe run alone."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import TINY, TINY_PRETRAIN, launch
+
+FINE_TUNE = ["encoder.freeze=false", "encoder.lr_scale=0.1"]
+
+
+@pytest.mark.parametrize("objective", ["jepa", "ae"])
+def test_pretrained_agents_train_frozen_and_fine_tuned_from_one_cached_encoder(tmp_path, objective):
+    common = [*TINY, *TINY_PRETRAIN, f"encoder={objective}", "logger=none", "eval.suite=[clean,hard]"]
+    frozen = launch([*common, "hydra.run.dir=frozen"], tmp_path)
+    assert frozen.returncode == 0, frozen.stderr[-3000:]
+    assert "building frames" in frozen.stdout and "building encoders" in frozen.stdout
+    tuned = launch([*common, *FINE_TUNE, "hydra.run.dir=tuned"], tmp_path)
+    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    assert "building" not in tuned.stdout and "reusing cached encoders" in tuned.stdout  # the cache is reused
+    a = json.loads((tmp_path / "frozen" / "results.json").read_text())
+    b = json.loads((tmp_path / "tuned" / "results.json").read_text())
+    assert a["encoder"] == b["encoder"] == objective and list(a["eval"]) == ["clean", "hard"]
+    assert a["encoder_weights"] == b["encoder_weights"] and a["encoder_weights"].endswith("encoder.pt")
+    assert len(list((tmp_path / "cache" / "encoders").glob("*/encoder.pt"))) == 1
+
+
+def test_pretrain_stage_rebuilds_a_corrupt_cached_encoder(tmp_path):
+    args = [*TINY_PRETRAIN, "stage=pretrain", "encoder=ae", "logger=wandb", "hydra.run.dir=pre", "threads=1"]
+    first = launch(args, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.loads((tmp_path / "pre" / "pretrain.json").read_text())
+    assert summary["objective"] == "ae" and len(summary["history"]) == 2
+    assert {"pretrain/loss", "pretrain/lr", "pretrain/ema_momentum", "pretrain/feature_std"} <= set(
+        summary["history"][0]
+    )
+    assert list((tmp_path / "pre" / "wandb").glob("offline-run-*"))  # logged to its own W&B run
+    weights = tmp_path / summary["encoder_weights"]
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated behind the cache's back
+    again = launch(args, tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "is corrupt" in again.stdout and "building encoders" in again.stdout
+    assert "building frames" not in again.stdout
+
+
+def test_probe_stage_on_a_tiny_frame_set(tmp_path):
+    train = launch([*TINY, "logger=none", "eval.suite=[clean]", "hydra.run.dir=agent"], tmp_path)
+    assert train.returncode == 0, train.stderr[-3000:]
+    args = [
+        *TINY_PRETRAIN,
+        "stage=probe",
+        "logger=none",
+        "threads=1",
+        "probe.encoders=[cnn,vit,jepa]",
+        "probe.checkpoints.cnn=agent/checkpoint.pt",
+        "probe.suite=[clean,hard]",
+        "probe.frames.num_frames=160",
+        "probe.frames.num_envs=4",
+        "probe.test_fraction=0.3",
+        "hydra.run.dir=probe",
+    ]
+    result = launch(args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    probes = json.loads((tmp_path / "probe" / "probes.json").read_text())
+    assert list(probes["encoders"]) == ["cnn_agent", "vit_random", "jepa"]
+    for res in probes["encoders"].values():
+        assert set(res["probes"]) == {"ball_x", "ball_y", "player_x", "blocks_hit_count", "score"}
+        for scores in res["probes"].values():
+            assert set(scores) == {"clean", "hard"} and 0 <= scores["clean"]["f1"] <= 1
+        assert set(res["probes"]["player_x"]["clean"]) == {"f1", "r2"}
+        assert set(res["nn_retrieval"]) == {"hard"} and 0 <= res["nn_retrieval"]["hard"] <= 1
+    assert probes["train_frames"] + probes["test_frames"] == 160
+    for figure in ("probe_pca.png", "probe_neighbours.png"):
+        assert (tmp_path / "probe" / figure).stat().st_size > 1000
+    assert np.isfinite(probes["encoders"]["jepa"]["mean_f1"]["hard"])

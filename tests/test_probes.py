@@ -1,0 +1,230 @@
+import numpy as np
+import pytest
+
+from jepa_rl.probes import (
+    GAME_VARIABLES,
+    POSITION_VARIABLES,
+    fit_linear_probe,
+    labels_from_ram,
+    nearest_neighbours,
+    neighbours_figure,
+    nn_retrieval,
+    pca_2d,
+    pca_figure,
+    probe_encoder,
+    ridge_r2,
+    weighted_f1,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def encoded(labels: np.ndarray, dim: int = 64, noise: float = 0.5, seed: int = 0) -> np.ndarray:
+    """Features that carry ``labels`` linearly: a random embedding per value, a linear ramp, and noise."""
+    rng = np.random.default_rng(seed)
+    embedding = np.random.default_rng(1234).normal(size=(256, dim))  # same code for every split
+    ramp = np.random.default_rng(4321).normal(size=dim)
+    x = embedding[labels] + np.outer(labels / 255.0, ramp) * 4 + noise * rng.normal(size=(len(labels), dim))
+    return (x * 3 + 7).astype(np.float32)  # off-centre and scaled: the probes must standardise
+
+
+def split_labels(n: int, values: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, values, n) * (256 // values)
+
+
+# --- RAM labels -----------------------------------------------------------------------------------
+
+
+def test_address_table_matches_atariari():
+    assert GAME_VARIABLES["breakout"] == {
+        "ball_x": 99,
+        "ball_y": 101,
+        "player_x": 72,
+        "blocks_hit_count": 77,
+        "score": 84,
+    }
+    assert GAME_VARIABLES["pong"] == {
+        "player_y": 51,
+        "player_x": 46,
+        "enemy_y": 50,
+        "enemy_x": 45,
+        "ball_x": 49,
+        "ball_y": 54,
+        "enemy_score": 13,
+        "player_score": 14,
+    }
+    assert {"ball_x", "ball_y", "player_x", "player_y", "enemy_x", "enemy_y"} == POSITION_VARIABLES
+
+
+def test_labels_from_ram_reads_each_variables_address():
+    # Every byte is distinct and identifies its (row, address): (address + 3 * row) % 256.
+    rows, addresses = np.arange(5)[:, None], np.arange(128)[None, :]
+    ram = ((addresses + 3 * rows) % 256).astype(np.uint8)
+    labels = labels_from_ram(ram, "pong")
+    assert set(labels) == set(GAME_VARIABLES["pong"])
+    np.testing.assert_array_equal(labels["player_y"], 51 + 3 * np.arange(5))
+    np.testing.assert_array_equal(labels["enemy_score"], 13 + 3 * np.arange(5))
+    breakout = labels_from_ram(ram, "breakout")
+    np.testing.assert_array_equal(breakout["ball_y"], 101 + 3 * np.arange(5))
+    assert all(v.dtype == np.int64 for v in breakout.values())
+
+
+def test_labels_from_ram_keeps_high_bytes_unsigned():
+    ram = np.zeros((2, 128), np.uint8)
+    ram[:, 84] = [200, 255]
+    np.testing.assert_array_equal(labels_from_ram(ram, "breakout")["score"], [200, 255])
+
+
+def test_labels_from_ram_rejects_unknown_game():
+    with pytest.raises(ValueError, match="breakout"):
+        labels_from_ram(np.zeros((1, 128), np.uint8), "space_invaders")
+
+
+# --- weighted F1 ----------------------------------------------------------------------------------
+
+
+def test_weighted_f1_hand_computed():
+    # class 0: P=2/2, R=2/3 -> F1=0.8 (support 3); class 1: P=1/2, R=1/2 -> 0.5 (2);
+    # class 2: P=1/2, R=1/1 -> 2/3 (1). Weighted: (3*0.8 + 2*0.5 + 1*2/3) / 6.
+    y_true = np.array([0, 0, 0, 1, 1, 2])
+    y_pred = np.array([0, 0, 1, 1, 2, 2])
+    assert weighted_f1(y_true, y_pred) == pytest.approx((2.4 + 1.0 + 2 / 3) / 6)
+
+
+def test_weighted_f1_class_only_predicted_has_no_weight_but_costs_recall():
+    # Only class 7 is in y_true: P=1, R=1/2 -> F1=2/3; the stray prediction 9 has zero support.
+    assert weighted_f1(np.array([7, 7]), np.array([7, 9])) == pytest.approx(2 / 3)
+    assert weighted_f1(np.array([3, 1, 3]), np.array([3, 1, 3])) == 1.0
+    assert weighted_f1(np.array([3, 3]), np.array([1, 1])) == 0.0
+
+
+# --- linear probe and ridge -----------------------------------------------------------------------
+
+
+def test_probe_recovers_linearly_encoded_variable():
+    train_y, test_y = split_labels(3000, 32, seed=0), split_labels(1000, 32, seed=1)
+    train_x, test_x = encoded(train_y, seed=0), encoded(test_y, seed=1)
+    f1 = fit_linear_probe(train_x, train_y, {"test": (test_x, test_y), "train": (train_x, train_y)}, seed=0)
+    assert f1["test"] > 0.9
+    r2 = ridge_r2(train_x, train_y, {"test": (test_x, test_y)})
+    assert r2["test"] > 0.9
+
+
+def test_probe_on_noise_is_near_chance():
+    rng = np.random.default_rng(0)
+    train_y, test_y = split_labels(3000, 16, seed=0), split_labels(1000, 16, seed=1)
+    train_x, test_x = rng.normal(size=(3000, 64)), rng.normal(size=(1000, 64))
+    assert fit_linear_probe(train_x, train_y, {"test": (test_x, test_y)})["test"] < 0.15  # chance is 1/16
+    assert ridge_r2(train_x, train_y, {"test": (test_x, test_y)})["test"] < 0.05
+
+
+def test_probe_is_deterministic_given_seed_and_predicts_byte_values():
+    train_y, test_y = split_labels(600, 8, seed=0) + 3, split_labels(300, 8, seed=1) + 3  # values 3, 35, ...
+    train_x, test_x = encoded(train_y, noise=3.0, seed=0), encoded(test_y, noise=3.0, seed=1)
+    sets = {"test": (test_x, test_y)}
+    first, again = fit_linear_probe(train_x, train_y, sets, seed=5), fit_linear_probe(train_x, train_y, sets, seed=5)
+    assert first == again
+    assert first["test"] > 0.5  # predictions are mapped back to the original byte values
+    with pytest.raises(ValueError, match="byte"):
+        fit_linear_probe(train_x, train_y + 300, sets)
+
+
+def test_probe_with_a_single_training_value_predicts_it():
+    x = np.random.default_rng(0).normal(size=(50, 8))
+    f1 = fit_linear_probe(x, np.full(50, 9), {"same": (x, np.full(50, 9)), "other": (x, np.full(50, 2))})
+    assert f1 == {"same": 1.0, "other": 0.0}
+
+
+def test_ridge_r2_hand_computed_uses_train_statistics_and_eval_mean():
+    # y = 2x is fitted exactly; eval predictions are [2, 4] against targets [2, 5]:
+    # SS_res = 1, SS_tot about the eval mean 3.5 is 4.5, so R² = 1 - 1/4.5. Standardising the eval
+    # features with their own statistics, or taking SS_tot about the train mean or zero, gives another value.
+    train_x, train_y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0.0, 2.0, 4.0, 6.0])
+    scores = ridge_r2(train_x, train_y, {"eval": (np.array([[1.0], [2.0]]), np.array([2.0, 5.0]))}, alpha=1e-9)
+    assert scores["eval"] == pytest.approx(1 - 1 / 4.5, abs=1e-6)
+
+
+def test_ridge_r2_of_a_constant_eval_target():
+    train_x, train_y = np.array([[0.0], [1.0], [2.0]]), np.array([0.0, 1.0, 2.0])
+    fitted = ridge_r2(train_x, train_y, {"exact": (np.array([[1.0], [1.0]]), np.array([1.0, 1.0]))}, alpha=0)
+    missed = ridge_r2(train_x, train_y, {"missed": (np.array([[1.0], [2.0]]), np.array([1.0, 1.0]))}, alpha=0)
+    assert fitted["exact"] == pytest.approx(1.0) and missed["missed"] == 0.0
+
+
+def test_probe_encoder_reports_f1_everywhere_and_r2_for_positions():
+    train = labels_from_ram(np.random.default_rng(0).integers(0, 4, (400, 128), dtype=np.uint8) * 60, "breakout")
+    held = labels_from_ram(np.random.default_rng(1).integers(0, 4, (200, 128), dtype=np.uint8) * 60, "breakout")
+    train_x = np.concatenate([encoded(train["ball_x"], 16, seed=0), encoded(train["score"], 16, seed=2)], axis=1)
+    held_x = np.concatenate([encoded(held["ball_x"], 16, seed=1), encoded(held["score"], 16, seed=3)], axis=1)
+    results = probe_encoder(train_x, train, {"held": (held_x, held)}, seed=0)
+    assert set(results) == set(GAME_VARIABLES["breakout"])
+    assert set(results["ball_x"]["held"]) == {"f1", "r2"}
+    assert set(results["score"]["held"]) == {"f1"}
+    assert results["ball_x"]["held"]["f1"] > 0.9 and results["score"]["held"]["f1"] > 0.9
+    assert results["ball_y"]["held"]["f1"] < 0.6  # not in the features: chance is 1/4
+
+
+# --- nearest-neighbour retrieval ------------------------------------------------------------------
+
+
+def test_nn_retrieval_perfect_for_tiny_noise_and_chance_when_shuffled():
+    rng = np.random.default_rng(0)
+    clean = rng.normal(size=(500, 32)) * rng.uniform(0.1, 10, 32) + 5
+    assert nn_retrieval(clean, clean + 1e-3 * rng.normal(size=clean.shape), chunk_size=64) == 1.0
+    assert nn_retrieval(clean, clean[rng.permutation(500)], chunk_size=64) < 0.02
+
+
+def test_nn_retrieval_counts_exactly_the_unmoved_rows_across_chunks():
+    rng = np.random.default_rng(1)
+    clean = rng.normal(size=(300, 16))
+    perturbed = clean.copy()
+    perturbed[:100] = clean[np.roll(np.arange(100), 1)]  # first 100 rows point at another frame
+    assert nn_retrieval(clean, perturbed, chunk_size=37) == pytest.approx(200 / 300)
+
+
+def test_nn_retrieval_counts_a_duplicate_clean_frame_as_a_hit():
+    clean = np.random.default_rng(2).normal(size=(50, 8))
+    clean[10] = clean[20]  # a repeated frame
+    assert nn_retrieval(clean, clean.copy()) == 1.0
+
+
+# --- PCA, neighbours and figures ------------------------------------------------------------------
+
+
+def test_pca_2d_finds_the_dominant_axes():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 3)) * np.array([1.0, 10.0, 3.0])
+    projection, explained = pca_2d(x)
+    assert projection.shape == (4000, 2)
+    assert explained == pytest.approx([100 / 110, 9 / 110], abs=0.02)
+    assert abs(np.corrcoef(projection[:, 0], x[:, 1])[0, 1]) > 0.99
+
+
+def test_nearest_neighbours_excludes_the_query_and_sorts_by_distance():
+    features = np.array([[0.0], [1.0], [3.0], [7.0], [15.0]])
+    indices, distances = nearest_neighbours(features, np.array([2, 0]), k=3)
+    np.testing.assert_array_equal(indices, [[1, 0, 3], [1, 2, 3]])
+    assert np.all(np.diff(distances, axis=1) > 0)
+
+
+def assert_png(path):
+    assert path.stat().st_size > 1000
+    assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_pca_figure_writes_png(tmp_path):
+    rng = np.random.default_rng(0)
+    color = rng.integers(0, 200, 300)
+    features = {"cnn": rng.normal(size=(300, 32)), "jepa": encoded(color, 32)}
+    path = tmp_path / "pca.png"
+    pca_figure(features, color, "player_x", path)
+    assert_png(path)
+
+
+def test_neighbours_figure_writes_png(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (40, 4, 84, 84), dtype=np.uint8)
+    features = {"cnn": rng.normal(size=(40, 16)), "jepa": rng.normal(size=(40, 8))}
+    path = tmp_path / "neighbours.png"
+    neighbours_figure(frames, features, np.array([0, 7, 30]), k=4, path=path)
+    assert_png(path)
