@@ -10,7 +10,7 @@ from jepa_rl.frames import cached_frames, collect, load_frames
 from jepa_rl.perturbations import VisualPerturbation
 
 ENV = {"_target_": "jepa_rl.envs.AtariPipeline", "name": "breakout", "env_id": "ALE/Breakout-v5", "game": "breakout"}
-FRAMES = {"num_frames": 96, "keep_every": 3, "num_envs": 4, "seed": 3, "policy_checkpoint": None, "policy_fraction": 0.0}
+FRAMES = {"num_frames": 96, "keep_every": 3, "num_envs": 4, "seed": 3, "policy_checkpoint": None, "policy_fraction": 0}
 
 
 @pytest.mark.parametrize("game", ["breakout", "pong"])

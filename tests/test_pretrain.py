@@ -96,5 +96,6 @@ def test_loaded_weights_are_used_and_frozen(tmp_path):
     source = ViTEncoder()
     torch.save(source.state_dict(), tmp_path / "encoder.pt")
     encoder = build_encoder(compose_cfg(["encoder=jepa"]).encoder, tmp_path / "encoder.pt")
-    assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), encoder.state_dict().values()))
+    for a, b in zip(source.state_dict().values(), encoder.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
     assert not any(p.requires_grad for p in encoder.parameters())
