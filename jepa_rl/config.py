@@ -6,11 +6,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig
 
-from jepa_rl.masks import MaskConfig
+from jepa_rl.masks import MaskConfig, sample_masks
 from jepa_rl.perturbations import VisualPerturbation
 
 GROUPS = ("env", "encoder", "perturbation", "ppo", "pretrain", "probe", "eval", "logger", "experiment")
@@ -152,8 +153,10 @@ def validate_pretrain(p: DictConfig) -> None:
     for key in ("width", "depth", "heads"):
         _require(p.predictor[key] > 0, f"pretrain.predictor.{key}={p.predictor[key]} must be positive")
     try:
-        MaskConfig(**{k: tuple(v) if isinstance(v, ListConfig) else v for k, v in p.masks.items()})
-    except (TypeError, ValueError) as e:
+        masks = MaskConfig(**{k: tuple(v) if isinstance(v, ListConfig) else v for k, v in p.masks.items()})
+        # A geometry that rarely leaves min_context patches fails here, not hours into a job.
+        sample_masks(p.batch_size, masks, torch.Generator().manual_seed(0))
+    except (TypeError, ValueError, RuntimeError) as e:
         raise ConfigError(f"pretrain.{e}") from e
     validate_frames(p.frames, "pretrain.frames")
 

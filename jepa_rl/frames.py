@@ -9,7 +9,6 @@ states, which is how probes obtain the *same* frames under each perturbation.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -152,11 +151,3 @@ def load_frames(directory: Path) -> dict[str, np.ndarray]:
     """A cached frame set's arrays; ``frames`` is memory-mapped (100k stacks are 2.8 GB)."""
     directory = Path(directory)
     return {name: np.load(directory / f"{name}.npy", mmap_mode="r" if name == "frames" else None) for name in ARRAYS}
-
-
-def digest(arrays: dict[str, np.ndarray]) -> str:
-    """A hash of a frame set's contents (tests compare collections with it)."""
-    h = hashlib.sha256()
-    for name in ARRAYS:
-        h.update(np.ascontiguousarray(arrays[name]).tobytes())
-    return h.hexdigest()

@@ -78,7 +78,11 @@ def sample_masks(batch: int, cfg: MaskConfig, gen: torch.Generator) -> tuple[tor
             break
         targets = _blocks(batch, cfg.num_targets, th, tw, cfg.grid, gen)
     else:
-        raise RuntimeError("masks: could not draw a context of min_context patches; shrink the target blocks")
+        raise RuntimeError(
+            f"masks: a {ch}x{cw} context block minus {cfg.num_targets} target blocks of {th}x{tw} keeps fewer than "
+            f"min_context={cfg.min_context} patches in most draws; raise context_scale or lower target_scale "
+            "or num_targets"
+        )
     target_idx = targets.nonzero()[:, 2].reshape(batch, cfg.num_targets, th * tw)
     # A random subset of K allowed patches per sample, in patch order.
     scores = torch.rand(batch, n, generator=gen).masked_fill(~context, -1.0)

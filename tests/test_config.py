@@ -8,7 +8,7 @@ from jepa_rl.config import validate
 
 GROUP_OPTIONS = [
     (group, path.stem)
-    for group in ("env", "encoder", "perturbation", "ppo", "eval", "logger", "experiment")
+    for group in ("env", "encoder", "perturbation", "ppo", "pretrain", "probe", "eval", "logger", "experiment")
     for path in sorted((CONF / group).glob("*.yaml"))
 ]
 
@@ -49,6 +49,17 @@ BAD_INPUTS = [
     (["eval.suite=[clean,fog]"], "unknown perturbation 'fog'"),
     (["encoder.lr_scale=-0.1"], "encoder.lr_scale"),
     (["hydra.run.dir={tmp}/a_file/run"], "not writable"),
+    (["encoder=jepa", "encoder.lr_scale=-1"], "encoder.lr_scale=-1"),
+    (["encoder=jepa", "pretrain.masks.context_scale=[0.1,0.1]"], "keeps fewer than min_context=4"),
+    (["encoder=ae", "encoder.weights={tmp}/missing.pt"], "encoder.weights="),
+    (["encoder=jepa", "encoder.net.pool=attention"], "a frozen encoder cannot train"),
+    (["encoder=vit", "encoder.objective=byol"], "encoder.objective=byol"),
+    (["stage=pretrain"], "stage=pretrain needs a pretrained encoder"),
+    (["stage=evaluate"], "stage=evaluate is not a stage"),
+    (["stage=probe", "probe.encoders=[resnet]"], "unknown encoder 'resnet'"),
+    (["stage=probe", "probe.checkpoints.cnn={tmp}/missing.pt"], "probe.checkpoints.cnn"),
+    (["pretrain.frames.policy_fraction=0.5"], "needs pretrain.frames.policy_checkpoint"),
+    (["pretrain.batch_size=0"], "pretrain.batch_size=0"),
 ]
 
 
@@ -62,6 +73,7 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, args, message):
     assert len(lines) == 1, result.stderr
     assert message in lines[0] and lines[0].startswith("error: ")
     assert not list(tmp_path.rglob("checkpoint.pt")) and not list(tmp_path.rglob("wandb"))
+    assert not (tmp_path / "cache").exists()  # nothing collected or pretrained
 
 
 def test_unknown_key_is_rejected(tmp_path):

@@ -3,8 +3,12 @@ replay exactly; the content-addressed cache builds once and rebuilds what is cor
 
 import numpy as np
 import pytest
+import torch
 
+from jepa_rl.agent import Agent
 from jepa_rl.cache import cached_artifact, spec_key
+from jepa_rl.checkpoint import save_checkpoint
+from jepa_rl.encoders import NatureCNN
 from jepa_rl.envs import AtariPipeline
 from jepa_rl.frames import cached_frames, collect, load_frames
 from jepa_rl.perturbations import VisualPerturbation
@@ -84,3 +88,21 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         cached_artifact(tmp_path, "things", {"a": 1}, build)
     assert not (tmp_path / "things" / spec_key({"a": 1})).exists()
+
+
+def test_a_checkpoint_policy_mixes_into_the_random_one(tmp_path):
+    # An agent that always plays RIGHT (action 2): its share of the actions follows policy_fraction.
+    agent = Agent(NatureCNN(), num_actions=4)
+    with torch.no_grad():
+        agent.actor.weight.zero_()
+        agent.actor.bias.copy_(torch.tensor([0.0, 0.0, 50.0, 0.0]))
+    config = {"encoder": {"net": {"_target_": "jepa_rl.encoders.NatureCNN"}}, "ppo": {"autocast": "none"}}
+    save_checkpoint({"agent": agent.state_dict(), "config": config}, tmp_path / "checkpoint.pt")
+    frames = {**FRAMES, "policy_checkpoint": str(tmp_path / "checkpoint.pt")}
+    shares = []
+    for fraction in (0.0, 0.5, 1.0):
+        data = load_frames(cached_frames(tmp_path, ENV, {**frames, "policy_fraction": fraction}, threads=1))
+        shares.append((data["actions"] == 2).mean())
+    assert shares[0] == pytest.approx(0.25, abs=0.08)
+    assert shares[1] == pytest.approx(0.625, abs=0.08)
+    assert shares[2] == 1.0
