@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from jepa_rl.probes import (
     GAME_VARIABLES,
@@ -17,6 +18,15 @@ from jepa_rl.probes import (
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """These problems are tiny: one thread avoids synchronisation costs that dominate on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def encoded(labels: np.ndarray, dim: int = 64, noise: float = 0.5, seed: int = 0) -> np.ndarray:
@@ -129,6 +139,16 @@ def test_probe_is_deterministic_given_seed_and_predicts_byte_values():
         fit_linear_probe(train_x, train_y + 300, sets)
 
 
+def test_probe_standardises_eval_features_with_train_statistics():
+    # One feature equal to the label (0 or 1). Shifted by 10, every eval frame looks like class 1
+    # to a probe that uses the training statistics; standardising per set would hide the shift.
+    y = np.arange(200) % 2
+    x = y[:, None].astype(np.float64) + np.random.default_rng(0).normal(scale=0.05, size=(200, 1))
+    f1 = fit_linear_probe(x, y, {"same": (x, y), "shifted": (x + 10, y)})
+    assert f1["same"] == 1.0
+    assert f1["shifted"] == pytest.approx(1 / 3)  # class 1: P=1/2, R=1 -> F1=2/3; class 0: 0
+
+
 def test_probe_with_a_single_training_value_predicts_it():
     x = np.random.default_rng(0).normal(size=(50, 8))
     f1 = fit_linear_probe(x, np.full(50, 9), {"same": (x, np.full(50, 9)), "other": (x, np.full(50, 2))})
@@ -172,6 +192,15 @@ def test_nn_retrieval_perfect_for_tiny_noise_and_chance_when_shuffled():
     clean = rng.normal(size=(500, 32)) * rng.uniform(0.1, 10, 32) + 5
     assert nn_retrieval(clean, clean + 1e-3 * rng.normal(size=clean.shape), chunk_size=64) == 1.0
     assert nn_retrieval(clean, clean[rng.permutation(500)], chunk_size=64) < 0.02
+
+
+def test_nn_retrieval_standardises_with_clean_statistics():
+    # Noise of 5-10% of each dimension's spread: harmless once standardised, but unscaled distances
+    # would be all dimension 0, whose noise (100) exceeds the gaps between frames along it.
+    rng = np.random.default_rng(3)
+    clean = rng.normal(size=(1000, 8)) * np.array([1000.0] + [0.01] * 7)
+    perturbed = clean + rng.normal(size=clean.shape) * np.array([100.0] + [0.0005] * 7)
+    assert nn_retrieval(clean, perturbed) == 1.0
 
 
 def test_nn_retrieval_counts_exactly_the_unmoved_rows_across_chunks():
