@@ -158,7 +158,7 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
         ratio = "" if key == "emulator" else f"   {label[:3]}/(a) = {med[key] / med['emulator']:.2f}"
         lines.append(f"  {label:<20} {med[key]:8.0f} agent steps/s{ratio}")
     frozen = f"{med['ppo_frozen_vit']:8.0f} agent steps/s   (d)/(c) = {result['frozen_vit_over_ppo']:.2f}"
-    lines.append(f"  (d) PPO, frozen ViT    {frozen}")
+    lines.append(f"  (d) PPO, frozen ViT  {frozen}")
     for key, label in (("jepa", "JEPA step"), ("ae", "autoencoder step"), ("vit_fwd_bwd", "ViT fwd+bwd")):
         lines.append(
             f"  (e) {label:<17} {result['pretrain_frames_per_sec'][key]:8.0f} frames/s "
