@@ -14,12 +14,18 @@ CONF = Path(__file__).parent / "conf"
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from jepa_rl.checkpoint import CheckpointError
-    from jepa_rl.run import run
+    from jepa_rl.run import record_failure, run
 
     try:
         run(cfg)
-    except (ConfigError, CheckpointError) as e:
-        sys.exit(f"error: {e}")
+    except Exception as e:
+        # In a sweep, a failed cell is recorded in its own directory and the sweep goes on, so the
+        # report at its end is still written (and lists the failure); alone, a job just fails.
+        if record_failure(e):
+            return
+        if isinstance(e, ConfigError | CheckpointError):
+            sys.exit(f"error: {e}")
+        raise
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import torch
 from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from jepa_rl.masks import MaskConfig, sample_masks
 from jepa_rl.perturbations import VisualPerturbation
@@ -35,6 +36,15 @@ class AtariEnvSchema:
     fire_reset: bool = True  # press FIRE at the start of each game (for games that need it)
     full_action_space: bool = False
 
+
+def short_dirname(name: str, limit: int = 120) -> str:
+    """A path component for ``name``: itself when short, else a readable prefix and a hash (file systems cap at 255)."""
+    if len(name) <= limit:
+        return name
+    return f"{name[: limit - 17]}-{hashlib.sha1(name.encode()).hexdigest()[:16]}"
+
+
+OmegaConf.register_new_resolver("short_dirname", short_dirname, replace=True)
 
 # A schema is not applied to a YAML of the same name: each env YAML lists this one in its defaults.
 ConfigStore.instance().store(name="atari_env_schema", node=AtariEnvSchema)

@@ -42,6 +42,22 @@ def parallel_jobs() -> int:
     return (os.cpu_count() or 1) if n <= 0 else int(n)
 
 
+def record_failure(error: Exception) -> bool:
+    """In a multirun, write the error to the job's ``error.txt`` and return True (the sweep goes on)."""
+    from hydra.types import RunMode
+
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        return False
+    import traceback
+
+    out = output_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    text = "".join(traceback.format_exception(error))
+    (out / "error.txt").write_text(f"{text}\n{type(error).__name__}: {error}\n")
+    log.error("this cell failed (%s: %s); recorded in %s", type(error).__name__, error, out / "error.txt")
+    return True
+
+
 def run(cfg: DictConfig) -> dict[str, Any] | None:
     """Entry point called by ``launch.py``: dispatch on ``cfg.stage``."""
     out = output_dir()

@@ -1,0 +1,292 @@
+"""Aggregate a sweep directory: every cell's ``results.json`` -> ``cells.csv``, statistics, ``REPORT.md``.
+
+Runs at the end of every multirun (``jepa_rl.callbacks.AggregateSweep``) and on demand::
+
+    python -m jepa_rl.aggregate multirun/grid-cpu/2026-11-27_12-00-00
+
+A cell is a job directory (it has ``.hydra/``). Cells without results are listed as failed (the
+job recorded an ``error.txt``) or missing (still running, or killed), never dropped. Statistics
+follow Agarwal et al. 2021 (``rliable``): mean and interquartile mean over seeds with stratified
+bootstrap 95% confidence intervals, and the probability of improvement between conditions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+
+# Random and human reference scores (Mnih et al. 2015 / Badia et al. 2020), for normalised scores.
+REFERENCE_SCORES = {"ALE/Breakout-v5": (1.7, 30.5), "ALE/Pong-v5": (-20.7, 14.6)}
+# Keys that identify a cell but not its condition.
+NOT_CONDITION = {"seed", "encoder", "+condition", "condition"}
+
+
+class AggregationError(ValueError):
+    """Nothing to aggregate, or cells that cannot be compared; the message names the file."""
+
+
+@dataclass
+class Cell:
+    """One job of the sweep and what it produced."""
+
+    path: Path
+    condition: str
+    seed: int
+    status: str  # ok | failed | missing | malformed
+    env_id: str | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    problem: str = ""
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """Every job directory under ``sweep_dir`` (those holding a ``.hydra/config.yaml``)."""
+    return sorted(p.parent.parent for p in Path(sweep_dir).rglob(".hydra/config.yaml"))
+
+
+def read_cell(job: Path, varying: list[str]) -> Cell:
+    """The cell in ``job``: its condition label, seed and results (or why there are none)."""
+    cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
+    given = overrides(job)
+    label = " ".join([cfg.get("condition") or cfg.encoder.name, *(f"{k}={given.get(k, '-')}" for k in varying)])
+    cell = Cell(job, label, int(cfg.seed), "missing", env_id=cfg.env.env_id)
+    results_path = job / "results.json"
+    if results_path.exists():
+        try:
+            cell.results = json.loads(results_path.read_text())
+            cell.status = "ok" if isinstance(cell.results.get("eval"), dict) else "malformed"
+        except json.JSONDecodeError as e:
+            cell.status = "malformed"
+            cell.problem = f"{results_path} is not valid JSON ({e.msg} at line {e.lineno})"
+        if cell.status == "malformed" and not cell.problem:
+            cell.problem = f"{results_path} has no 'eval' mapping"
+    elif (job / "error.txt").exists():
+        cell.status, cell.problem = "failed", (job / "error.txt").read_text().strip().splitlines()[-1]
+    else:
+        cell.problem = "no results.json (the job did not finish)"
+    return cell
+
+
+def overrides(job: Path) -> dict[str, str]:
+    """The command-line overrides of a job (``key=value``)."""
+    return dict(o.split("=", 1) for o in OmegaConf.load(job / ".hydra" / "overrides.yaml") if "=" in o)
+
+
+def varying_overrides(jobs: list[Path]) -> list[str]:
+    """Override keys whose values differ between jobs (besides seed and encoder): they name conditions."""
+    values: dict[str, set[str]] = {}
+    for job in jobs:
+        for key, value in overrides(job).items():
+            values.setdefault(key, set()).add(value)
+    counts = {k: sum(k in overrides(j) for j in jobs) for k in values}
+    return sorted(k for k, v in values.items() if k not in NOT_CONDITION and (len(v) > 1 or counts[k] < len(jobs)))
+
+
+def collect_cells(sweep_dir: Path) -> list[Cell]:
+    """Read every cell of a sweep; raises ``AggregationError`` when there is nothing to aggregate."""
+    jobs = job_dirs(sweep_dir)
+    if not jobs:
+        raise AggregationError(f"{sweep_dir} holds no job directories (.hydra/config.yaml); pass a sweep directory")
+    varying = varying_overrides(jobs)
+    cells = [read_cell(job, varying) for job in jobs]
+    envs = {c.env_id for c in cells}
+    if len(envs) > 1:
+        raise AggregationError(f"{sweep_dir} mixes environments {sorted(envs)}; aggregate each game's sweep apart")
+    return cells
+
+
+def normalised(score: np.ndarray, env_id: str) -> np.ndarray:
+    """(score - random) / (human - random); NaN for games without reference scores."""
+    if env_id not in REFERENCE_SCORES:
+        return np.full_like(score, np.nan, dtype=float)
+    random, human = REFERENCE_SCORES[env_id]
+    return (score - random) / (human - random)
+
+
+def score_matrix(cells: list[Cell], suite: list[str]) -> dict[str, np.ndarray]:
+    """Per condition: ``[seeds, perturbations]`` mean raw returns (one row per finished seed)."""
+    out: dict[str, list[list[float]]] = {}
+    for c in cells:
+        if c.status == "ok":
+            out.setdefault(c.condition, []).append([c.results["eval"][p]["mean"] for p in suite])
+    return {k: np.array(v, dtype=float) for k, v in out.items()}
+
+
+def bootstrap(scores: dict, func, reps: int, seed: int) -> tuple[dict, dict]:
+    """rliable's stratified-bootstrap point estimates and 95% CIs, seeded."""
+    from rliable import library as rly
+
+    with warnings.catch_warnings():  # arch deprecates the RandomState that rliable passes it
+        warnings.simplefilter("ignore", FutureWarning)
+        return rly.get_interval_estimates(scores, func, reps=reps, random_state=np.random.RandomState(seed))
+
+
+def interval_estimates(scores: dict[str, np.ndarray], reps: int, seed: int) -> dict[str, dict[str, Any]]:
+    """Mean and IQM over seeds per perturbation, with stratified-bootstrap 95% CIs (rliable)."""
+    from rliable import metrics
+
+    def aggregate(x: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_mean(x), metrics.aggregate_iqm(x)])
+
+    stats: dict[str, dict[str, Any]] = {}
+    for condition, matrix in scores.items():
+        per_pert = {}
+        for j in range(matrix.shape[1]):
+            column = {condition: matrix[:, j : j + 1]}
+            point, ci = bootstrap(column, aggregate, reps, seed)
+            per_pert[j] = {
+                "mean": float(point[condition][0]),
+                "mean_ci": [float(ci[condition][0, 0]), float(ci[condition][1, 0])],
+                "iqm": float(point[condition][1]),
+                "iqm_ci": [float(ci[condition][0, 1]), float(ci[condition][1, 1])],
+            }
+        stats[condition] = per_pert
+    return stats
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int, seed: int) -> dict[str, Any]:
+    """P(X > Y) over perturbations (tasks) and seed pairs, with a stratified-bootstrap 95% CI (rliable)."""
+    from rliable import metrics
+
+    func = lambda a, b: np.array([metrics.probability_of_improvement(a, b)])  # noqa: E731
+    point, ci = bootstrap({"pair": (x, y)}, func, reps, seed)
+    return {"p": float(point["pair"][0]), "ci": [float(ci["pair"][0, 0]), float(ci["pair"][1, 0])]}
+
+
+def write_cells_csv(cells: list[Cell], suite: list[str], path: Path) -> None:
+    """One row per cell: status, condition, seed, mean return per perturbation, robustness ratio."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["condition", "seed", "status", *suite, "robustness_ratio", "train_sps", "path", "problem"])
+        for c in cells:
+            ev = c.results.get("eval", {}) if c.status == "ok" else {}
+            means = [ev[p]["mean"] if p in ev else "" for p in suite]
+            ratio = c.results.get("robustness_ratio", "") if c.status == "ok" else ""
+            sps = c.results.get("train_sps", "") if c.status == "ok" else ""
+            writer.writerow(
+                [c.condition, c.seed, c.status, *means, ratio, sps, str(c.path.relative_to(path.parent)), c.problem]
+            )
+
+
+def robustness_ratios(cells: list[Cell]) -> np.ndarray:
+    """The finished cells' robustness ratios (a run that scored 0 on clean games has none)."""
+    return np.array([c.results["robustness_ratio"] for c in cells if c.results.get("robustness_ratio") is not None])
+
+
+def fmt_ci(value: float, ci: list[float]) -> str:
+    return f"{value:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]"
+
+
+def study_table(cells: list[Cell], suite: list[str]) -> str:
+    """The study's table in markdown: mean +/- std over seeds per perturbation, and the robustness ratio."""
+    rows = ["| condition | seeds | " + " | ".join(suite) + " | robustness ratio |"]
+    rows.append("|---" * (len(suite) + 3) + "|")
+    for condition in sorted({c.condition for c in cells}):
+        done = [c for c in cells if c.condition == condition and c.status == "ok"]
+        if not done:
+            rows.append(f"| {condition} | 0 | " + " | ".join("-" for _ in suite) + " | - |")
+            continue
+        means = np.array([[c.results["eval"][p]["mean"] for p in suite] for c in done])
+        ratios = robustness_ratios(done)
+        cols = [f"{m:.1f} ± {s:.1f}" for m, s in zip(means.mean(0), means.std(0), strict=True)]
+        rows.append(
+            f"| {condition} | {len(done)} | "
+            + " | ".join(cols)
+            + (f" | {ratios.mean():.2f} ± {ratios.std():.2f} |" if len(ratios) else " | - |")
+        )
+    return "\n".join(rows)
+
+
+def statistics_table(stats: dict[str, dict[int, dict]], suite: list[str], key: str) -> str:
+    """Markdown table of a statistic (``mean`` or ``iqm``) with its 95% CI per condition and perturbation."""
+    rows = ["| condition | " + " | ".join(suite) + " |", "|---" * (len(suite) + 1) + "|"]
+    for condition, per in sorted(stats.items()):
+        rows.append(
+            f"| {condition} | " + " | ".join(fmt_ci(per[j][key], per[j][f"{key}_ci"]) for j in range(len(suite))) + " |"
+        )
+    return "\n".join(rows)
+
+
+def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Aggregate ``sweep_dir``: writes ``cells.csv``, ``stats.json`` and ``REPORT.md`` there; returns the stats."""
+    sweep_dir = Path(sweep_dir)
+    cells = collect_cells(sweep_dir)
+    done = [c for c in cells if c.status == "ok"]
+    suite = list(done[0].results["eval"]) if done else []
+    for c in done:
+        if list(c.results["eval"]) != suite:
+            c.status, c.problem = (
+                "malformed",
+                f"{c.path / 'results.json'} evaluates {list(c.results['eval'])}, not {suite}",
+            )
+    write_cells_csv(cells, suite, sweep_dir / "cells.csv")
+    env_id = cells[0].env_id
+    scores = score_matrix(cells, suite)
+    stats = interval_estimates(scores, reps, seed) if scores else {}
+    pairs = comparisons(scores, env_id, reps, seed)
+    summary = {
+        "sweep_dir": str(sweep_dir),
+        "env_id": env_id,
+        "suite": suite,
+        "cells": {
+            str(c.path.relative_to(sweep_dir)): {
+                "condition": c.condition,
+                "seed": c.seed,
+                "status": c.status,
+                "problem": c.problem,
+            }
+            for c in cells
+        },
+        "statistics": {k: {suite[j]: v for j, v in per.items()} for k, per in stats.items()},
+        "probability_of_improvement": pairs,
+    }
+    (sweep_dir / "stats.json").write_text(json.dumps(summary, indent=2))
+    from jepa_rl.report import write_report
+
+    write_report(sweep_dir, cells, suite, stats, pairs)
+    return summary
+
+
+def comparisons(scores: dict[str, np.ndarray], env_id: str, reps: int, seed: int) -> dict[str, Any]:
+    """P(jepa > cnn) and P(jepa > ae) on normalised scores over all perturbations, where both ran."""
+    out = {}
+    for x, y in (("jepa", "cnn"), ("jepa", "ae")):
+        a = [k for k in scores if k.split()[0].startswith(x)]
+        b = [k for k in scores if k.split()[0].startswith(y)]
+        for ka in a:
+            for kb in b:
+                xa, yb = scores[ka], scores[kb]
+                if env_id in REFERENCE_SCORES:
+                    xa, yb = normalised(xa, env_id), normalised(yb, env_id)
+                out[f"{ka} > {kb}"] = probability_of_improvement(xa, yb, reps, seed)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jepa_rl.aggregate SWEEP_DIR``: aggregate an existing sweep directory."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m jepa_rl.aggregate SWEEP_DIR", file=sys.stderr)
+        return 2
+    try:
+        summary = aggregate(Path(args[0]))
+    except AggregationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    bad = [k for k, c in summary["cells"].items() if c["status"] != "ok"]
+    print(f"wrote {Path(args[0]) / 'REPORT.md'} ({len(summary['cells']) - len(bad)} cells aggregated, {len(bad)} not)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

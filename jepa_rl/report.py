@@ -1,0 +1,95 @@
+"""``REPORT.md`` for a sweep: question, protocol, tables, statistics, and findings computed from the numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from jepa_rl.aggregate import REFERENCE_SCORES, Cell, normalised, robustness_ratios, statistics_table, study_table
+
+QUESTION = (
+    "Does a self-supervised JEPA encoder make an Atari PPO agent more robust to visual perturbations "
+    "than a CNN trained end to end, with a pixel-reconstruction autoencoder as the control?"
+)
+
+
+def protocol(cells: list[Cell]) -> list[str]:
+    """The configuration every cell shared, read from a cell's resolved config."""
+    cfg = OmegaConf.load(cells[0].path / ".hydra" / "config.yaml")
+    seeds = sorted({c.seed for c in cells})
+    lines = [
+        f"- environment: `{cfg.env.env_id}`, {cfg.ppo.total_timesteps:,} agent steps per run, "
+        f"{cfg.ppo.num_envs} envs, seeds {seeds}",
+        f"- observations: frame skip {cfg.env.frame_skip} (max of the last two frames), 84x84 gray, "
+        f"{cfg.env.frame_stack}-frame stack, sticky actions {cfg.env.sticky_actions} in training and "
+        f"{cfg.eval.sticky_actions} in evaluation, up to {cfg.env.noop_max} no-ops, {cfg.env.max_frames:,}-frame cap",
+        f"- evaluation: {cfg.eval.episodes} full games per perturbation, raw scores, "
+        f"{'greedy' if cfg.eval.greedy else 'sampled'} actions",
+    ]
+    if any(c.condition.split()[0].startswith(("jepa", "ae")) for c in cells):
+        p = cfg.pretrain
+        lines.append(
+            f"- pretraining (jepa, ae): {p.frames.num_frames:,} frames of random play, {p.epochs} epochs "
+            f"of batch {p.batch_size}, pretraining seed {p.seed}"
+        )
+    return lines
+
+
+def findings(cells: list[Cell], suite: list[str], stats: dict, pairs: dict) -> list[str]:
+    """Sentences that follow from the numbers; each says how sure it can be."""
+    out = []
+    env_id = cells[0].env_id
+    seeds = max((sum(c.condition == k and c.status == "ok" for c in cells) for k in stats), default=0)
+    for condition, per in sorted(stats.items(), key=lambda kv: -kv[1][0]["iqm"]):
+        ratios = robustness_ratios([c for c in cells if c.condition == condition and c.status == "ok"])
+        clean = per[0]["iqm"]
+        ratio = f"{ratios.mean():.2f}" if len(ratios) else "undefined (clean score 0)"
+        line = f"- {condition}: clean IQM {fmt(clean, per[0]['iqm_ci'])}, robustness ratio {ratio}"
+        if env_id in REFERENCE_SCORES and normalised(np.array(clean), env_id) < 0.05:
+            line += " (clean play is near random: its ratio says little)"
+        out.append(line)
+    for pair, est in pairs.items():
+        lo, hi = est["ci"]
+        if lo > 0.5:
+            verdict = "the first scores higher more often than not, and the interval excludes 0.5"
+        elif hi < 0.5:
+            verdict = "the second scores higher more often than not, and the interval excludes 0.5"
+        else:
+            verdict = "the interval includes 0.5: no reliable difference"
+        out.append(f"- P({pair}) over all perturbations = {est['p']:.2f} [{lo:.2f}, {hi:.2f}]: {verdict}")
+    out.append(
+        f"- {seeds} seed(s) per condition: bootstrap intervals over so few runs are wide and themselves uncertain; "
+        "treat differences inside them as unresolved."
+    )
+    return out
+
+
+def fmt(value: float, ci: list[float]) -> str:
+    return f"{value:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]"
+
+
+def write_report(sweep_dir: Path, cells: list[Cell], suite: list[str], stats: dict, pairs: dict[str, Any]) -> Path:
+    """Write ``<sweep_dir>/REPORT.md``; returns its path."""
+    bad = [c for c in cells if c.status != "ok"]
+    parts = [f"# Sweep report: {sweep_dir.name}", "", QUESTION, "", "## Protocol", "", *protocol(cells), ""]
+    parts += [f"## Cells: {len(cells) - len(bad)} of {len(cells)} finished", ""]
+    parts += [
+        f"- **{c.status}**: `{c.path.relative_to(sweep_dir)}` ({c.condition}, seed {c.seed}): {c.problem}" for c in bad
+    ]
+    if suite:
+        parts += ["", "## Returns (mean ± std over seeds of each run's mean raw score)", "", study_table(cells, suite)]
+        parts += [
+            "",
+            "## Interquartile mean over seeds, 95% stratified-bootstrap CI",
+            "",
+            statistics_table(stats, suite, "iqm"),
+        ]
+        parts += ["", "## Mean over seeds, 95% stratified-bootstrap CI", "", statistics_table(stats, suite, "mean")]
+        parts += ["", "## Findings", "", *findings(cells, suite, stats, pairs)]
+    parts += ["", "Per-cell numbers: `cells.csv`; statistics: `stats.json`.", ""]
+    path = sweep_dir / "REPORT.md"
+    path.write_text("\n".join(parts))
+    return path
