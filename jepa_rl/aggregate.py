@@ -250,10 +250,12 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any
         "statistics": {k: {suite[j]: v for j, v in per.items()} for k, per in stats.items()},
         "probability_of_improvement": pairs,
     }
-    (sweep_dir / "stats.json").write_text(json.dumps(summary, indent=2))
+    from jepa_rl.plots import sweep_plots
     from jepa_rl.report import write_report
 
-    write_report(sweep_dir, cells, suite, stats, pairs)
+    summary["plots"] = {k: str(v) for k, v in sweep_plots(sweep_dir, cells, suite).items()}
+    write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"])
+    (sweep_dir / "stats.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 

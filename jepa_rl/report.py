@@ -71,7 +71,9 @@ def fmt(value: float, ci: list[float]) -> str:
     return f"{value:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]"
 
 
-def write_report(sweep_dir: Path, cells: list[Cell], suite: list[str], stats: dict, pairs: dict[str, Any]) -> Path:
+def write_report(
+    sweep_dir: Path, cells: list[Cell], suite: list[str], stats: dict, pairs: dict[str, Any], plots: dict[str, str]
+) -> Path:
     """Write ``<sweep_dir>/REPORT.md``; returns its path."""
     bad = [c for c in cells if c.status != "ok"]
     parts = [f"# Sweep report: {sweep_dir.name}", "", QUESTION, "", "## Protocol", "", *protocol(cells), ""]
@@ -89,6 +91,7 @@ def write_report(sweep_dir: Path, cells: list[Cell], suite: list[str], stats: di
         ]
         parts += ["", "## Mean over seeds, 95% stratified-bootstrap CI", "", statistics_table(stats, suite, "mean")]
         parts += ["", "## Findings", "", *findings(cells, suite, stats, pairs)]
+        parts += ["", "## Plots", ""] + [f"![{name}]({Path(path).name})" for name, path in plots.items()]
     parts += ["", "Per-cell numbers: `cells.csv`; statistics: `stats.json`.", ""]
     path = sweep_dir / "REPORT.md"
     path.write_text("\n".join(parts))

@@ -1,0 +1,164 @@
+"""Sweep figures (seaborn), each a PNG in the sweep directory: returns, degradation, robustness, learning, trade-off."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed on a cluster node
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from jepa_rl.aggregate import Cell  # noqa: E402
+
+
+def returns_frame(cells: list[Cell], suite: list[str]) -> pd.DataFrame:
+    """Long form: one row per (condition, seed, perturbation) with the run's mean raw score."""
+    rows = [
+        {"condition": c.condition, "seed": c.seed, "perturbation": p, "return": c.results["eval"][p]["mean"]}
+        for c in cells
+        if c.status == "ok"
+        for p in suite
+    ]
+    return pd.DataFrame(rows)
+
+
+def save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def returns_bars(df: pd.DataFrame, path: Path) -> Path:
+    """Grouped bars: mean return per perturbation and condition, 95% bootstrap CI over seeds."""
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * df["perturbation"].nunique()), 4))
+    sns.barplot(df, x="perturbation", y="return", hue="condition", errorbar=("ci", 95), ax=ax)
+    sns.stripplot(
+        df, x="perturbation", y="return", hue="condition", dodge=True, palette="dark:black", size=3, ax=ax, legend=False
+    )
+    ax.set(ylabel="mean raw return per game", title="Returns under each perturbation (bars: 95% CI over seeds)")
+    return save(fig, path)
+
+
+def drop_heatmap(df: pd.DataFrame, path: Path) -> Path:
+    """Heatmap of the drop from clean, 1 - perturbed / clean (mean over seeds), per condition and perturbation."""
+    means = df.groupby(["condition", "perturbation"], sort=False)["return"].mean().unstack()
+    drop = 1 - means.div(means["clean"].replace(0, np.nan), axis=0)
+    fig, ax = plt.subplots(figsize=(1.3 * len(drop.columns) + 2, 0.6 * len(drop) + 1.5))
+    sns.heatmap(drop.drop(columns="clean"), annot=True, fmt=".2f", cmap="rocket_r", vmin=0, vmax=1, ax=ax)
+    ax.set(title="Drop from clean (1 - perturbed / clean)", xlabel="", ylabel="")
+    return save(fig, path)
+
+
+def ratio_and_tradeoff(cells: list[Cell], ratio_path: Path, pareto_path: Path) -> list[Path]:
+    """Robustness ratio per condition (seeds as points), and clean return vs robustness ratio."""
+    rows = [
+        {
+            "condition": c.condition,
+            "seed": c.seed,
+            "clean": c.results["eval"]["clean"]["mean"],
+            "robustness ratio": c.results["robustness_ratio"],
+        }
+        for c in cells
+        if c.status == "ok" and c.results.get("robustness_ratio") is not None
+    ]
+    df = pd.DataFrame(rows, columns=["condition", "seed", "clean", "robustness ratio"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if len(df):
+        sns.barplot(df, x="condition", y="robustness ratio", errorbar=("ci", 95), ax=ax)
+        sns.stripplot(
+            df, x="condition", y="robustness ratio", hue="condition", palette="dark:black", size=4, ax=ax, legend=False
+        )
+    ax.set(title="Robustness ratio (mean perturbed / clean)")
+    paths = [save(fig, ratio_path)]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if len(df):
+        sns.scatterplot(df, x="clean", y="robustness ratio", hue="condition", s=60, ax=ax)
+    ax.set(xlabel="clean return", title="Clean return vs robustness (one point per seed)")
+    paths.append(save(fig, pareto_path))
+    return paths
+
+
+def strength_levels(cells: list[Cell], suite: list[str]) -> pd.DataFrame:
+    """Each perturbation's family (noise or jitter) and strength, read from a cell's resolved config."""
+    cfg = OmegaConf.load(next(c for c in cells if c.status == "ok").path / ".hydra" / "config.yaml")
+    rows = []
+    for name in suite:
+        p = cfg.perturbations[name]
+        jitter = max(p.hue, p.saturation, p.brightness)
+        if name == "clean" or (jitter == 0 and p.noise_std == 0):
+            rows += [{"perturbation": name, "family": f, "strength": 0.0} for f in ("noise std", "jitter (hue)")]
+        elif jitter == 0:
+            rows.append({"perturbation": name, "family": "noise std", "strength": p.noise_std})
+        elif p.noise_std == 0:
+            rows.append({"perturbation": name, "family": "jitter (hue)", "strength": p.hue})
+    return pd.DataFrame(rows, columns=["perturbation", "family", "strength"])
+
+
+def degradation(df: pd.DataFrame, levels: pd.DataFrame, path: Path) -> Path:
+    """Return vs perturbation strength, one panel per family (noise, jitter), 95% CI bands over seeds."""
+    data = df.merge(levels, on="perturbation")
+    families = sorted(data["family"].unique())
+    fig, axes = plt.subplots(1, max(1, len(families)), figsize=(5 * max(1, len(families)), 4), squeeze=False)
+    for ax, family in zip(axes[0], families, strict=False):
+        sns.lineplot(
+            data[data["family"] == family],
+            x="strength",
+            y="return",
+            hue="condition",
+            marker="o",
+            errorbar=("ci", 95),
+            ax=ax,
+        )
+        ax.set(xlabel=family, title=f"Degradation with {family}")
+    return save(fig, path)
+
+
+def learning_curves(cells: list[Cell], path: Path, bins: int = 50) -> Path:
+    """Training return (raw, per game) against agent steps: mean over seeds with a 95% CI band."""
+    rows = []
+    for c in cells:
+        csv_path = c.path / "episodes.csv"
+        if c.status != "ok" or not csv_path.exists():
+            continue
+        data = np.array([[float(v) for v in r[:3]] for r in csv.reader(csv_path.read_text().splitlines()) if r])
+        if not len(data):
+            continue
+        edges = np.linspace(0, data[:, 0].max(), bins + 1)
+        which = np.clip(np.digitize(data[:, 0], edges) - 1, 0, bins - 1)
+        for b in np.unique(which):
+            rows.append(
+                {"condition": c.condition, "seed": c.seed, "step": edges[b + 1], "return": data[which == b, 2].mean()}
+            )
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if rows:
+        sns.lineplot(pd.DataFrame(rows), x="step", y="return", hue="condition", errorbar=("ci", 95), ax=ax)
+    ax.set(
+        xlabel="agent steps",
+        ylabel="training return (raw, per game)",
+        title="Learning curves (band: 95% CI over seeds)",
+    )
+    return save(fig, path)
+
+
+def sweep_plots(sweep_dir: Path, cells: list[Cell], suite: list[str]) -> dict[str, Path]:
+    """Every figure of the report, written into ``sweep_dir``; returns ``{name: path}``."""
+    df = returns_frame(cells, suite)
+    if df.empty:
+        return {}
+    sns.set_theme(style="whitegrid")
+    out = {
+        "returns": returns_bars(df, sweep_dir / "returns.png"),
+        "drop_from_clean": drop_heatmap(df, sweep_dir / "drop_from_clean.png"),
+        "degradation": degradation(df, strength_levels(cells, suite), sweep_dir / "degradation.png"),
+        "learning_curves": learning_curves(cells, sweep_dir / "learning_curves.png"),
+    }
+    ratio, pareto = ratio_and_tradeoff(cells, sweep_dir / "robustness_ratio.png", sweep_dir / "clean_vs_robustness.png")
+    out.update(robustness_ratio=ratio, clean_vs_robustness=pareto)
+    return out
