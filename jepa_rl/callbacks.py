@@ -35,8 +35,39 @@ class AggregateSweep(Callback):
                 f"error: the sweep report for {sweep_dir} failed ({type(e).__name__}: {e}); "
                 f"rerun it with: python -m jepa_rl.aggregate {sweep_dir}"
             )
+        log_summary_run(config, sweep_dir, summary)
         cells = summary["cells"].values()
         bad = [c for c in cells if c["status"] != "ok"]
         log.info("sweep report: %s (%d of %d cells)", sweep_dir / "REPORT.md", len(cells) - len(bad), len(cells))
         if bad:
             sys.exit(f"error: {len(bad)} of {len(cells)} cells did not finish; see {sweep_dir / 'REPORT.md'}")
+
+
+def log_summary_run(config: DictConfig, sweep_dir: Path, summary: dict[str, Any]) -> None:
+    """One W&B run for the whole sweep (job type ``summary``): the per-cell table, statistics and plots."""
+    from omegaconf import OmegaConf
+
+    from jepa_rl.tracking import stable_run_id, start_tracker
+
+    logger = OmegaConf.to_container(config.logger, resolve=True)
+    sid = "/".join(sweep_dir.parts[-2:])
+    tracker = start_tracker(
+        **{**logger, "group": f"sweep-{sid}", "name": "summary", "tags": [f"sweep:{sid}"[:64], "summary"]},
+        config={"sweep_dir": str(sweep_dir), "env_id": summary["env_id"], "suite": summary["suite"]},
+        run_dir=sweep_dir,
+        run_id=f"summary-{stable_run_id(sweep_dir)}",
+    )
+    try:
+        rows = [[k, c["condition"], c["seed"], c["status"], c["problem"]] for k, c in summary["cells"].items()]
+        tracker.table("sweep/cells", ["cell", "condition", "seed", "status", "problem"], rows)
+        stat_rows = [
+            [condition, pert, s["mean"], *s["mean_ci"], s["iqm"], *s["iqm_ci"]]
+            for condition, per in summary["statistics"].items()
+            for pert, s in per.items()
+        ]
+        columns = ["condition", "perturbation", "mean", "mean_lo", "mean_hi", "iqm", "iqm_lo", "iqm_hi"]
+        tracker.table("sweep/statistics", columns, stat_rows)
+        tracker.summary({f"sweep/P({k})": v["p"] for k, v in summary["probability_of_improvement"].items()})
+        tracker.images({f"sweep/{k}": Path(v) for k, v in summary["plots"].items()})
+    finally:
+        tracker.finish()

@@ -42,6 +42,22 @@ def parallel_jobs() -> int:
     return (os.cpu_count() or 1) if n <= 0 else int(n)
 
 
+def sweep_id() -> str | None:
+    """``<sweep name>/<timestamp>`` of this job's multirun (the last two parts of the sweep dir), else None."""
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    return "/".join(Path(hc.sweep.dir).parts[-2:])
+
+
+def sweep_tags() -> list[str]:
+    """A tag shared by every run of a sweep, so a W&B dashboard filters to it."""
+    sid = sweep_id()
+    return [f"sweep:{sid}"[:64]] if sid else []
+
+
 def record_failure(error: Exception) -> bool:
     """In a multirun, write the error to the job's ``error.txt`` and return True (the sweep goes on)."""
     from hydra.types import RunMode
@@ -155,8 +171,9 @@ def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, An
     # Episodes logged after the checkpoint will be played again: drop them (all of them on a fresh start).
     keep_rows_until(out / "episodes.csv", state["global_step"] if state else -1)
 
+    logger = OmegaConf.to_container(cfg.logger, resolve=True)
     tracker = start_tracker(
-        **OmegaConf.to_container(cfg.logger, resolve=True),
+        **{**logger, "tags": [*logger["tags"], *sweep_tags()]},
         config=OmegaConf.to_container(cfg, resolve=True),
         run_dir=out,
         run_id=state["run_id"] if state else stable_run_id(out),

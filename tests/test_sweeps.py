@@ -93,12 +93,16 @@ def test_grid_sweep_with_joblib_writes_the_report(tmp_path):
     report = (tmp_path / "sweep" / "REPORT.md").read_text()
     assert "## Cells: 4 of 4 finished" in report and "| jepa | 2 |" in report
     assert len(list((tmp_path / "cache" / "encoders").glob("*/encoder.pt"))) == 1  # both jepa seeds share it
+    for plot in ("returns", "drop_from_clean", "degradation", "robustness_ratio", "clean_vs_robustness"):
+        assert (tmp_path / "sweep" / f"{plot}.png").stat().st_size > 1000
+        assert f"({plot}.png)" in report
 
 
 def test_a_failed_cell_is_reported_and_the_others_aggregated(tmp_path):
-    args = ["-m", *TINY, "logger=none", "eval.suite=[clean,hard]", "perturbations.hard.noise_std=5,-1"]
+    args = ["-m", *TINY, "logger=wandb", "eval.suite=[clean,hard]", "perturbations.hard.noise_std=5,-1"]
     result = launch([*args, "hydra.sweep.dir=sweep"], tmp_path)
     assert result.returncode != 0 and "1 of 2 cells did not finish" in result.stderr
     report = (tmp_path / "sweep" / "REPORT.md").read_text()
     assert "## Cells: 1 of 2 finished" in report and "**failed**" in report and "noise_std" in report
     assert "perturbations.hard.noise_std=5" in report  # the condition that ran, in the table
+    assert list((tmp_path / "sweep" / "wandb").glob("offline-run-*-summary-*"))  # the sweep's summary run
