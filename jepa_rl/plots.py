@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import matplotlib
@@ -161,4 +162,19 @@ def sweep_plots(sweep_dir: Path, cells: list[Cell], suite: list[str]) -> dict[st
     }
     ratio, pareto = ratio_and_tradeoff(cells, sweep_dir / "robustness_ratio.png", sweep_dir / "clean_vs_robustness.png")
     out.update(robustness_ratio=ratio, clean_vs_robustness=pareto)
+    out.update(agent_media(sweep_dir, cells))
+    return out
+
+
+def agent_media(sweep_dir: Path, cells: list[Cell]) -> dict[str, Path]:
+    """Saliency maps and clean-vs-hard GIFs from each condition's first trained agent (cells with checkpoints)."""
+    from jepa_rl.media import first_agents, gameplay_gif, saliency_figure
+
+    out = {}
+    figure = saliency_figure(cells, sweep_dir / "saliency.png")
+    if figure:
+        out["saliency"] = figure
+    for condition, cell in first_agents(cells).items():
+        name = "gameplay_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", condition)
+        out[name] = gameplay_gif(cell, sweep_dir / f"{name}.gif")
     return out
