@@ -183,8 +183,8 @@ def robustness_ratios(cells: list[Cell]) -> np.ndarray:
     return np.array([c.results["robustness_ratio"] for c in cells if c.results.get("robustness_ratio") is not None])
 
 
-def fmt_ci(value: float, ci: list[float]) -> str:
-    return f"{value:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]"
+def fmt_ci(value: float, ci: list[float], digits: int = 1) -> str:
+    return f"{value:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
 def study_table(cells: list[Cell], suite: list[str]) -> str:
@@ -207,12 +207,14 @@ def study_table(cells: list[Cell], suite: list[str]) -> str:
     return "\n".join(rows)
 
 
-def statistics_table(stats: dict[str, dict[int, dict]], suite: list[str], key: str) -> str:
+def statistics_table(stats: dict[str, dict[int, dict]], suite: list[str], key: str, digits: int = 1) -> str:
     """Markdown table of a statistic (``mean`` or ``iqm``) with its 95% CI per condition and perturbation."""
     rows = ["| condition | " + " | ".join(suite) + " |", "|---" * (len(suite) + 1) + "|"]
     for condition, per in sorted(stats.items()):
         rows.append(
-            f"| {condition} | " + " | ".join(fmt_ci(per[j][key], per[j][f"{key}_ci"]) for j in range(len(suite))) + " |"
+            f"| {condition} | "
+            + " | ".join(fmt_ci(per[j][key], per[j][f"{key}_ci"], digits) for j in range(len(suite)))
+            + " |"
         )
     return "\n".join(rows)
 
@@ -233,6 +235,8 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any
     env_id = cells[0].env_id
     scores = score_matrix(cells, suite)
     stats = interval_estimates(scores, reps, seed) if scores else {}
+    known = env_id in REFERENCE_SCORES and scores
+    norm_stats = interval_estimates({k: normalised(v, env_id) for k, v in scores.items()}, reps, seed) if known else {}
     pairs = comparisons(scores, env_id, reps, seed)
     summary = {
         "sweep_dir": str(sweep_dir),
@@ -248,13 +252,14 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any
             for c in cells
         },
         "statistics": {k: {suite[j]: v for j, v in per.items()} for k, per in stats.items()},
+        "normalised_statistics": {k: {suite[j]: v for j, v in per.items()} for k, per in norm_stats.items()},
         "probability_of_improvement": pairs,
     }
     from jepa_rl.plots import sweep_plots
     from jepa_rl.report import write_report
 
     summary["plots"] = {k: str(v) for k, v in sweep_plots(sweep_dir, cells, suite).items()}
-    write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"])
+    write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"], norm_stats)
     (sweep_dir / "stats.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -72,7 +72,13 @@ def fmt(value: float, ci: list[float]) -> str:
 
 
 def write_report(
-    sweep_dir: Path, cells: list[Cell], suite: list[str], stats: dict, pairs: dict[str, Any], plots: dict[str, str]
+    sweep_dir: Path,
+    cells: list[Cell],
+    suite: list[str],
+    stats: dict,
+    pairs: dict[str, Any],
+    plots: dict[str, str],
+    norm_stats: dict | None = None,
 ) -> Path:
     """Write ``<sweep_dir>/REPORT.md``; returns its path."""
     bad = [c for c in cells if c.status != "ok"]
@@ -90,6 +96,10 @@ def write_report(
             statistics_table(stats, suite, "iqm"),
         ]
         parts += ["", "## Mean over seeds, 95% stratified-bootstrap CI", "", statistics_table(stats, suite, "mean")]
+        if norm_stats:
+            random, human = REFERENCE_SCORES[cells[0].env_id]
+            parts += ["", f"## IQM of normalised scores (0 = random play {random}, 1 = human {human}), 95% CI", ""]
+            parts += [statistics_table(norm_stats, suite, "iqm", digits=2)]
         parts += ["", "## Findings", "", *findings(cells, suite, stats, pairs)]
         parts += ["", "## Plots", ""] + [f"![{name}]({Path(path).name})" for name, path in plots.items()]
     parts += ["", "Per-cell numbers: `cells.csv`; statistics: `stats.json`.", ""]

@@ -48,6 +48,8 @@ def test_aggregation_gives_hand_checked_numbers(tmp_path):
     assert f"{np.mean(ratios):.2f} ± {np.std(ratios):.2f}" in report  # robustness ratio over seeds
     assert "| cnn | 5 | 40.0 ± 31.6 | 23.0 ± 16.0 | 6.0 ± 2.8 |" in report
     assert "P(jepa > cnn)" in report and "seed(s) per condition" in report
+    norm = summary["normalised_statistics"]["cnn"]["clean"]["mean"]
+    assert norm == pytest.approx((40.0 - 1.7) / (30.5 - 1.7))  # (score - random) / (human - random)
     assert normalised(np.array(30.5), "ALE/Breakout-v5") == pytest.approx(1.0)
     assert normalised(np.array(1.7), "ALE/Breakout-v5") == pytest.approx(0.0)
     assert normalised(np.array(14.6), "ALE/Pong-v5") == pytest.approx(1.0)
