@@ -99,9 +99,13 @@ def collect_cells(sweep_dir: Path) -> list[Cell]:
         raise AggregationError(f"{sweep_dir} holds no job directories (.hydra/config.yaml); pass a sweep directory")
     varying = varying_overrides(jobs)
     cells = [read_cell(job, varying) for job in jobs]
-    envs = {c.env_id for c in cells}
-    if len(envs) > 1:
-        raise AggregationError(f"{sweep_dir} mixes environments {sorted(envs)}; aggregate each game's sweep apart")
+    # One game per report: the most common one; cells of other games are listed, not mixed in.
+    envs = [c.env_id for c in cells]
+    main_env = max(set(envs), key=envs.count)
+    for c in cells:
+        if c.env_id != main_env:
+            c.status = "other_game"
+            c.problem = f"{c.path / '.hydra' / 'config.yaml'} plays {c.env_id}; this report is for {main_env}"
     return cells
 
 
@@ -232,7 +236,7 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any
                 f"{c.path / 'results.json'} evaluates {list(c.results['eval'])}, not {suite}",
             )
     write_cells_csv(cells, suite, sweep_dir / "cells.csv")
-    env_id = cells[0].env_id
+    env_id = next(c.env_id for c in cells if c.status != "other_game")
     scores = score_matrix(cells, suite)
     stats = interval_estimates(scores, reps, seed) if scores else {}
     known = env_id in REFERENCE_SCORES and scores

@@ -18,7 +18,7 @@ QUESTION = (
 
 def protocol(cells: list[Cell]) -> list[str]:
     """The configuration every cell shared, read from a cell's resolved config."""
-    cfg = OmegaConf.load(cells[0].path / ".hydra" / "config.yaml")
+    cfg = OmegaConf.load(next((c for c in cells if c.status == "ok"), cells[0]).path / ".hydra" / "config.yaml")
     seeds = sorted({c.seed for c in cells})
     lines = [
         f"- environment: `{cfg.env.env_id}`, {cfg.ppo.total_timesteps:,} agent steps per run, "
@@ -41,7 +41,7 @@ def protocol(cells: list[Cell]) -> list[str]:
 def findings(cells: list[Cell], suite: list[str], stats: dict, pairs: dict) -> list[str]:
     """Sentences that follow from the numbers; each says how sure it can be."""
     out = []
-    env_id = cells[0].env_id
+    env_id = next(c.env_id for c in cells if c.status == "ok")
     seeds = max((sum(c.condition == k and c.status == "ok" for c in cells) for k in stats), default=0)
     for condition, per in sorted(stats.items(), key=lambda kv: -kv[1][0]["iqm"]):
         ratios = robustness_ratios([c for c in cells if c.condition == condition and c.status == "ok"])
@@ -97,7 +97,7 @@ def write_report(
         ]
         parts += ["", "## Mean over seeds, 95% stratified-bootstrap CI", "", statistics_table(stats, suite, "mean")]
         if norm_stats:
-            random, human = REFERENCE_SCORES[cells[0].env_id]
+            random, human = REFERENCE_SCORES[next(c.env_id for c in cells if c.status == "ok")]
             parts += ["", f"## IQM of normalised scores (0 = random play {random}, 1 = human {human}), 95% CI", ""]
             parts += [statistics_table(norm_stats, suite, "iqm", digits=2)]
         parts += ["", "## Findings", "", *findings(cells, suite, stats, pairs)]

@@ -66,8 +66,10 @@ def test_bad_sweep_directories_are_named(tmp_path):
     assert statuses[1][0] == "ok" and statuses[2][0] == "malformed" and "results.json" in statuses[2][1]
     assert "malformed" in (tmp_path / "REPORT.md").read_text()
     fake_cell(tmp_path, "cnn", 3, [1, 1, 1], env="pong")
-    with pytest.raises(AggregationError, match="mixes environments"):
-        aggregate(tmp_path)
+    summary = aggregate(tmp_path, reps=100)  # the other game's cell is named, the rest still aggregated
+    pong = next(c for c in summary["cells"].values() if c["seed"] == 3)
+    assert pong["status"] == "other_game" and "Pong" in pong["problem"] and "config.yaml" in pong["problem"]
+    assert summary["statistics"]["cnn"]["clean"]["mean"] == 10
 
 
 def test_grid_sweep_with_joblib_writes_the_report(tmp_path):
