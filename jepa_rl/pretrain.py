@@ -27,6 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import nn
 
+from jepa_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from jepa_rl.encoders import TransformerBlock, ViTEncoder
 from jepa_rl.masks import MaskConfig, apply_masks, sample_masks
 from jepa_rl.schedules import ema_momentum, warmup_cosine
@@ -171,12 +173,16 @@ def make_adamw(model: MaskedPretrainer) -> torch.optim.Optimizer:
     return torch.optim.AdamW([{"params": decay, "weight_decay": 0.04}, {"params": no_decay, "weight_decay": 0.0}])
 
 
-def batches(frames: np.ndarray, batch: int, epochs: int, gen: torch.Generator, device: torch.device):
-    """Yield ``(epoch, uint8 batch [B, C, 84, 84])``: shuffled, full batches only, ``epochs`` passes."""
+def batches(frames: np.ndarray, batch: int, epochs: int, seed: int, device: torch.device, skip: int = 0):
+    """Yield ``(epoch, uint8 batch [B, C, 84, 84])``: shuffled, full batches only, ``epochs`` passes.
+
+    Each epoch's order comes from its own seed, so a resumed run can ``skip`` the batches it has done.
+    """
     on_device = torch.from_numpy(np.asarray(frames)).to(device) if device.type == "cuda" else None
-    for epoch in range(epochs):
-        order = torch.randperm(len(frames), generator=gen)
-        for i in range(len(frames) // batch):
+    per_epoch = len(frames) // batch
+    for epoch in range(skip // per_epoch, epochs):
+        order = torch.randperm(len(frames), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        for i in range(max(skip - epoch * per_epoch, 0), per_epoch):
             idx = order[i * batch : (i + 1) * batch].sort().values  # sorted: sequential reads of a memory map
             if on_device is not None:
                 yield epoch, on_device[idx.to(device)]
@@ -204,6 +210,22 @@ def train_step(
     return loss.detach(), context.detach()
 
 
+def resume_state(checkpoint: Path | None, model: nn.Module, optimizer, gen: torch.Generator) -> tuple[int, list]:
+    """Load a partial pretraining checkpoint if there is a usable one: ``(steps done, log rows)``."""
+    if checkpoint is None or not checkpoint.exists():
+        return 0, []
+    try:
+        state = load_checkpoint(checkpoint)
+    except CheckpointError as e:
+        log.warning("ignoring the partial pretraining checkpoint: %s", e)
+        return 0, []
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    gen.set_state(state["mask_rng"])
+    log.info("resuming pretraining from %s at step %d", checkpoint, state["step"])
+    return state["step"], state["rows"]
+
+
 def pretrain(
     frames: np.ndarray,
     net_cfg: Mapping[str, Any],
@@ -211,20 +233,24 @@ def pretrain(
     cfg: Mapping[str, Any],
     device: torch.device,
     log_fn: Callable[[dict[str, float], int], None] | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 200,
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
     """Train on ``frames`` (``[N, C, 84, 84]`` uint8) for ``cfg["epochs"]``; returns (encoder state_dict, log rows).
 
-    ``log_fn(metrics, step)`` receives the ``pretrain/`` metrics every ``cfg["log_every"]`` steps.
+    ``log_fn(metrics, step)`` receives the ``pretrain/`` metrics every ``cfg["log_every"]`` steps. With
+    ``checkpoint``, the state is saved there every ``checkpoint_every`` steps and a rerun resumes from it.
     """
-    gen = torch.Generator().manual_seed(cfg["seed"])
+    gen = torch.Generator().manual_seed(cfg["seed"])  # masks
     torch.manual_seed(cfg["seed"])
     model = make_pretrainer(net_cfg, objective, cfg).to(device).train()
     masks = mask_config(cfg["masks"], model.encoder.grid)
     optimizer = make_adamw(model)
     batch = min(cfg["batch_size"], len(frames))
     total = cfg["epochs"] * (len(frames) // batch)
-    rows, start = [], time.perf_counter()
-    for step, (epoch, obs) in enumerate(batches(frames, batch, cfg["epochs"], gen, device), start=1):
+    done, rows = resume_state(checkpoint, model, optimizer, gen)
+    start = time.perf_counter()
+    for step, (epoch, obs) in enumerate(batches(frames, batch, cfg["epochs"], cfg["seed"], device, done), done + 1):
         lr = set_schedules(optimizer, cfg, step - 1, total)
         momentum = ema_momentum(step - 1, total, cfg["ema_start"], cfg["ema_end"])
         loss, context = train_step(model, optimizer, obs, masks, gen, momentum, cfg["autocast"] == "bf16")
@@ -236,18 +262,18 @@ def pretrain(
                 "pretrain/lr": lr,
                 "pretrain/ema_momentum": momentum,
                 "pretrain/feature_std": context.float().mean(1).std(0).mean().item(),
-                "pretrain/frames_per_sec": step * batch / (time.perf_counter() - start),
+                "pretrain/frames_per_sec": (step - done) * batch / (time.perf_counter() - start),
             }
             rows.append(row)
             if log_fn:
                 log_fn(row, step)
-            log.info(
-                "pretrain %s step %d/%d  loss %.4f  feature std %.3f",
-                objective,
-                step,
-                total,
-                loss.item(),
-                row["pretrain/feature_std"],
-            )
+            log.info("pretrain %s step %d/%d  loss %.4f  feature std %.3f", objective, step, total, *row_values(row))
+        if checkpoint is not None and step % checkpoint_every == 0 and step < total:
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rows": rows}
+            save_checkpoint({**state, "mask_rng": gen.get_state()}, checkpoint)
     state = {k: v.detach().cpu() for k, v in model.pretrained_encoder().state_dict().items()}
     return state, rows
+
+
+def row_values(row: dict[str, float]) -> tuple[float, float]:
+    return row["pretrain/loss"], row["pretrain/feature_std"]

@@ -53,6 +53,8 @@ def pretrained_encoder(
         "frames": frames_dir.name,
     }
 
+    partial = Path(cfg.cache_dir) / "encoders" / f".{spec_key(spec)}.partial.pt"
+
     def build(tmp: Path) -> None:
         frames = load_frames(frames_dir)["frames"]
         tracker = start_tracker(
@@ -68,7 +70,13 @@ def pretrained_encoder(
         )
         try:
             state, rows = pretrain(
-                frames, encoder_cfg.net, encoder_cfg.objective, plain(cfg.pretrain), device, log_fn=tracker.log
+                frames,
+                encoder_cfg.net,
+                encoder_cfg.objective,
+                plain(cfg.pretrain),
+                device,
+                log_fn=tracker.log,
+                checkpoint=partial,  # outside tmp: a killed build's progress survives it
             )
             tracker.summary(rows[-1])
         except BaseException:
@@ -81,7 +89,9 @@ def pretrained_encoder(
             writer.writeheader()
             writer.writerows(rows)
 
-    return cached_artifact(Path(cfg.cache_dir), "encoders", spec, build) / ENCODER_FILE
+    path = cached_artifact(Path(cfg.cache_dir), "encoders", spec, build)
+    partial.unlink(missing_ok=True)  # only once the finished encoder is in place
+    return path / ENCODER_FILE
 
 
 def encoder_weights(

@@ -99,3 +99,27 @@ def test_loaded_weights_are_used_and_frozen(tmp_path):
     for a, b in zip(source.state_dict().values(), encoder.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert not any(p.requires_grad for p in encoder.parameters())
+
+
+def test_killed_pretraining_resumes_to_the_same_weights(frames, tmp_path):
+    cfg = settings(epochs=2, batch_size=32, log_every=1, autocast="none")  # 8 steps
+    net = compose_cfg(["encoder=jepa"]).encoder.net
+    uninterrupted, rows = pretrain(frames, net, "jepa", cfg, torch.device("cpu"))
+
+    def kill_at_step_6(row, step):
+        if step == 6:
+            raise KeyboardInterrupt
+
+    partial = tmp_path / "partial.pt"
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(
+            frames, net, "jepa", cfg, torch.device("cpu"), log_fn=kill_at_step_6, checkpoint=partial, checkpoint_every=4
+        )
+    assert partial.exists()
+    resumed, resumed_rows = pretrain(
+        frames, net, "jepa", cfg, torch.device("cpu"), checkpoint=partial, checkpoint_every=4
+    )
+    assert [r["pretrain/step"] for r in resumed_rows] == list(range(1, 9))
+    for k in uninterrupted:
+        assert torch.allclose(uninterrupted[k], resumed[k], atol=1e-6), k
+    assert [r["pretrain/loss"] for r in resumed_rows] == pytest.approx([r["pretrain/loss"] for r in rows], rel=1e-5)
