@@ -85,5 +85,9 @@ def cached_artifact(root: Path, kind: str, spec: dict[str, Any], build: Callable
         (tmp / "spec.json").write_text(json.dumps(spec, indent=2, sort_keys=True, default=str))
         files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         (tmp / MANIFEST).write_text(json.dumps({"key": key, "files": files}, indent=2))
+        for p in tmp.iterdir():  # on disk before the rename publishes them
+            if p.is_file():
+                with open(p, "rb") as f:
+                    os.fsync(f.fileno())
         os.replace(tmp, final)
     return final
