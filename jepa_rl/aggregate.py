@@ -130,6 +130,7 @@ def bootstrap(scores: dict, func, reps: int, seed: int) -> tuple[dict, dict]:
     """rliable's stratified-bootstrap point estimates and 95% CIs, seeded."""
     from rliable import library as rly
 
+    logging.getLogger("absl").setLevel(logging.WARNING)  # rliable logs a line per estimate
     with warnings.catch_warnings():  # arch deprecates the RandomState that rliable passes it
         warnings.simplefilter("ignore", FutureWarning)
         return rly.get_interval_estimates(scores, func, reps=reps, random_state=np.random.RandomState(seed))

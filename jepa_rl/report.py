@@ -42,6 +42,12 @@ def findings(cells: list[Cell], suite: list[str], stats: dict, pairs: dict) -> l
     """Sentences that follow from the numbers; each says how sure it can be."""
     out = []
     env_id = next(c.env_id for c in cells if c.status == "ok")
+    if env_id in REFERENCE_SCORES and all(normalised(np.array(per[0]["iqm"]), env_id) < 0.05 for per in stats.values()):
+        out.append(
+            "- **No condition plays clearly above random on clean games** (normalised clean IQM < 0.05): "
+            "this sweep cannot answer the question; robustness ratios and comparisons below are about noise. "
+            "Train longer (e.g. experiment=cpu's 1M steps or the study's 10M)."
+        )
     seeds = max((sum(c.condition == k and c.status == "ok" for c in cells) for k in stats), default=0)
     for condition, per in sorted(stats.items(), key=lambda kv: -kv[1][0]["iqm"]):
         ratios = robustness_ratios([c for c in cells if c.condition == condition and c.status == "ok"])
@@ -82,7 +88,16 @@ def write_report(
 ) -> Path:
     """Write ``<sweep_dir>/REPORT.md``; returns its path."""
     bad = [c for c in cells if c.status != "ok"]
-    parts = [f"# Sweep report: {sweep_dir.name}", "", QUESTION, "", "## Protocol", "", *protocol(cells), ""]
+    parts = [
+        f"# Sweep report: {'/'.join(sweep_dir.parts[-2:])}",
+        "",
+        QUESTION,
+        "",
+        "## Protocol",
+        "",
+        *protocol(cells),
+        "",
+    ]
     parts += [f"## Cells: {len(cells) - len(bad)} of {len(cells)} finished", ""]
     parts += [
         f"- **{c.status}**: `{c.path.relative_to(sweep_dir)}` ({c.condition}, seed {c.seed}): {c.problem}" for c in bad
