@@ -122,3 +122,14 @@ def test_multirun_over_seeds(tmp_path, launcher):
     assert len(found) == 2
     seeds = sorted(json.loads(p.read_text())["seed"] for p in found)
     assert seeds == [1, 2]
+
+
+def test_same_config_and_seed_give_the_same_results(tmp_path):
+    args = [*TINY, "threads=2", "logger=none", "eval.suite=[clean,hard]"]
+    for name in ("a", "b"):
+        result = launch([*args, f"hydra.run.dir={name}"], tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+    a, b = (json.loads((tmp_path / n / "results.json").read_text()) for n in ("a", "b"))
+    a.pop("train_sps"), b.pop("train_sps")  # wall-clock speed is the one thing allowed to differ
+    assert a == b
+    assert (tmp_path / "a" / "episodes.csv").read_text() == (tmp_path / "b" / "episodes.csv").read_text()
