@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import netrc
 import os
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def wandb_mode(requested: str | None) -> str:
@@ -75,13 +78,17 @@ def start_tracker(
     config: dict[str, Any],
     run_dir: Path,
     run_id: str,
+    init_timeout: float = 30.0,
 ) -> Tracker:
-    """Start the job's W&B run (``backend="wandb"``) or a no-op tracker (``backend="none"``)."""
+    """Start the job's W&B run (``backend="wandb"``) or a no-op tracker (``backend="none"``).
+
+    Online mode that cannot reach the server within ``init_timeout`` seconds falls back to offline.
+    """
     if backend == "none":
         return Tracker()
     import wandb  # slow to import: only when used
 
-    run = wandb.init(
+    kwargs = dict(
         project=project,
         entity=entity,
         group=group,
@@ -89,9 +96,21 @@ def start_tracker(
         tags=tags,
         config=config,
         dir=str(run_dir),
-        mode=wandb_mode(mode),
         id=run_id,
         resume="allow",
         reinit="finish_previous",  # joblib workers are reused across jobs
     )
+    resolved = wandb_mode(mode)
+    if resolved != "online":
+        return Tracker(wandb.init(mode=resolved, **kwargs))
+    try:  # without a reachable server, online init would wait out wandb's 90 s default, then fail the job
+        run = wandb.init(mode="online", settings=wandb.Settings(init_timeout=init_timeout), **kwargs)
+    except Exception as e:
+        log.warning(
+            "W&B online init failed (%s: %s); falling back to offline mode: sync later with `wandb sync`",
+            type(e).__name__,
+            str(e).splitlines()[0] if str(e) else "",
+        )
+        wandb.teardown()  # the failed attempt still holds the run id in wandb's service process
+        run = wandb.init(mode="offline", **kwargs)
     return Tracker(run)

@@ -133,3 +133,13 @@ def test_same_config_and_seed_give_the_same_results(tmp_path):
     a.pop("train_sps"), b.pop("train_sps")  # wall-clock speed is the one thing allowed to differ
     assert a == b
     assert (tmp_path / "a" / "episodes.csv").read_text() == (tmp_path / "b" / "episodes.csv").read_text()
+
+
+def test_online_wandb_without_a_server_falls_back_to_offline(tmp_path):
+    unreachable = {"WANDB_MODE": "online", "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_API_KEY": "0" * 40}
+    start = time.monotonic()
+    result = launch([*TINY, "logger.init_timeout=5", "eval.suite=[clean]", "hydra.run.dir=run"], tmp_path, unreachable)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "falling back to offline mode" in result.stdout + result.stderr
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert time.monotonic() - start < 120  # no 90 s wait for the server
