@@ -1,6 +1,10 @@
 """Frame collection: the RAM-recording emulator gives the training pipeline's frames; collections
 replay exactly; the content-addressed cache builds once and rebuilds what is corrupt."""
 
+import multiprocessing
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +110,21 @@ def test_a_checkpoint_policy_mixes_into_the_random_one(tmp_path):
     assert shares[0] == pytest.approx(0.25, abs=0.08)
     assert shares[1] == pytest.approx(0.625, abs=0.08)
     assert shares[2] == 1.0
+
+
+def _build_slowly(directory):
+    with open(directory.parent.parent / "builds.log", "a") as log:
+        log.write("built\n")
+    time.sleep(1.0)  # long enough that the other jobs arrive while this one builds
+    (directory / "data.bin").write_bytes(b"x" * 1000)
+
+
+def _ask_for_artifact(root):
+    return str(cached_artifact(Path(root), "things", {"shared": True}, _build_slowly))
+
+
+def test_four_parallel_jobs_build_a_shared_artifact_once(tmp_path):
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        paths = pool.map(_ask_for_artifact, [str(tmp_path)] * 4)
+    assert len(set(paths)) == 1 and (Path(paths[0]) / "data.bin").read_bytes() == b"x" * 1000
+    assert (tmp_path / "builds.log").read_text() == "built\n"
