@@ -84,12 +84,9 @@ def overrides(job: Path) -> dict[str, str]:
 
 def varying_overrides(jobs: list[Path]) -> list[str]:
     """Override keys whose values differ between jobs (besides seed and encoder): they name conditions."""
-    values: dict[str, set[str]] = {}
-    for job in jobs:
-        for key, value in overrides(job).items():
-            values.setdefault(key, set()).add(value)
-    counts = {k: sum(k in overrides(j) for j in jobs) for k in values}
-    return sorted(k for k, v in values.items() if k not in NOT_CONDITION and (len(v) > 1 or counts[k] < len(jobs)))
+    given = [overrides(job) for job in jobs]  # each job's overrides.yaml read once
+    keys = {k for g in given for k in g}
+    return sorted(k for k in keys - NOT_CONDITION if len({g.get(k) for g in given}) > 1)
 
 
 def collect_cells(sweep_dir: Path) -> list[Cell]:

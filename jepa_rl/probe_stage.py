@@ -102,7 +102,12 @@ def probe_stage(cfg: DictConfig, out: Path, device: torch.device, threads: int) 
         label, encoder = probed_encoder(cfg, name, device, threads, out)
         train_x = features(encoder, clean["frames"], train_rows, p.batch_size, device, autocast)
         test_x = {s: features(encoder, v, test_rows, p.batch_size, device, autocast) for s, v in views.items()}
-        reference = test_x.get("clean", features(encoder, clean["frames"], test_rows, p.batch_size, device, autocast))
+        # The clean test features: already computed when the suite has clean, else computed once here.
+        reference = (
+            test_x["clean"]
+            if "clean" in test_x
+            else features(encoder, clean["frames"], test_rows, p.batch_size, device, autocast)
+        )
         eval_sets = {s: (x, {k: v[test_rows] for k, v in labels.items()}) for s, x in test_x.items()}
         probes = probe_encoder(train_x, {k: v[train_rows] for k, v in labels.items()}, eval_sets, seed=cfg.seed)
         results[label] = {
