@@ -15,7 +15,20 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from jepa_rl.masks import MaskConfig, sample_masks
 from jepa_rl.perturbations import VisualPerturbation
 
-GROUPS = ("env", "encoder", "perturbation", "ppo", "pretrain", "probe", "eval", "logger", "experiment")
+GROUPS = (
+    "env",
+    "encoder",
+    "perturbation",
+    "ppo",
+    "pretrain",
+    "probe",
+    "eval",
+    "logger",
+    "experiment",
+    "hydra/launcher",
+)
+# Launchers that Hydra and its plugins register in code (conf/hydra/launcher adds slurm and local).
+PLUGIN_LAUNCHERS = ("basic", "joblib", "submitit_local", "submitit_slurm")
 STAGES = ("train", "pretrain", "probe", "benchmark")
 OBJECTIVES = ("jepa", "ae")
 
@@ -65,6 +78,8 @@ def check_group_choices(overrides: list[str], conf_dir: Path) -> None:
         if not sep or key not in GROUPS:
             continue
         choices = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
+        if key == "hydra/launcher":
+            choices = sorted({*choices, *PLUGIN_LAUNCHERS})
         for option in value.split(","):  # multirun sweeps list options with commas
             if option and option != "null" and option not in choices:
                 raise ConfigError(f"{key}={option} is not a known option; choose one of {', '.join(choices)}")
@@ -238,7 +253,8 @@ def check_output_root(overrides: list[str]) -> None:
 
 
 def resolve_threads(requested: int, parallel_jobs: int = 1) -> int:
-    """Threads per job: ``requested`` if > 0, else the CPUs shared evenly among parallel jobs."""
+    """Threads per job: ``requested`` if > 0, else the CPUs this process may run on (SLURM's allocation,
+    not the node's count) shared evenly among parallel jobs."""
     if requested > 0:
         return requested
-    return max(1, (os.cpu_count() or 1) // max(1, parallel_jobs))
+    return max(1, len(os.sched_getaffinity(0)) // max(1, parallel_jobs))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import sys
 import time
 from collections import deque
@@ -17,6 +18,8 @@ from tqdm import tqdm
 from jepa_rl.agent import Agent
 from jepa_rl.envs import AtariPipeline
 from jepa_rl.tracking import Tracker
+
+log = logging.getLogger(__name__)
 
 
 def gae(
@@ -122,6 +125,7 @@ class PPO:
         stats: dict = {}
         log_file = open(episodes_csv, "a", newline="") if episodes_csv else None  # noqa: SIM115
         writer = csv.writer(log_file) if log_file else None
+        log_every = max(1, self.num_iterations // 100)
         bar = tqdm(
             total=self.num_iterations * self.batch_size,
             initial=global_step,
@@ -180,7 +184,10 @@ class PPO:
                 if log_file:
                     log_file.flush()
                 bar.update(self.batch_size)
-                bar.set_postfix(sps=f"{sps:.0f}", ret=f"{np.mean(recent):.1f}" if recent else "-")
+                ret = f"{np.mean(recent):.1f}" if recent else "-"
+                bar.set_postfix(sps=f"{sps:.0f}", ret=ret)
+                if bar.disable and (iteration + 1) % log_every == 0:  # batch jobs: a line per 1% instead
+                    log.info("step %d/%d  sps %.0f  return %s", global_step, bar.total, sps, ret)
                 stats = {"train_sps": sps, "final_train_return": float(np.mean(recent)) if recent else None}
                 if on_iteration_end:
                     on_iteration_end(iteration + 1, global_step, stats)

@@ -22,6 +22,7 @@ Deviations from I-JEPA and why:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -36,6 +37,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import nn
 
+from jepa_rl import preemption
 from jepa_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from jepa_rl.encoders import TransformerBlock, ViTEncoder
 from jepa_rl.masks import MaskConfig, apply_masks, sample_masks
@@ -250,27 +252,31 @@ def pretrain(
     total = cfg["epochs"] * (len(frames) // batch)
     done, rows = resume_state(checkpoint, model, optimizer, gen)
     start = time.perf_counter()
-    for step, (epoch, obs) in enumerate(batches(frames, batch, cfg["epochs"], cfg["seed"], device, done), done + 1):
-        lr = set_schedules(optimizer, cfg, step - 1, total)
-        momentum = ema_momentum(step - 1, total, cfg["ema_start"], cfg["ema_end"])
-        loss, context = train_step(model, optimizer, obs, masks, gen, momentum, cfg["autocast"] == "bf16")
-        if step % cfg["log_every"] == 0 or step == total:
-            row = {
-                "pretrain/step": step,
-                "pretrain/epoch": epoch,
-                "pretrain/loss": loss.item(),
-                "pretrain/lr": lr,
-                "pretrain/ema_momentum": momentum,
-                "pretrain/feature_std": context.float().mean(1).std(0).mean().item(),
-                "pretrain/frames_per_sec": (step - done) * batch / (time.perf_counter() - start),
-            }
-            rows.append(row)
-            if log_fn:
-                log_fn(row, step)
-            log.info("pretrain %s step %d/%d  loss %.4f  feature std %.3f", objective, step, total, *row_values(row))
-        if checkpoint is not None and step % checkpoint_every == 0 and step < total:
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rows": rows}
-            save_checkpoint({**state, "mask_rng": gen.get_state()}, checkpoint)
+    # With a checkpoint to write, a cluster's preemption signal waits for the end of the step.
+    with preemption.deferred() if checkpoint is not None else contextlib.nullcontext():
+        for step, (epoch, obs) in enumerate(batches(frames, batch, cfg["epochs"], cfg["seed"], device, done), done + 1):
+            lr = set_schedules(optimizer, cfg, step - 1, total)
+            momentum = ema_momentum(step - 1, total, cfg["ema_start"], cfg["ema_end"])
+            loss, context = train_step(model, optimizer, obs, masks, gen, momentum, cfg["autocast"] == "bf16")
+            if step % cfg["log_every"] == 0 or step == total:
+                row = {
+                    "pretrain/step": step,
+                    "pretrain/epoch": epoch,
+                    "pretrain/loss": loss.item(),
+                    "pretrain/lr": lr,
+                    "pretrain/ema_momentum": momentum,
+                    "pretrain/feature_std": context.float().mean(1).std(0).mean().item(),
+                    "pretrain/frames_per_sec": (step - done) * batch / (time.perf_counter() - start),
+                }
+                rows.append(row)
+                if log_fn:
+                    log_fn(row, step)
+                values = row_values(row)
+                log.info("pretrain %s step %d/%d  loss %.4f  feature std %.3f", objective, step, total, *values)
+            if checkpoint is not None and (step % checkpoint_every == 0 or preemption.pending()) and step < total:
+                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rows": rows}
+                save_checkpoint({**state, "mask_rng": gen.get_state()}, checkpoint)
+                preemption.hand_over()  # when a cluster signal asked for this checkpoint
     state = {k: v.detach().cpu() for k, v in model.pretrained_encoder().state_dict().items()}
     return state, rows
 

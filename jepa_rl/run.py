@@ -13,6 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from jepa_rl import preemption
 from jepa_rl.agent import Agent, build_agent, make_optimizer
 from jepa_rl.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from jepa_rl.config import build_perturbation, check_writable, resolve_threads, validate
@@ -34,12 +35,14 @@ def output_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-def parallel_jobs() -> int:
-    """How many jobs of this sweep share the machine (joblib's ``n_jobs``), else 1."""
-    n = HydraConfig.get().launcher.get("n_jobs")
-    if n is None:
-        return 1
-    return (os.cpu_count() or 1) if n <= 0 else int(n)
+def job_threads(requested: int) -> int:
+    """Threads for this job: ``threads`` if set, else submitit's ``cpus_per_task``, else the CPUs
+    shared among joblib's ``n_jobs`` parallel jobs (all of them for a single job)."""
+    launcher = HydraConfig.get().launcher
+    if requested <= 0 and launcher.get("cpus_per_task"):
+        return int(launcher.cpus_per_task)
+    n = launcher.get("n_jobs") or 1
+    return resolve_threads(requested, len(os.sched_getaffinity(0)) if n <= 0 else int(n))
 
 
 def sweep_id() -> str | None:
@@ -83,15 +86,16 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
         from jepa_rl.benchmark import benchmark
 
         return benchmark(cfg, out)
-    threads = resolve_threads(cfg.threads, parallel_jobs())
+    threads = job_threads(cfg.threads)
     torch.set_num_threads(threads)
-    if cfg.stage == "pretrain":
-        return pretrain_stage(cfg, out, pick_device(cfg.device), threads)
-    if cfg.stage == "probe":
-        from jepa_rl.probe_stage import probe_stage
+    with preemption.guard():  # SLURM's warning signals: checkpoint, then requeue
+        if cfg.stage == "pretrain":
+            return pretrain_stage(cfg, out, pick_device(cfg.device), threads)
+        if cfg.stage == "probe":
+            from jepa_rl.probe_stage import probe_stage
 
-        return probe_stage(cfg, out, pick_device(cfg.device), threads)
-    return train_and_evaluate(cfg, out, threads)
+            return probe_stage(cfg, out, pick_device(cfg.device), threads)
+        return train_and_evaluate(cfg, out, threads)
 
 
 def training_fingerprint(cfg: DictConfig) -> dict[str, Any]:
@@ -183,16 +187,17 @@ def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, An
         if start_iteration < ppo.num_iterations:
             agent.train()
             save = make_checkpointer(cfg, agent, optimizer, tracker, ckpt_path, ppo.num_iterations, weights_used)
-            train_stats = ppo.learn(
-                agent,
-                envs,
-                optimizer,
-                tracker,
-                device,
-                start_iteration,
-                episodes_csv=out / "episodes.csv",
-                on_iteration_end=save,
-            )
+            with preemption.deferred():
+                train_stats = ppo.learn(
+                    agent,
+                    envs,
+                    optimizer,
+                    tracker,
+                    device,
+                    start_iteration,
+                    episodes_csv=out / "episodes.csv",
+                    on_iteration_end=save,
+                )
         envs.close()
         results = evaluate_and_report(cfg, agent, device, tracker, threads, train_stats)
         results["encoder_weights"] = weights_used
@@ -208,14 +213,16 @@ def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, An
 
 
 def make_checkpointer(cfg, agent, optimizer, tracker: Tracker, path: Path, num_iterations: int, weights: str | None):
-    """A callback saving a checkpoint every ``checkpoint_every`` steps and after the last update."""
+    """A callback saving a checkpoint every ``checkpoint_every`` steps, after the last update, and when the
+    cluster signals a preemption or timeout (then handing the signal over: submitit requeues the job)."""
     every = cfg.checkpoint_every
     batch = cfg.ppo.num_envs * cfg.ppo.num_steps
     fingerprint = training_fingerprint(cfg)
     run_id = tracker.run.id if tracker.run else stable_run_id(path.parent)
 
     def save(iteration: int, global_step: int, train_stats: dict) -> None:
-        if global_step // every == (global_step - batch) // every and iteration < num_iterations:
+        boundary = global_step // every != (global_step - batch) // every or iteration == num_iterations
+        if not boundary and not preemption.pending():
             return
         save_checkpoint(
             {
@@ -231,6 +238,10 @@ def make_checkpointer(cfg, agent, optimizer, tracker: Tracker, path: Path, num_i
             },
             path,
         )
+        if preemption.pending():
+            log.warning("preempted: checkpoint at step %d in %s; the requeued job resumes from it", global_step, path)
+            tracker.preempting()
+            preemption.hand_over()
 
     return save
 

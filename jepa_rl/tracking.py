@@ -60,6 +60,11 @@ class Tracker:
         if self.run:
             self.run.summary.update(values)
 
+    def preempting(self) -> None:
+        """Tell W&B the run stops to be resumed (shown as preempted, not crashed)."""
+        if self.run:
+            self.run.mark_preempting()
+
     def finish(self, exit_code: int = 0) -> None:
         if self.run:
             self.run.finish(exit_code=exit_code)

@@ -39,10 +39,10 @@ TINY_PRETRAIN = [
 ]
 
 
-def compose_cfg(overrides: list[str] | None = None) -> DictConfig:
-    """The composed config, exactly as ``launch.py`` would see it."""
+def compose_cfg(overrides: list[str] | None = None, hydra: bool = False) -> DictConfig:
+    """The composed config, exactly as ``launch.py`` would see it (with ``hydra:`` when asked)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides or [])
+        return compose(config_name="config", overrides=overrides or [], return_hydra_config=hydra)
 
 
 def launch(args: list[str], tmp_path: Path, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:

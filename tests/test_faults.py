@@ -1,0 +1,171 @@
+"""Faults with real processes: kill -9 at random moments, cluster signals, submitit's local launcher."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TINY, compose_cfg, launch
+from wandb_files import history_steps, run_id
+
+from jepa_rl.checkpoint import load_checkpoint
+
+STEP = re.compile(r"step (\d+)/\d+")
+RESUMED = re.compile(r"resuming from .* at step (\d+)")
+
+
+def start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    with open(log, "w") as f:
+        return subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *args], cwd=cwd, env=env, stdout=f, stderr=f)
+
+
+def wait_for(predicate, proc: subprocess.Popen | None = None, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "timed out waiting"
+        assert proc is None or proc.poll() is None, "the process ended early"
+        time.sleep(0.05)
+
+
+def progress(log: Path) -> int:
+    """The last training step the job reported in its log (0 before the first)."""
+    steps = STEP.findall(log.read_text())
+    return int(steps[-1]) if steps else 0
+
+
+def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
+    # 24 updates of 256 steps, a checkpoint every 4; the log reports every update.
+    total, every = 6144, 1024
+    args = [*TINY, f"ppo.total_timesteps={total}", f"checkpoint_every={every}", "logger=none", "eval.suite=[clean]"]
+    args.append("hydra.run.dir=run")
+    ckpt, rng, recomputed = tmp_path / "run" / "checkpoint.pt", random.Random(0), []
+    reached = saved = 0
+    for attempt in range(5):
+        log = tmp_path / f"attempt{attempt}.log"
+        proc = start(args, tmp_path, log)
+        # Once it trains (again), kill it at a random moment.
+        wait_for(lambda log=log, reached=reached: progress(log) > reached, proc)
+        time.sleep(rng.uniform(0.0, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        text = log.read_text()
+        if attempt:
+            resumed = int(RESUMED.search(text).group(1))
+            assert resumed == saved  # the checkpoint on disk when it was killed
+            recomputed.append(reached - resumed)
+        reached = progress(log)
+        assert reached < total, "killed after the end of training: the test needs a longer run"
+        saved = load_checkpoint(ckpt)["global_step"] if ckpt.exists() else 0  # never half-written
+        assert reached - saved <= every  # at most one checkpoint interval of work lost
+        assert not (tmp_path / "run" / "results.json").exists()
+    final = launch(args, tmp_path)
+    assert final.returncode == 0, final.stderr[-3000:]
+    resumed = int(RESUMED.search(final.stdout + final.stderr).group(1))
+    assert resumed == saved
+    recomputed.append(reached - resumed)
+    assert all(0 <= r <= every for r in recomputed), recomputed
+    print("steps recomputed after each kill:", recomputed)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["total_timesteps"] == total and len(results["eval"]["clean"]["returns"]) == 1
+    assert load_checkpoint(ckpt)["global_step"] == total
+    steps = [int(line.split(",")[0]) for line in (tmp_path / "run" / "episodes.csv").read_text().splitlines()]
+    assert steps == sorted(steps) and steps[-1] <= total  # each game once, none from a lost segment
+    assert not list((tmp_path / "run").glob(".*.tmp"))
+
+
+def test_sigterm_checkpoints_at_the_current_step_then_exits(tmp_path):
+    """Without submitit (a plain batch job), SLURM's SIGTERM still leaves a checkpoint of the last update."""
+    args = [*TINY, "ppo.total_timesteps=6144", "checkpoint_every=100000", "logger=none", "hydra.run.dir=run"]
+    log = tmp_path / "job.log"
+    proc = start(args, tmp_path, log)
+    wait_for(lambda: progress(log) >= 512, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    saved = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["global_step"]
+    assert 512 <= saved < 6144 and saved == progress(log)  # the update under way finished, then was saved
+    assert "received SIGTERM" in log.read_text()
+
+
+def submitit_tasks(folder: Path) -> list[int]:
+    """Process ids of submitit's worker processes for jobs under ``folder``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "submitit.core._submit" in cmd and any(str(folder) in part for part in cmd):
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_submitit_local_sweep_survives_preemption(tmp_path):
+    """Two cells through hydra's submitit launcher; both get the preemption signal mid-training."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=local", *TINY, "ppo.total_timesteps=8192", "checkpoint_every=100000", "seed=1,2"]
+    args += ["eval.suite=[clean,hard]", f"hydra.sweep.dir={sweep}"]
+    proc = start(args, tmp_path, tmp_path / "sweep.log")
+
+    def training() -> bool:
+        csvs = list(sweep.glob("breakout/cnn/seed*/*/episodes.csv"))
+        return len(csvs) == 2 and all(p.stat().st_size for p in csvs)
+
+    wait_for(training, proc)
+    tasks = submitit_tasks(sweep)
+    assert len(tasks) == 2
+    for pid in tasks:
+        os.kill(pid, signal.SIGUSR2)
+    assert proc.wait(timeout=400) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
+
+    for seed in (1, 2):
+        (job,) = sweep.glob(f"breakout/cnn/seed{seed}/*/")
+        results = json.loads((job / "results.json").read_text())
+        assert results["seed"] == seed and results["total_timesteps"] == 8192
+        # One W&B run, continued by the requeued job: two segments with the same id, no step twice.
+        segments = sorted(job.glob("wandb/offline-run-*/run-*.wandb"))
+        assert len(segments) == 2
+        assert run_id(segments[0]) == run_id(segments[1]) == load_checkpoint(job / "checkpoint.pt")["run_id"]
+        first, second = (history_steps(s) for s in segments)
+        assert first and second and max(first) < min(second) and second[-1] == 8192
+    job_logs = [p.read_text() for p in sweep.glob(".submitit/*/*_log.out")]
+    assert len(job_logs) == 2 and all("Requeued job" in t and "resuming from" in t for t in job_logs)
+    assert "(2 of 2 cells)" in (tmp_path / "sweep.log").read_text() and (sweep / "REPORT.md").exists()
+
+
+def test_slurm_launcher_config_makes_a_requeueable_array_job(tmp_path, monkeypatch):
+    """The sbatch script submitit writes from conf/hydra/launcher/slurm.yaml (nothing is submitted)."""
+    import submitit
+
+    # submitit's SLURM executor refuses to exist where there is no `srun` on PATH; it is never run here.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "bin" / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from omegaconf import OmegaConf
+
+    cfg = compose_cfg(["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], hydra=True)
+    params = {k: v for k, v in OmegaConf.to_container(cfg.hydra.launcher).items() if k != "_target_"}
+    params.pop("submitit_folder"), params.pop("name")
+    max_timeouts = params.pop("max_num_timeout")
+    executor = submitit.AutoExecutor(folder=tmp_path, cluster="slurm", slurm_max_num_timeout=max_timeouts)
+    generic = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{k if k in generic else f"slurm_{k}": v for k, v in params.items()})
+    text = executor._executor._make_submission_file_text("python launch.py", "uid")
+    for line in ("--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=8", "--signal=USR2@120", "--requeue"):
+        assert line in text, text
+    assert executor._executor.max_num_timeout == 20
+
+
+@pytest.mark.parametrize("launcher", ["slurm", "local", "joblib", "submitit_slurm"])
+def test_launcher_choices_are_accepted(launcher):
+    assert compose_cfg([f"hydra/launcher={launcher}"], hydra=True).hydra.launcher._target_
