@@ -257,7 +257,8 @@ def evaluate_and_report(cfg, agent: Agent, device, tracker: Tracker, threads: in
 
     def report(name, r):
         log.info("eval %-13s mean %8.2f  std %7.2f  (%d games)", name, r["mean"], r["std"], len(r["returns"]))
-        tracker.log({f"eval/{name}/mean": r["mean"], f"eval/{name}/std": r["std"]}, step=step)
+        metrics = {f"eval/{name}/mean": r["mean"], f"eval/{name}/std": r["std"]}
+        tracker.log(metrics, step=step, again=True)  # evaluation reruns whole after a requeue
 
     scores = evaluate(agent, env_factory, suite, ev.episodes, ev.num_envs, device, ev.greedy, on_result=report)
     ratio = robustness_ratio(scores)

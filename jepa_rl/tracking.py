@@ -34,13 +34,20 @@ def stable_run_id(output_dir: Path) -> str:
 
 
 class Tracker:
-    """Logs stage-prefixed metrics (``charts/``, ``losses/``, ``eval/<perturbation>/``) to W&B."""
+    """Logs stage-prefixed metrics (``charts/``, ``losses/``, ``eval/<perturbation>/``) to W&B.
 
-    def __init__(self, run: Any = None) -> None:
-        self.run = run
+    A job killed without warning resumes from a checkpoint older than its last logged step and
+    trains those steps again. Steps an earlier segment of the run recorded (``logged_until``) are
+    not logged a second time, so the segments of a requeued run cover disjoint steps (W&B histories
+    must increase; ``wandb sync`` joins offline segments in order). Online, W&B enforces this itself.
+    """
 
-    def log(self, metrics: dict[str, float], step: int) -> None:
-        if self.run:
+    def __init__(self, run: Any = None, logged_until: int = -1) -> None:
+        self.run, self.logged_until = run, logged_until
+
+    def log(self, metrics: dict[str, float], step: int, again: bool = False) -> None:
+        """Log ``metrics`` at ``step``, unless an earlier segment of this run logged it (``again``: log anyway)."""
+        if self.run and (step > self.logged_until or again):
             self.run.log(metrics, step=step)
 
     def table(self, key: str, columns: list[str], rows: list[list[Any]], step: int | None = None) -> None:
@@ -107,7 +114,7 @@ def start_tracker(
     )
     resolved = wandb_mode(mode)
     if resolved != "online":
-        return Tracker(wandb.init(mode=resolved, **kwargs))
+        return Tracker(wandb.init(mode=resolved, **kwargs), previous_offline_step(run_dir, run_id))
     try:  # without a reachable server, online init would wait out wandb's 90 s default, then fail the job
         run = wandb.init(mode="online", settings=wandb.Settings(init_timeout=init_timeout), **kwargs)
     except Exception as e:
@@ -118,4 +125,16 @@ def start_tracker(
         )
         wandb.teardown()  # the failed attempt still holds the run id in wandb's service process
         run = wandb.init(mode="offline", **kwargs)
+        return Tracker(run, previous_offline_step(run_dir, run_id))
     return Tracker(run)
+
+
+def previous_offline_step(run_dir: Path, run_id: str) -> int:
+    """The last step earlier offline segments of this run recorded, or -1 (none, or unreadable)."""
+    from jepa_rl.wandb_files import last_offline_step
+
+    try:
+        return last_offline_step(Path(run_dir) / "wandb", run_id)
+    except Exception as e:  # a format this reader does not know: log everything rather than fail the job
+        log.warning("could not read earlier W&B segments of run %s (%s); logging every step", run_id, e)
+        return -1

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, TINY, compose_cfg, launch
-from wandb_files import history_steps, run_id
 
 from jepa_rl.checkpoint import load_checkpoint
+from jepa_rl.wandb_files import history_steps, run_id
 
 STEP = re.compile(r"step (\d+)/\d+")
 RESUMED = re.compile(r"resuming from .* at step (\d+)")
@@ -45,8 +45,13 @@ def progress(log: Path) -> int:
 def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
     # 24 updates of 256 steps, a checkpoint every 4; the log reports every update.
     total, every = 6144, 1024
-    args = [*TINY, f"ppo.total_timesteps={total}", f"checkpoint_every={every}", "logger=none", "eval.suite=[clean]"]
-    args.append("hydra.run.dir=run")
+    args = [
+        *TINY,
+        f"ppo.total_timesteps={total}",
+        f"checkpoint_every={every}",
+        "eval.suite=[clean]",
+        "hydra.run.dir=run",
+    ]
     ckpt, rng, recomputed = tmp_path / "run" / "checkpoint.pt", random.Random(0), []
     reached = saved = 0
     for attempt in range(5):
@@ -80,6 +85,13 @@ def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
     steps = [int(line.split(",")[0]) for line in (tmp_path / "run" / "episodes.csv").read_text().splitlines()]
     assert steps == sorted(steps) and steps[-1] <= total  # each game once, none from a lost segment
     assert not list((tmp_path / "run").glob(".*.tmp"))
+    # One W&B run in six segments (offline: a directory each; a killed one may have recorded nothing):
+    # no step is recorded twice, and the last segment ends the training.
+    segments = sorted((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(segments) == 6 and len({run_id(s) for s in segments} - {None}) == 1
+    steps = [step for s in segments for step in history_steps(s)]
+    assert steps == sorted(set(steps)) and steps[-1] == total
+    print("W&B steps recorded per segment:", [len(history_steps(s)) for s in segments])
 
 
 def test_sigterm_checkpoints_at_the_current_step_then_exits(tmp_path):
