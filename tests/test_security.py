@@ -1,0 +1,31 @@
+"""The package never unpickles untrusted files and never builds shell commands."""
+
+import ast
+
+from conftest import ROOT
+
+SOURCES = sorted((ROOT / "jepa_rl").glob("*.py")) + [ROOT / "launch.py"]
+
+
+def calls(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            yield node, ast.unparse(node.func)
+
+
+def test_every_torch_load_is_weights_only():
+    loads = [(path, node) for path in SOURCES for node, name in calls(path) if name == "torch.load"]
+    assert loads, "the checkpoint and encoder loaders use torch.load"
+    for path, node in loads:
+        flags = {k.arg: ast.unparse(k.value) for k in node.keywords}
+        assert flags.get("weights_only") == "True", f"{path.name}:{node.lineno} torch.load without weights_only=True"
+
+
+def test_no_pickle_and_no_shell():
+    forbidden = {"pickle.load", "pickle.loads", "os.system", "os.popen", "subprocess.run", "subprocess.Popen"}
+    for path in SOURCES:
+        for node, name in calls(path):
+            assert name not in forbidden, f"{path.name}:{node.lineno} calls {name}"
+            if name in {"np.load", "numpy.load"}:
+                flags = {k.arg: ast.unparse(k.value) for k in node.keywords}
+                assert flags.get("allow_pickle", "False") == "False", f"{path.name}:{node.lineno} allow_pickle"
