@@ -2,6 +2,8 @@
 replay exactly; the content-addressed cache builds once and rebuilds what is corrupt."""
 
 import multiprocessing
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -128,3 +130,31 @@ def test_four_parallel_jobs_build_a_shared_artifact_once(tmp_path):
         paths = pool.map(_ask_for_artifact, [str(tmp_path)] * 4)
     assert len(set(paths)) == 1 and (Path(paths[0]) / "data.bin").read_bytes() == b"x" * 1000
     assert (tmp_path / "builds.log").read_text() == "built\n"
+
+
+def _build_forever(directory):
+    (directory / "data.bin").write_bytes(b"half")
+    (directory.parent.parent / "started").touch()
+    time.sleep(300)  # killed before it gets further
+
+
+def test_a_builder_killed_mid_way_leaves_nothing_another_job_loads(tmp_path):
+    builder = multiprocessing.get_context("spawn").Process(
+        target=cached_artifact, args=(tmp_path, "things", {"shared": True}, _build_forever)
+    )
+    builder.start()
+    deadline = time.time() + 120
+    while not (tmp_path / "started").exists():
+        assert time.time() < deadline and builder.is_alive()
+        time.sleep(0.05)
+    os.kill(builder.pid, signal.SIGKILL)  # holding the lock, half-way through its files
+    builder.join()
+    builds = []
+
+    def build(directory):
+        builds.append(1)
+        (directory / "data.bin").write_bytes(b"x" * 1000)
+
+    path = cached_artifact(tmp_path, "things", {"shared": True}, build)  # the lock died with the builder
+    assert builds == [1] and (path / "data.bin").read_bytes() == b"x" * 1000
+    assert not list((tmp_path / "things").glob(".*.tmp"))
