@@ -239,7 +239,7 @@ def make_checkpointer(cfg, agent, optimizer, tracker: Tracker, path: Path, num_i
             path,
         )
         if preemption.pending():
-            log.warning("preempted: checkpoint at step %d in %s; the requeued job resumes from it", global_step, path)
+            log.warning("signalled: checkpoint at step %d in %s; a rerun resumes from it", global_step, path)
             tracker.preempting()
             preemption.hand_over()
 
