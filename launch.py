@@ -6,7 +6,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from jepa_rl.config import ConfigError, check_group_choices, check_output_root
+from jepa_rl.config import ConfigError, check_group_choices, check_launcher, check_output_root
 
 CONF = Path(__file__).parent / "conf"
 
@@ -31,6 +31,7 @@ def main(cfg: DictConfig) -> None:
 if __name__ == "__main__":
     try:
         check_group_choices(sys.argv[1:], CONF)
+        check_launcher(sys.argv[1:])
         check_output_root(sys.argv[1:])
     except ConfigError as e:
         sys.exit(f"error: {e}")

@@ -252,6 +252,19 @@ def check_output_root(overrides: list[str]) -> None:
     check_writable(target, fix=f"{key}=PATH")
 
 
+def check_launcher(overrides: list[str]) -> None:
+    """A SLURM launcher needs SLURM's commands: say so in one line instead of submitit's trace."""
+    import shutil
+
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+~") == "hydra/launcher" and value in ("slurm", "submitit_slurm") and not shutil.which("sbatch"):
+            raise ConfigError(
+                f"hydra/launcher={value} submits to SLURM, but there is no sbatch here; run it where SLURM is "
+                "(a login node), or use hydra/launcher=local or joblib on this machine"
+            )
+
+
 def resolve_threads(requested: int, parallel_jobs: int = 1) -> int:
     """Threads per job: ``requested`` if > 0, else the CPUs this process may run on (SLURM's allocation,
     not the node's count) shared evenly among parallel jobs."""

@@ -1,5 +1,7 @@
 """Every config option composes; every bad input is one line naming the key and the fix, before work."""
 
+import shutil
+
 import pytest
 from conftest import CONF, compose_cfg, launch
 from hydra.utils import instantiate
@@ -60,6 +62,7 @@ BAD_INPUTS = [
     (["stage=probe", "probe.checkpoints.cnn={tmp}/missing.pt"], "probe.checkpoints.cnn"),
     (["pretrain.frames.policy_fraction=0.5"], "needs pretrain.frames.policy_checkpoint"),
     (["pretrain.batch_size=0"], "pretrain.batch_size=0"),
+    (["-m", "hydra/launcher=slrum"], "hydra/launcher=slrum is not a known option"),
 ]
 
 
@@ -80,3 +83,10 @@ def test_unknown_key_is_rejected(tmp_path):
     result = launch(["experiment=smoke", "logger=none", "ppo.learning_rat=0.1"], tmp_path)
     assert result.returncode != 0
     assert "ppo.learning_rat" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("sbatch") is not None, reason="on a SLURM machine this would submit jobs")
+def test_slurm_launcher_without_slurm_is_one_line(tmp_path):
+    result = launch(["-m", "hydra/launcher=slurm", "experiment=smoke"], tmp_path)
+    assert result.returncode != 0 and result.stderr.strip().startswith("error: ")
+    assert "no sbatch here" in result.stderr and len(result.stderr.strip().splitlines()) == 1
