@@ -121,25 +121,32 @@ def degradation(df: pd.DataFrame, levels: pd.DataFrame, path: Path) -> Path:
     return save(fig, path)
 
 
-def learning_curves(cells: list[Cell], path: Path, bins: int = 50) -> Path:
-    """Training return (raw, per game) against agent steps: mean over seeds with a 95% CI band."""
-    rows = []
+def curve_rows(cells: list[Cell], bins: int = 50) -> pd.DataFrame:
+    """Mean training return per (cell, step bin), in bins shared by every cell so that seeds line up."""
+    games = []  # (cell, [[global_step, env, score], ...])
     for c in cells:
         csv_path = c.path / "episodes.csv"
-        if c.status != "ok" or not csv_path.exists():
-            continue
-        data = np.array([[float(v) for v in r[:3]] for r in csv.reader(csv_path.read_text().splitlines()) if r])
-        if not len(data):
-            continue
-        edges = np.linspace(0, data[:, 0].max(), bins + 1)
-        which = np.clip(np.digitize(data[:, 0], edges) - 1, 0, bins - 1)
-        for b in np.unique(which):
-            rows.append(
-                {"condition": c.condition, "seed": c.seed, "step": edges[b + 1], "return": data[which == b, 2].mean()}
-            )
+        if c.status == "ok" and csv_path.exists():
+            data = np.array([[float(v) for v in r[:3]] for r in csv.reader(csv_path.read_text().splitlines()) if r])
+            if len(data):
+                games.append((c, data))
+    rows = []
+    if games:
+        edges = np.linspace(0, max(d[:, 0].max() for _, d in games), bins + 1)
+        for c, data in games:
+            which = np.clip(np.digitize(data[:, 0], edges) - 1, 0, bins - 1)
+            for b in np.unique(which):
+                score = data[which == b, 2].mean()
+                rows.append({"condition": c.condition, "seed": c.seed, "step": edges[b + 1], "return": score})
+    return pd.DataFrame(rows)
+
+
+def learning_curves(cells: list[Cell], path: Path, bins: int = 50) -> Path:
+    """Training return (raw, per game) against agent steps: mean over seeds with a 95% CI band."""
+    rows = curve_rows(cells, bins)
     fig, ax = plt.subplots(figsize=(7, 4))
-    if rows:
-        sns.lineplot(pd.DataFrame(rows), x="step", y="return", hue="condition", errorbar=("ci", 95), ax=ax)
+    if not rows.empty:
+        sns.lineplot(rows, x="step", y="return", hue="condition", errorbar=("ci", 95), ax=ax)
     ax.set(
         xlabel="agent steps",
         ylabel="training return (raw, per game)",

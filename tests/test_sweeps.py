@@ -8,7 +8,8 @@ import pytest
 from conftest import ROOT, TINY, TINY_PRETRAIN, compose_cfg, launch
 from omegaconf import OmegaConf
 
-from jepa_rl.aggregate import AggregationError, aggregate, normalised
+from jepa_rl.aggregate import AggregationError, aggregate, collect_cells, normalised
+from jepa_rl.plots import curve_rows
 
 SUITE = ["clean", "noise", "hard"]
 
@@ -110,3 +111,15 @@ def test_a_failed_cell_is_reported_and_the_others_aggregated(tmp_path):
     assert "## Cells: 1 of 2 finished" in report and "**failed**" in report and "noise_std" in report
     assert "perturbations.hard.noise_std=5" in report  # the condition that ran, in the table
     assert list((tmp_path / "sweep" / "wandb").glob("offline-run-*-summary-*"))  # the sweep's summary run
+
+
+def test_learning_curves_of_seeds_share_their_steps(tmp_path):
+    # Two seeds whose last games end at different steps: the curve's points must still line up.
+    for seed, last in ((1, 9_000), (2, 10_000)):
+        job = fake_cell(tmp_path, "cnn", seed, [10, 5, 2])
+        steps = np.linspace(100, last, 40)
+        (job / "episodes.csv").write_text("".join(f"{int(s)},0,{seed + s / 1000:.1f},100\n" for s in steps))
+    rows = curve_rows(collect_cells(tmp_path), bins=10)
+    by_seed = [sorted(rows[rows.seed == s].step) for s in (1, 2)]
+    assert by_seed[0] == by_seed[1][: len(by_seed[0])] and len(by_seed[1]) == 10
+    assert rows.step.max() == 10_000
