@@ -59,10 +59,11 @@ def findings(cells: list[Cell], suite: list[str], stats: dict, pairs: dict) -> l
         out.append(line)
     for pair, est in pairs.items():
         lo, hi = est["ci"]
+        first, second = pair.split(" > ", 1)
         if lo > 0.5:
-            verdict = "the first scores higher more often than not, and the interval excludes 0.5"
+            verdict = f"{first} scores higher more often than not, and the interval excludes 0.5"
         elif hi < 0.5:
-            verdict = "the second scores higher more often than not, and the interval excludes 0.5"
+            verdict = f"{second} scores higher more often than not, and the interval excludes 0.5"
         else:
             verdict = "the interval includes 0.5: no reliable difference"
         out.append(f"- P({pair}) over all perturbations = {est['p']:.2f} [{lo:.2f}, {hi:.2f}]: {verdict}")
