@@ -138,6 +138,21 @@ def make_eval_env(
     return make_env(cfg.env, num_envs, seed, perturbation, num_threads=threads, sticky_actions=cfg.eval.sticky_actions)
 
 
+def resume_state(cfg: DictConfig, ckpt_path: Path) -> dict[str, Any] | None:
+    """The job's checkpoint to resume from (None: a fresh start); one trained with another config is refused."""
+    if not ckpt_path.exists():
+        return None
+    state = load_checkpoint(ckpt_path)
+    diff = first_difference(state["config"], training_fingerprint(cfg))
+    if diff:
+        raise CheckpointError(
+            f"{ckpt_path} was trained with a different {diff}; "
+            "rerun with the original config or choose a new hydra.run.dir"
+        )
+    log.info("resuming from %s at step %d", ckpt_path, state["global_step"])
+    return state
+
+
 def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, Any]:
     """Pretrain if needed, train (or resume) PPO, evaluate under ``eval.suite``, write ``results.json``."""
     results_path = out / "results.json"
@@ -148,17 +163,9 @@ def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, An
     device = pick_device(cfg.device)
     ppo = instantiate(cfg.ppo)
 
-    ckpt_path, start_iteration, state = out / CHECKPOINT_NAME, 0, None
-    if ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        diff = first_difference(state["config"], training_fingerprint(cfg))
-        if diff:
-            raise CheckpointError(
-                f"{ckpt_path} was trained with a different {diff}; "
-                "rerun with the original config or choose a new hydra.run.dir"
-            )
-        start_iteration = state["iteration"]
-        log.info("resuming from %s at step %d", ckpt_path, state["global_step"])
+    ckpt_path = out / CHECKPOINT_NAME
+    state = resume_state(cfg, ckpt_path)
+    start_iteration = state["iteration"] if state else 0
     seed_everything(cfg.seed + start_iteration)
     # A resumed segment starts fresh games with seeds of its own, not a replay of the first ones.
     env_seed = cfg.seed + start_iteration * 10_007
