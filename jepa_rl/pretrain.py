@@ -271,15 +271,17 @@ def pretrain(
                 rows.append(row)
                 if log_fn:
                     log_fn(row, step)
-                values = row_values(row)
-                log.info("pretrain %s step %d/%d  loss %.4f  feature std %.3f", objective, step, total, *values)
+                log.info(
+                    "pretrain %s step %d/%d  loss %.4f  feature std %.3f",
+                    objective,
+                    step,
+                    total,
+                    row["pretrain/loss"],
+                    row["pretrain/feature_std"],
+                )
             if checkpoint is not None and (step % checkpoint_every == 0 or preemption.pending()) and step < total:
                 state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rows": rows}
                 save_checkpoint({**state, "mask_rng": gen.get_state()}, checkpoint)
                 preemption.hand_over()  # when a cluster signal asked for this checkpoint
     state = {k: v.detach().cpu() for k, v in model.pretrained_encoder().state_dict().items()}
     return state, rows
-
-
-def row_values(row: dict[str, float]) -> tuple[float, float]:
-    return row["pretrain/loss"], row["pretrain/feature_std"]

@@ -113,20 +113,19 @@ def start_tracker(
         reinit="finish_previous",  # joblib workers are reused across jobs
     )
     resolved = wandb_mode(mode)
-    if resolved != "online":
-        return Tracker(wandb.init(mode=resolved, **kwargs), previous_offline_step(run_dir, run_id))
-    try:  # without a reachable server, online init would wait out wandb's 90 s default, then fail the job
-        run = wandb.init(mode="online", settings=wandb.Settings(init_timeout=init_timeout), **kwargs)
-    except Exception as e:
-        log.warning(
-            "W&B online init failed (%s: %s); falling back to offline mode: sync later with `wandb sync`",
-            type(e).__name__,
-            str(e).splitlines()[0] if str(e) else "",
-        )
-        wandb.teardown()  # the failed attempt still holds the run id in wandb's service process
-        run = wandb.init(mode="offline", **kwargs)
-        return Tracker(run, previous_offline_step(run_dir, run_id))
-    return Tracker(run)
+    if resolved == "online":
+        try:  # without a reachable server, online init would wait out wandb's 90 s default, then fail the job
+            run = wandb.init(mode="online", settings=wandb.Settings(init_timeout=init_timeout), **kwargs)
+            return Tracker(run)  # the server knows the run's steps
+        except Exception as e:
+            log.warning(
+                "W&B online init failed (%s: %s); falling back to offline mode: sync later with `wandb sync`",
+                type(e).__name__,
+                str(e).splitlines()[0] if str(e) else "",
+            )
+            wandb.teardown()  # the failed attempt still holds the run id in wandb's service process
+            resolved = "offline"
+    return Tracker(wandb.init(mode=resolved, **kwargs), previous_offline_step(run_dir, run_id))
 
 
 def previous_offline_step(run_dir: Path, run_id: str) -> int:

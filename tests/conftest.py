@@ -45,13 +45,17 @@ def compose_cfg(overrides: list[str] | None = None, hydra: bool = False) -> Dict
         return compose(config_name="config", overrides=overrides or [], return_hydra_config=hydra)
 
 
+def launch_command(args: list[str], env: dict | None = None) -> dict:
+    """``subprocess`` arguments for ``python launch.py ARGS``, W&B offline and quiet unless ``env`` says otherwise."""
+    full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
+    return {"args": [sys.executable, str(ROOT / "launch.py"), *args], "env": full_env}
+
+
 def launch(args: list[str], tmp_path: Path, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python launch.py ARGS`` with its outputs under ``tmp_path``."""
-    full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
     return subprocess.run(
-        [sys.executable, str(ROOT / "launch.py"), *args],
+        **launch_command(args, env),
         cwd=tmp_path,
-        env=full_env,
         capture_output=True,
         text=True,
         timeout=600,

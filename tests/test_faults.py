@@ -8,12 +8,11 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TINY, compose_cfg, launch
+from conftest import TINY, compose_cfg, launch, launch_command
 
 from jepa_rl.checkpoint import load_checkpoint
 from jepa_rl.wandb_files import history_steps, run_id
@@ -23,9 +22,9 @@ RESUMED = re.compile(r"resuming from .* at step (\d+)")
 
 
 def start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    """``launch.py ARGS`` in the background, its output in ``log``."""
     with open(log, "w") as f:
-        return subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *args], cwd=cwd, env=env, stdout=f, stderr=f)
+        return subprocess.Popen(**launch_command(args), cwd=cwd, stdout=f, stderr=f)
 
 
 def wait_for(predicate, proc: subprocess.Popen | None = None, timeout: float = 300) -> None:
