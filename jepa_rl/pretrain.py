@@ -279,7 +279,8 @@ def pretrain(
                     row["pretrain/loss"],
                     row["pretrain/feature_std"],
                 )
-            if checkpoint is not None and (step % checkpoint_every == 0 or preemption.pending()) and step < total:
+            periodic = step % checkpoint_every == 0 and step < total  # the last step's state becomes the encoder
+            if checkpoint is not None and (periodic or preemption.pending()):
                 state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rows": rows}
                 save_checkpoint({**state, "mask_rng": gen.get_state()}, checkpoint)
                 preemption.hand_over()  # when a cluster signal asked for this checkpoint
