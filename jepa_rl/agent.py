@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +27,36 @@ class Agent(nn.Module):
         self.critic = layer_init(nn.Linear(encoder.feature_dim, 1), std=1.0)
         self.autocast = autocast
 
+    def precision(self, device_type: str) -> contextlib.AbstractContextManager:
+        """The encoder's autocast region (bf16), or no context when ``autocast='none'``."""
+        if self.autocast == "bf16":
+            return torch.autocast(device_type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def acting(self, device_type: str) -> Iterator[None]:
+        """No gradients and one autocast region for a span of acting steps (a rollout, an evaluation).
+
+        Inside one region autocast casts each weight to bf16 once and reuses the copy; a region per
+        call recasts every weight at every step (about 15% of a batch-8 Nature-CNN forward on CPU).
+        ``no_grad``, not ``inference_mode``, which turns that cache off. Weights must not change inside.
+        """
+        with torch.no_grad(), self.precision(device_type):
+            yield
+
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """``[B, 4, 84, 84]`` uint8 -> ``[B, F]`` float32 features."""
-        ctx = (
-            torch.autocast(obs.device.type, dtype=torch.bfloat16)
-            if self.autocast == "bf16"
-            else contextlib.nullcontext()
-        )
-        with ctx:
+        with self.precision(obs.device.type):
             return self.encoder(obs).float()
+
+    def _heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Policy log-probabilities ``[B, A]`` and values ``[B]``, in float32 even inside ``acting``."""
+        with torch.autocast(h.device.type, enabled=False):
+            return torch.log_softmax(self.actor(h), dim=-1), self.critic(h).squeeze(-1)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """State values ``[B]``."""
-        return self.critic(self.features(obs)).squeeze(-1)
+        return self._heads(self.features(obs))[1]
 
     @property
     def encoder_frozen(self) -> bool:
@@ -54,11 +71,11 @@ class Agent(nn.Module):
         self, h: torch.Tensor, greedy: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``act`` on precomputed features ``[B, F]``."""
-        logp = torch.log_softmax(self.actor(h), dim=-1)  # [B, A]
+        logp, value = self._heads(h)
         # Gumbel-max (logp - log Exp(1)) is an exact categorical sample, minus torch.distributions' overhead.
         noise = 0.0 if greedy else torch.empty_like(logp).exponential_().log()
         action = (logp - noise).argmax(-1)
-        return action, logp.gather(-1, action[:, None]).squeeze(-1), self.critic(h).squeeze(-1)
+        return action, logp.gather(-1, action[:, None]).squeeze(-1), value
 
     def evaluate_actions(
         self, obs: torch.Tensor, actions: torch.Tensor
@@ -70,9 +87,9 @@ class Agent(nn.Module):
         self, h: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``evaluate_actions`` on precomputed features ``[B, F]``."""
-        logp = torch.log_softmax(self.actor(h), dim=-1)  # [B, A]
+        logp, value = self._heads(h)
         entropy = -(logp.exp() * logp).sum(-1)
-        return logp.gather(-1, actions[:, None]).squeeze(-1), entropy, self.critic(h).squeeze(-1)
+        return logp.gather(-1, actions[:, None]).squeeze(-1), entropy, value
 
     def param_groups(self, lr: float, encoder_lr_scale: float = 1.0) -> list[dict]:
         """Optimizer parameter groups: the encoder at ``lr * encoder_lr_scale``, heads at ``lr``."""

@@ -31,12 +31,17 @@ FRAME_SIZE = 84
 
 
 def to_gray84(frames: np.ndarray) -> np.ndarray:
-    """RGB frames ``[N, 210, 160, 3]`` uint8 -> grayscale ``[N, 84, 84]`` uint8."""
-    out = np.empty((len(frames), FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
-    for i, frame in enumerate(frames):
-        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        out[i] = cv2.resize(gray, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_AREA)
-    return out
+    """RGB frames ``[N, H, W, 3]`` uint8 -> grayscale ``[N, 84, 84]`` uint8, each as ``cv2`` does it alone.
+
+    The frames go through ``cv2`` as one image, stacked vertically: an area resize of ``N * H`` rows
+    to ``N * 84`` has the same scale as ``H`` to 84, and frame boundaries fall on output row
+    boundaries, so no output pixel mixes two frames (the result is identical to a per-frame loop,
+    tested) while ``cv2`` is called twice per step instead of twice per environment.
+    """
+    n, height, width, _ = frames.shape
+    gray = cv2.cvtColor(np.ascontiguousarray(frames).reshape(n * height, width, 3), cv2.COLOR_RGB2GRAY)
+    gray = cv2.resize(gray, (FRAME_SIZE, n * FRAME_SIZE), interpolation=cv2.INTER_AREA)
+    return gray.reshape(n, FRAME_SIZE, FRAME_SIZE)
 
 
 def vector_emulator(

@@ -25,14 +25,14 @@ def play(agent: Agent, envs: AtariPipeline, episodes: int, device: torch.device,
     played = np.zeros_like(quotas)
     scores: list[float] = []
     obs, _ = envs.reset()
-    while (played < quotas).any():
-        with torch.inference_mode():
+    with agent.acting(device.type):
+        while (played < quotas).any():
             action, _, _ = agent.act(torch.from_numpy(obs).to(device), greedy=greedy)
-        obs, _, terminated, truncated, info = envs.step(action.cpu().numpy())
-        for i in np.flatnonzero(terminated | truncated):
-            if played[i] < quotas[i]:
-                played[i] += 1
-                scores.append(float(info["episode_return"][i]))
+            obs, _, terminated, truncated, info = envs.step(action.cpu().numpy())
+            for i in np.flatnonzero(terminated | truncated):
+                if played[i] < quotas[i]:
+                    played[i] += 1
+                    scores.append(float(info["episode_return"][i]))
     return scores
 
 

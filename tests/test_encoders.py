@@ -40,6 +40,25 @@ def test_agent_runs_under_bf16_autocast(encoder):
     assert all(p.grad is not None for p in agent.parameters())
 
 
+@pytest.mark.parametrize("encoder", [NatureCNN(), ViTEncoder()])
+def test_acting_region_changes_speed_not_results(encoder):
+    """A rollout inside ``acting`` (weights cast once) acts exactly as calls with their own autocast
+    region, and the heads stay float32: the update recomputes log-probs with the same numbers."""
+    agent = Agent(encoder, num_actions=4, autocast="bf16")
+    obs = [frames(8) + i for i in range(3)]  # a changing input, as in a rollout
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        alone = [agent.act(x) for x in obs]
+    torch.manual_seed(0)
+    with agent.acting("cpu"):
+        region = [agent.act(x) for x in obs]
+        assert region[0][1].dtype == region[0][2].dtype == torch.float32
+    for a, b in zip(alone, region, strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    lp, _, v = agent.evaluate_actions(obs[-1], region[-1][0])
+    assert torch.equal(lp.detach(), region[-1][1]) and torch.equal(v.detach(), region[-1][2])
+
+
 def test_vit_rejects_bad_geometry():
     with pytest.raises(ValueError, match="patch_size"):
         ViTEncoder(patch_size=10)
@@ -51,7 +70,7 @@ def test_frozen_encoder_is_not_trained():
     from omegaconf import OmegaConf
 
     from jepa_rl.agent import build_agent, make_optimizer
-    from jepa_rl.ppo import PPO
+    from jepa_rl.ppo import PPO, Rollout
 
     cfg = OmegaConf.create({"freeze": True, "net": {"_target_": "jepa_rl.encoders.ViTEncoder", "depth": 1}})
     agent = build_agent(cfg, num_actions=4, autocast="none", device=torch.device("cpu"))
@@ -61,7 +80,8 @@ def test_frozen_encoder_is_not_trained():
     obs = torch.randint(0, 256, (T, N, 4, 84, 84), dtype=torch.uint8)
     actions = torch.randint(0, 4, (T, N))
     zeros = torch.zeros(T, N)
-    ppo._update(agent, make_optimizer(agent, 1e-3), obs, actions, zeros - 1.4, zeros, torch.randn(T, N), zeros + 1)
+    buf = Rollout(obs, actions, zeros - 1.4, zeros, zeros, zeros)
+    ppo._update(agent, make_optimizer(agent, 1e-3), buf, torch.randn(T, N), zeros + 1)
     after = agent.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
     assert not torch.equal(before["actor.weight"], after["actor.weight"])
@@ -72,7 +92,7 @@ def test_cached_features_give_the_same_update_as_recomputing_them():
     import copy
 
     from jepa_rl.agent import make_optimizer
-    from jepa_rl.ppo import PPO
+    from jepa_rl.ppo import PPO, Rollout
 
     encoder = NatureCNN().requires_grad_(False)
     agent = Agent(encoder, num_actions=4)
@@ -81,17 +101,15 @@ def test_cached_features_give_the_same_update_as_recomputing_them():
     obs = torch.randint(0, 256, (T, N, 4, 84, 84), dtype=torch.uint8)
     with torch.no_grad():
         feats = agent.features(obs.flatten(0, 1)).reshape(T, N, -1)
-    args = (
-        torch.randint(0, 4, (T, N)),
-        torch.full((T, N), -1.4),
-        torch.zeros(T, N),
-        torch.randn(T, N),
-        torch.ones(T, N),
-    )
+    actions, logprobs, zeros = torch.randint(0, 4, (T, N)), torch.full((T, N), -1.4), torch.zeros(T, N)
+    advantages, returns = torch.randn(T, N), torch.ones(T, N)
     ppo = PPO(num_envs=N, num_steps=T, num_minibatches=2, update_epochs=2, total_timesteps=T * N)
     torch.manual_seed(0)
-    ppo._update(agent, make_optimizer(agent, 1e-3), obs, *args)
+    ppo._update(
+        agent, make_optimizer(agent, 1e-3), Rollout(obs, actions, logprobs, zeros, zeros, zeros), advantages, returns
+    )
     torch.manual_seed(0)
-    ppo._update(twin, make_optimizer(twin, 1e-3), feats, *args, features=True)
+    buf = Rollout(feats, actions, logprobs, zeros, zeros, zeros)
+    ppo._update(twin, make_optimizer(twin, 1e-3), buf, advantages, returns, features=True)
     for (name, a), b in zip(agent.state_dict().items(), twin.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name

@@ -7,7 +7,7 @@ import pytest
 from conftest import compose_cfg
 
 from jepa_rl.config import build_perturbation
-from jepa_rl.envs import AtariPipeline
+from jepa_rl.envs import AtariPipeline, to_gray84
 from jepa_rl.run import make_eval_env, make_train_env
 
 
@@ -91,3 +91,14 @@ def test_pipeline_matches_reference_preprocessing():
     envs.close()
     for step, (g, e) in enumerate(zip(got, expected, strict=True)):
         assert np.array_equal(g, e), f"observation differs from the reference at step {step}"
+
+
+@pytest.mark.parametrize("n", [1, 2, 8, 13])
+def test_batched_grayscale_resize_equals_one_frame_at_a_time(n):
+    """``to_gray84`` resizes the whole batch as one tall image; no output pixel may mix two frames."""
+    frames = np.random.default_rng(n).integers(0, 256, (n, 210, 160, 3), dtype=np.uint8)
+    frames[::2] //= 8  # dark and bright neighbours make any bleed across a boundary visible
+    one_by_one = [
+        cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (84, 84), interpolation=cv2.INTER_AREA) for f in frames
+    ]
+    assert np.array_equal(to_gray84(frames), np.stack(one_by_one))

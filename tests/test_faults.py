@@ -41,6 +41,16 @@ def progress(log: Path) -> int:
     return int(steps[-1]) if steps else 0
 
 
+def resumed_from(log_text: str, saved: int) -> int:
+    """The step a restarted job resumed from, checked against the checkpoint on disk at the kill."""
+    found = RESUMED.search(log_text)
+    if saved == 0:  # killed before the first checkpoint: the rerun starts over
+        assert found is None
+        return 0
+    assert found is not None and int(found.group(1)) == saved
+    return saved
+
+
 def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
     # 24 updates of 256 steps, a checkpoint every 4; the log reports every update.
     total, every = 6144, 1024
@@ -63,9 +73,7 @@ def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
         proc.wait()
         text = log.read_text()
         if attempt:
-            resumed = int(RESUMED.search(text).group(1))
-            assert resumed == saved  # the checkpoint on disk when it was killed
-            recomputed.append(reached - resumed)
+            recomputed.append(reached - resumed_from(text, saved))
         reached = progress(log)
         assert reached < total, "killed after the end of training: the test needs a longer run"
         saved = load_checkpoint(ckpt)["global_step"] if ckpt.exists() else 0  # never half-written
@@ -73,9 +81,7 @@ def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
         assert not (tmp_path / "run" / "results.json").exists()
     final = launch(args, tmp_path)
     assert final.returncode == 0, final.stderr[-3000:]
-    resumed = int(RESUMED.search(final.stdout + final.stderr).group(1))
-    assert resumed == saved
-    recomputed.append(reached - resumed)
+    recomputed.append(reached - resumed_from(final.stdout + final.stderr, saved))
     assert all(0 <= r <= every for r in recomputed), recomputed
     print("steps recomputed after each kill:", recomputed)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
