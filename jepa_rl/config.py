@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,15 +69,21 @@ class ConfigError(ValueError):
     """A configuration value that cannot work; the message names the key and the fix."""
 
 
+def key_values(overrides: list[str]) -> Iterator[tuple[str, str]]:
+    """``(key, value)`` of each ``key=value`` command-line override, without Hydra's ``+``/``~`` prefixes."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep:
+            yield key.lstrip("+~"), value
+
+
 def check_group_choices(overrides: list[str], conf_dir: Path) -> None:
     """Reject ``group=option`` overrides naming a file that is not in ``conf/<group>/``.
 
     Hydra reports these too, but in a multi-line trace; this check answers in one line.
     """
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        key = key.lstrip("+~")
-        if not sep or key not in GROUPS:
+    for key, value in key_values(overrides):
+        if key not in GROUPS:
             continue
         choices = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
         if key == "hydra/launcher":
@@ -254,11 +262,8 @@ def check_output_root(overrides: list[str]) -> None:
 
 def check_launcher(overrides: list[str]) -> None:
     """A SLURM launcher needs SLURM's commands: say so in one line instead of submitit's trace."""
-    import shutil
-
-    for override in overrides:
-        key, _, value = override.partition("=")
-        if key.lstrip("+~") == "hydra/launcher" and value in ("slurm", "submitit_slurm") and not shutil.which("sbatch"):
+    for key, value in key_values(overrides):
+        if key == "hydra/launcher" and value in ("slurm", "submitit_slurm") and not shutil.which("sbatch"):
             raise ConfigError(
                 f"hydra/launcher={value} submits to SLURM, but there is no sbatch here; run it where SLURM is "
                 "(a login node), or use hydra/launcher=local or joblib on this machine"
