@@ -71,18 +71,20 @@ def sample_masks(batch: int, cfg: MaskConfig, gen: torch.Generator) -> tuple[tor
     th, tw = cfg.block_shape(uniform(cfg.target_scale), uniform(cfg.target_aspect))
     ch, cw = cfg.block_shape(uniform(cfg.context_scale), 1.0)
     targets = _blocks(batch, cfg.num_targets, th, tw, cfg.grid, gen)  # [B, T, N]
-    for _ in range(20):  # a draw whose context is too small in some sample is redrawn
-        context = _blocks(batch, 1, ch, cw, cfg.grid, gen)[:, 0] & ~targets.any(1)  # [B, N]
-        keep = int(context.sum(1).min())
-        if keep >= cfg.min_context:
+    context = _blocks(batch, 1, ch, cw, cfg.grid, gen)[:, 0] & ~targets.any(1)  # [B, N]
+    for _ in range(20):  # redraw the blocks of the (rare) samples whose context is too small
+        small = context.sum(1) < cfg.min_context
+        if not small.any():
             break
-        targets = _blocks(batch, cfg.num_targets, th, tw, cfg.grid, gen)
+        targets[small] = _blocks(int(small.sum()), cfg.num_targets, th, tw, cfg.grid, gen)
+        context[small] = _blocks(int(small.sum()), 1, ch, cw, cfg.grid, gen)[:, 0] & ~targets[small].any(1)
     else:
         raise RuntimeError(
             f"masks: a {ch}x{cw} context block minus {cfg.num_targets} target blocks of {th}x{tw} keeps fewer than "
             f"min_context={cfg.min_context} patches in most draws; raise context_scale or lower target_scale "
             "or num_targets"
         )
+    keep = int(context.sum(1).min())
     target_idx = targets.nonzero()[:, 2].reshape(batch, cfg.num_targets, th * tw)
     # A random subset of K allowed patches per sample, in patch order.
     scores = torch.rand(batch, n, generator=gen).masked_fill(~context, -1.0)

@@ -18,6 +18,9 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    # As CleanRL: cuDNN's default algorithm choice may accumulate with atomics, so a GPU run would not repeat.
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
 
 
 def pick_device(requested: str) -> torch.device:

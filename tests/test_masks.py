@@ -31,6 +31,17 @@ def test_context_and_targets_are_disjoint_and_context_unique():
         assert not set(c.tolist()) & set(t.flatten().tolist())
 
 
+def test_large_batches_with_the_tightest_blocks_redraw_only_the_samples_that_need_it():
+    # 4x3 targets and a 6x6 context: about 1 sample in 130 keeps < 4 patches, so a batch of 1,024 almost
+    # never has none; redrawing the whole batch used to fail 20 times in a row and stop pretraining.
+    cfg = MaskConfig(target_scale=(0.2, 0.2), target_aspect=(1.5, 1.5), context_scale=(0.75, 0.75))
+    assert cfg.block_shape(0.2, 1.5) == (4, 3) and cfg.block_shape(0.75, 1.0) == (6, 6)
+    for seed in range(10):
+        context, targets = draw(batch=1024, seed=seed, cfg=cfg)
+        assert context.shape[1] >= cfg.min_context and targets.shape == (1024, 4, 12)
+        assert not (context[:, :, None, None] == targets[:, None]).any()
+
+
 def test_masks_are_deterministic_under_a_seed():
     a, b = draw(seed=7), draw(seed=7)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
