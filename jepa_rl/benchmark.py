@@ -26,7 +26,7 @@ from omegaconf import DictConfig, open_dict
 
 from jepa_rl.agent import build_agent, make_optimizer
 from jepa_rl.config import resolve_threads
-from jepa_rl.pretrain import make_adamw, make_pretrainer, mask_config, train_step
+from jepa_rl.pretrain import make_adamw, make_pretrainer, mask_config, train_step, uses_bf16
 from jepa_rl.pretrained import plain
 from jepa_rl.run import make_train_env
 from jepa_rl.tracking import Tracker
@@ -79,7 +79,7 @@ def pretrain_step_seconds(cfg: DictConfig, objective: str | None, batch: int, st
     masks, gen = mask_config(settings["masks"], model.encoder.grid), torch.Generator().manual_seed(0)
     obs = torch.randint(0, 256, (batch, model.encoder.patch_embed.in_channels, 84, 84), dtype=torch.uint8)
     obs = obs.to(device)
-    bf16 = settings["autocast"] == "bf16"
+    bf16 = uses_bf16(settings["autocast"], device)
 
     def step() -> None:
         if objective:

@@ -182,7 +182,7 @@ def validate_pretrain(p: DictConfig) -> None:
         _require(p[key] >= 0, f"pretrain.{key}={p[key]} must be >= 0")
     _require(0 <= p.warmup < 1, f"pretrain.warmup={p.warmup} (a fraction of the steps) must be in [0, 1)")
     _require(0 <= p.ema_start <= p.ema_end <= 1, "pretrain.ema_start <= pretrain.ema_end must lie in [0, 1]")
-    _require(p.autocast in ("none", "bf16"), f"pretrain.autocast={p.autocast} must be 'none' or 'bf16'")
+    _require(p.autocast in ("auto", "none", "bf16"), f"pretrain.autocast={p.autocast} must be auto, none or bf16")
     for key in ("width", "depth", "heads"):
         _require(p.predictor[key] > 0, f"pretrain.predictor.{key}={p.predictor[key]} must be positive")
     try:

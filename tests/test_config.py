@@ -62,6 +62,7 @@ BAD_INPUTS = [
     (["stage=probe", "probe.checkpoints.cnn={tmp}/missing.pt"], "probe.checkpoints.cnn"),
     (["pretrain.frames.policy_fraction=0.5"], "needs pretrain.frames.policy_checkpoint"),
     (["pretrain.batch_size=0"], "pretrain.batch_size=0"),
+    (["pretrain.autocast=fp16"], "pretrain.autocast=fp16 must be auto, none or bf16"),
     (["-m", "hydra/launcher=slrum"], "hydra/launcher=slrum is not a known option"),
 ]
 

@@ -12,7 +12,7 @@ from jepa_rl.encoders import ViTEncoder
 from jepa_rl.envs import AtariPipeline
 from jepa_rl.frames import collect
 from jepa_rl.masks import sample_masks
-from jepa_rl.pretrain import make_pretrainer, mask_config, patchify, pretrain
+from jepa_rl.pretrain import make_pretrainer, mask_config, patchify, pretrain, uses_bf16
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +123,9 @@ def test_killed_pretraining_resumes_to_the_same_weights(frames, tmp_path):
     for k in uninterrupted:
         assert torch.allclose(uninterrupted[k], resumed[k], atol=1e-6), k
     assert [r["pretrain/loss"] for r in resumed_rows] == pytest.approx([r["pretrain/loss"] for r in rows], rel=1e-5)
+
+
+def test_autocast_auto_is_bf16_on_the_cpu_only():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert uses_bf16("auto", cpu) and not uses_bf16("auto", cuda)
+    assert uses_bf16("bf16", cuda) and not uses_bf16("none", cpu)
