@@ -14,6 +14,7 @@ adds reward clipping and the life-loss signal itself (``info["lives"]``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -112,12 +113,15 @@ def ram_emulator(
     frame_skip: int,
     fire_reset: bool,
     full_action_space: bool,
-) -> gym.vector.SyncVectorEnv:
+    num_threads: int = 0,
+) -> gym.vector.VectorEnv:
     """The emulator stage of the pipeline, built from gymnasium's ALE env and ``AtariPreprocessing``.
 
     Same settings and output (full-resolution RGB, max-pool of the last two frames, same-step
     autoreset) as ``AtariVectorEnv``, plus each frame's 128-byte RAM in ``info["ram"]``, which the
-    vector env cannot report. One process, no threads: used where RAM is needed (frame collection).
+    vector env cannot report. Used where RAM is needed (frame collection). With more than one
+    thread (``num_threads``; 0 = every CPU) each game runs in its own process (gymnasium's
+    ``AsyncVectorEnv``: the same frames; up to one game per core at a time), else all in this one.
     """
 
     def make() -> gym.Env:
@@ -134,7 +138,9 @@ def ram_emulator(
         )
         return _FireResetWithRam(env, fire_reset)
 
-    return gym.vector.SyncVectorEnv([make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    parallel = (num_threads or len(os.sched_getaffinity(0))) > 1 and num_envs > 1
+    vector = gym.vector.AsyncVectorEnv if parallel else gym.vector.SyncVectorEnv
+    return vector([make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
 class AtariPipeline:
@@ -172,7 +178,15 @@ class AtariPipeline:
         self.perturbation.bind(num_envs, seed=np.random.SeedSequence([seed, 1]).generate_state(1)[0])
         if record_ram:
             self.ale = ram_emulator(
-                game, num_envs, sticky_actions, noop_max, max_frames, frame_skip, fire_reset, full_action_space
+                game,
+                num_envs,
+                sticky_actions,
+                noop_max,
+                max_frames,
+                frame_skip,
+                fire_reset,
+                full_action_space,
+                num_threads,
             )
         else:
             self.ale = vector_emulator(

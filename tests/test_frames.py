@@ -16,7 +16,7 @@ from jepa_rl.cache import cached_artifact, spec_key
 from jepa_rl.checkpoint import save_checkpoint
 from jepa_rl.encoders import NatureCNN
 from jepa_rl.envs import AtariPipeline
-from jepa_rl.frames import cached_frames, collect, load_frames
+from jepa_rl.frames import ARRAYS, cached_frames, collect, load_frames
 from jepa_rl.perturbations import VisualPerturbation
 
 ENV = {"_target_": "jepa_rl.envs.AtariPipeline", "name": "breakout", "env_id": "ALE/Breakout-v5", "game": "breakout"}
@@ -55,6 +55,16 @@ def test_collect_keeps_every_kth_observation_with_its_ram():
     assert np.all(data["step"] % 3 == 2)
     assert len(np.unique(data["ram"][:, 72])) > 1  # the paddle moved under random actions
     assert np.all(np.isin(data["episode"] % 4, np.arange(4)))
+
+
+def test_collection_in_several_processes_gives_the_same_frames():
+    data = []
+    for threads in (1, 2):  # 2: one process per game
+        envs = AtariPipeline("breakout", 4, seed=5, record_ram=True, num_threads=threads)
+        data.append(collect(envs, num_frames=64, keep_every=2, seed=5))
+        envs.close()
+    for name in ARRAYS:
+        assert np.array_equal(data[0][name], data[1][name]), name
 
 
 def test_cached_frames_replay_the_same_games_under_a_perturbation(tmp_path):
