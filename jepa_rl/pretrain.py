@@ -196,10 +196,11 @@ def batches(frames: np.ndarray, batch: int, epochs: int, seed: int, device: torc
 
 
 def uses_bf16(autocast: str, device: torch.device) -> bool:
-    """``pretrain.autocast``: ``auto`` is bf16 on the CPU and float32 (TF32 matmuls) on a GPU.
+    """``pretrain.autocast``: ``auto`` is bf16 on the CPU and float32 on a GPU.
 
     On a GPU a step of this small model is bound by kernel launches, and bf16 adds a cast kernel
-    per weight use: float32 was 1.3x faster there (H200); on the CPU bf16 is the faster one.
+    per weight use: float32 was 1.3x faster there (H200, the same with or without TF32 matmuls); on
+    the CPU bf16 is the faster one.
     """
     return autocast == "bf16" or (autocast == "auto" and device.type == "cpu")
 
@@ -257,8 +258,6 @@ def pretrain(
     ``checkpoint``, the state is saved there every ``checkpoint_every`` steps and a rerun resumes from it.
     """
     gen = torch.Generator().manual_seed(cfg["seed"])  # masks
-    if device.type == "cuda":  # float32 matmuls as TF32: the tensor cores, ~1e-3 relative error
-        torch.backends.cuda.matmul.allow_tf32 = True
     torch.manual_seed(cfg["seed"])
     model = make_pretrainer(net_cfg, objective, cfg).to(device).train()
     masks = mask_config(cfg["masks"], model.encoder.grid)
