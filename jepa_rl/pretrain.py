@@ -119,10 +119,10 @@ class MaskedPretrainer(nn.Module):
             with torch.no_grad():
                 h = self.target_encoder.tokens(obs).float()
                 h = F.layer_norm(h, h.shape[-1:])  # I-JEPA normalises the targets once more
-                target = apply_masks(h.repeat_interleave(T, dim=0), target_idx.flatten(0, 1))
+                target = apply_masks(h, target_idx.flatten(1)).reshape(B * T, M, -1)  # row b*T + t: block t of b
             return F.smooth_l1_loss(pred, target), context
         pixels = patchify(obs.float() / 255.0, self.encoder.patch_embed.kernel_size[0])
-        target = apply_masks(pixels.repeat_interleave(T, dim=0), target_idx.flatten(0, 1))
+        target = apply_masks(pixels, target_idx.flatten(1)).reshape(B * T, M, -1)
         return F.mse_loss(pred, target), context
 
     @torch.no_grad()
