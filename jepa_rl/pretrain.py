@@ -265,13 +265,14 @@ def pretrain(
     batch = min(cfg["batch_size"], len(frames))
     total = cfg["epochs"] * (len(frames) // batch)
     done, rows = resume_state(checkpoint, model, optimizer, gen)
+    bf16 = uses_bf16(cfg["autocast"], device)
     start = time.perf_counter()
     # With a checkpoint to write, a cluster's preemption signal waits for the end of the step.
     with preemption.deferred() if checkpoint is not None else contextlib.nullcontext():
         for step, (epoch, obs) in enumerate(batches(frames, batch, cfg["epochs"], cfg["seed"], device, done), done + 1):
             lr = set_schedules(optimizer, cfg, step - 1, total)
             momentum = ema_momentum(step - 1, total, cfg["ema_start"], cfg["ema_end"])
-            loss, context = train_step(model, optimizer, obs, masks, gen, momentum, uses_bf16(cfg["autocast"], device))
+            loss, context = train_step(model, optimizer, obs, masks, gen, momentum, bf16)
             if step % cfg["log_every"] == 0 or step == total:
                 row = {
                     "pretrain/step": step,
