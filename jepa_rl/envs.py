@@ -176,30 +176,10 @@ class AtariPipeline:
         self.perturbation = perturbation or VisualPerturbation()
         # Streams apart from the emulator seeds (seed + i) so they never coincide.
         self.perturbation.bind(num_envs, seed=np.random.SeedSequence([seed, 1]).generate_state(1)[0])
-        if record_ram:
-            self.ale = ram_emulator(
-                game,
-                num_envs,
-                sticky_actions,
-                noop_max,
-                max_frames,
-                frame_skip,
-                fire_reset,
-                full_action_space,
-                num_threads,
-            )
-        else:
-            self.ale = vector_emulator(
-                game,
-                num_envs,
-                sticky_actions,
-                noop_max,
-                max_frames,
-                frame_skip,
-                fire_reset,
-                full_action_space,
-                num_threads,
-            )
+        emulator = ram_emulator if record_ram else vector_emulator  # same settings, same frames
+        self.ale = emulator(
+            game, num_envs, sticky_actions, noop_max, max_frames, frame_skip, fire_reset, full_action_space, num_threads
+        )
         self.num_actions = int(self.ale.single_action_space.n)
         self.stack = np.zeros((num_envs, frame_stack, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
         self.episode_return = np.zeros(num_envs, dtype=np.float64)
