@@ -3,7 +3,9 @@
 ``python launch.py stage=benchmark`` measures, ``benchmark.repeats`` times each (median reported):
   (a) emulator: ale-py's vector env in the training configuration, random actions, no learning;
   (b) pipeline: (a) plus this project's perturbation, grayscale, resize and frame stack;
-  (c) ppo: full PPO training (rollout + update) with the configured encoder;
+  (c) ppo: full PPO training (rollout + update) with the configured encoder, the seconds each
+      iteration spends in its rollout and in its update, and the ceiling the emulator and that
+      update set together (``batch / (batch / (a) + update seconds)``);
   (d) ppo_frozen_vit: the same with a frozen ViT-Tiny (the jepa / ae setting), as a ratio of (c);
   (e) pretraining steps on ``benchmark.pretrain_batch`` frames: JEPA, autoencoder, and a plain
       forward+backward of the same ViT (the cost masking and EMA are compared against);
@@ -53,22 +55,29 @@ def emulator_sps(cfg: DictConfig, threads: int, steps: int, preprocess: bool) ->
         envs.close()
 
 
-def ppo_sps(cfg: DictConfig, threads: int, iterations: int, device: torch.device) -> float:
-    """Agent steps/s of PPO training (rollout and update) over ``iterations`` after one warm-up."""
+def ppo_sps(cfg: DictConfig, threads: int, iterations: int, device: torch.device) -> dict[str, float]:
+    """PPO training over ``iterations`` after one warm-up: agent steps/s (rollout and update), and the
+    seconds per iteration spent in the rollout (``rollout_seconds``) and in the update (``update_seconds``)."""
     batch = cfg.ppo.num_envs * cfg.ppo.num_steps
     with open_dict(cfg):
         cfg.ppo.total_timesteps = batch * (iterations + 1)
     envs = make_train_env(cfg, cfg.seed, threads)
     agent = build_agent(cfg.encoder, envs.num_actions, cfg.ppo.autocast, device)
     optimizer = make_optimizer(agent, cfg.ppo.learning_rate, cfg.encoder.lr_scale)
-    marks = []
+    marks: list[tuple[float, dict]] = []  # (time, stats) at the end of each iteration
+
+    def mark(iteration: int, global_step: int, stats: dict) -> None:
+        marks.append((time.perf_counter(), stats))
+
     try:
-        instantiate(cfg.ppo).learn(
-            agent, envs, optimizer, Tracker(), device, on_iteration_end=lambda *_: marks.append(time.perf_counter())
-        )
+        instantiate(cfg.ppo).learn(agent, envs, optimizer, Tracker(), device, on_iteration_end=mark)
     finally:
         envs.close()
-    return batch * iterations / (marks[-1] - marks[0])
+    timed = [stats for _, stats in marks[1:]]  # the iterations after the warm-up
+    return {
+        "sps": batch * iterations / (marks[-1][0] - marks[0][0]),
+        **{k: statistics.mean(s[k] for s in timed) for k in ("rollout_seconds", "update_seconds")},
+    }
 
 
 def pretrain_step_seconds(cfg: DictConfig, objective: str | None, batch: int, steps: int, device) -> float:
@@ -104,6 +113,14 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def phase_line(phase: dict[str, float], batch: int) -> str:
+    """``per iteration of N steps: rollout X s, update Y s`` for the benchmark's table."""
+    return (
+        f"      per iteration of {batch} steps: rollout {phase['rollout_seconds']:.2f} s, "
+        f"update {phase['update_seconds']:.2f} s"
+    )
+
+
 def frozen_vit_cfg(cfg: DictConfig) -> DictConfig:
     """``cfg`` with the encoder replaced by a frozen ViT-Tiny (random weights: speed does not depend on them)."""
     frozen = cfg.copy()
@@ -120,15 +137,23 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
     device = pick_device(cfg.device)
     runs: dict[str, list[float]] = {k: [] for k in ("emulator", "pipeline", "ppo", "ppo_frozen_vit")}
     step_runs: dict[str, list[float]] = {"jepa": [], "ae": [], "vit_fwd_bwd": []}
+    phases = {k: {"rollout_seconds": [], "update_seconds": []} for k in ("ppo", "ppo_frozen_vit")}
     for _ in range(bc.repeats):
         runs["emulator"].append(emulator_sps(cfg, threads, bc.env_steps, preprocess=False))
         runs["pipeline"].append(emulator_sps(cfg, threads, bc.env_steps, preprocess=True))
-        runs["ppo"].append(ppo_sps(cfg, threads, bc.ppo_iterations, device))
-        runs["ppo_frozen_vit"].append(ppo_sps(frozen_vit_cfg(cfg), threads, bc.ppo_iterations, device))
+        for key, run_cfg in (("ppo", cfg), ("ppo_frozen_vit", frozen_vit_cfg(cfg))):
+            measured = ppo_sps(run_cfg, threads, bc.ppo_iterations, device)
+            runs[key].append(measured.pop("sps"))
+            for phase, seconds in measured.items():
+                phases[key][phase].append(seconds)
         for key, objective in (("jepa", "jepa"), ("ae", "ae"), ("vit_fwd_bwd", None)):
             step_runs[key].append(pretrain_step_seconds(cfg, objective, bc.pretrain_batch, bc.pretrain_steps, device))
     med = {k: statistics.median(v) for k, v in runs.items()}
     step_med = {k: statistics.median(v) for k, v in step_runs.items()}
+    phase_med = {k: {p: statistics.median(v) for p, v in ph.items()} for k, ph in phases.items()}
+    batch = cfg.ppo.num_envs * cfg.ppo.num_steps
+    # What the emulator and the update allow together: PPO's ceiling when acting costs nothing but emulation.
+    ceiling = batch / (batch / med["emulator"] + phase_med["ppo"]["update_seconds"])
     result = {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": threads,
@@ -140,6 +165,9 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
         "ppo_over_emulator": med["ppo"] / med["emulator"],
         "pipeline_over_emulator": med["pipeline"] / med["emulator"],
         "frozen_vit_over_ppo": med["ppo_frozen_vit"] / med["ppo"],
+        "ppo_phase_seconds": phases,
+        "emulator_plus_update_sps": ceiling,
+        "ppo_over_emulator_plus_update": med["ppo"] / ceiling,
         "pretrain_batch": bc.pretrain_batch,
         "pretrain_step_seconds": step_runs,
         "pretrain_frames_per_sec": {k: bc.pretrain_batch / v for k, v in step_med.items()},
@@ -157,8 +185,13 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
     ):
         ratio = "" if key == "emulator" else f"   {label[:3]}/(a) = {med[key] / med['emulator']:.2f}"
         lines.append(f"  {label:<20} {med[key]:8.0f} agent steps/s{ratio}")
+    lines.append(phase_line(phase_med["ppo"], batch))
+    lines.append(
+        f"      the emulator and the update alone: {ceiling:.0f} agent steps/s, (c) = {med['ppo'] / ceiling:.2f} of it"
+    )
     frozen = f"{med['ppo_frozen_vit']:8.0f} agent steps/s   (d)/(c) = {result['frozen_vit_over_ppo']:.2f}"
     lines.append(f"  (d) PPO, frozen ViT  {frozen}")
+    lines.append(phase_line(phase_med["ppo_frozen_vit"], batch))
     for key, label in (("jepa", "JEPA step"), ("ae", "autoencoder step"), ("vit_fwd_bwd", "ViT fwd+bwd")):
         lines.append(
             f"  (e) {label:<17} {result['pretrain_frames_per_sec'][key]:8.0f} frames/s "

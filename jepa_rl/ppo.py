@@ -124,7 +124,9 @@ class PPO:
     ) -> dict[str, float]:
         """Train ``agent`` from ``start_iteration`` to the end; returns summary training stats.
 
-        ``on_iteration_end(iteration, global_step, stats)`` runs after every update (checkpointing).
+        ``on_iteration_end(iteration, global_step, stats)`` runs after every update (checkpointing);
+        ``stats`` holds ``train_sps``, ``final_train_return`` and that iteration's ``rollout_seconds``
+        (acting, with GAE) and ``update_seconds``.
         """
         frozen = agent.encoder_frozen
         obs_shape, obs_dtype = (
@@ -165,14 +167,20 @@ class PPO:
                         group["lr"] = frac * group["base_lr"]
 
                 finished.clear()
+                started = time.perf_counter()
                 next_obs, lives, global_step, last_value = self._rollout(
                     agent, envs, buf, next_obs, lives, global_step, on_episode
                 )
                 advantages, returns = gae(buf.rewards, buf.values, buf.dones, last_value, self.gamma, self.gae_lambda)
-                metrics = self._update(agent, optimizer, buf, advantages, returns, features=frozen)
+                collected = time.perf_counter()
+                metrics = self._update(agent, optimizer, buf, advantages, returns, features=frozen)  # ends in .item()
+                updated = time.perf_counter()
 
-                sps = (global_step - seg_step0) / (time.perf_counter() - seg_start)
+                sps = (global_step - seg_step0) / (updated - seg_start)
                 metrics["charts/SPS"] = sps
+                # Where the iteration's time went: acting in the envs, or learning from what they gave.
+                metrics["perf/rollout_seconds"] = collected - started
+                metrics["perf/update_seconds"] = updated - collected
                 metrics["charts/learning_rate"] = optimizer.param_groups[0]["lr"]
                 if finished:
                     metrics["charts/episodic_return"] = float(np.mean([s for s, _ in finished]))
@@ -186,7 +194,12 @@ class PPO:
                 bar.set_postfix(sps=f"{sps:.0f}", ret=ret)
                 if bar.disable and (iteration + 1) % log_every == 0:  # batch jobs: a line per 1% instead
                     log.info("step %d/%d  sps %.0f  return %s", global_step, bar.total, sps, ret)
-                stats = {"train_sps": sps, "final_train_return": float(np.mean(recent)) if recent else None}
+                stats = {
+                    "train_sps": sps,
+                    "final_train_return": float(np.mean(recent)) if recent else None,
+                    "rollout_seconds": collected - started,
+                    "update_seconds": updated - collected,
+                }
                 if on_iteration_end:
                     on_iteration_end(iteration + 1, global_step, stats)
         finally:

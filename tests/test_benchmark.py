@@ -1,0 +1,39 @@
+"""The benchmark stage end to end through launch.py, at a size that only proves it measures what it says."""
+
+import json
+
+from conftest import launch
+
+TINY_BENCHMARK = [
+    "stage=benchmark",
+    "logger=none",
+    "threads=1",
+    "ppo.num_envs=2",
+    "ppo.num_steps=32",
+    "benchmark.repeats=2",
+    "benchmark.env_steps=64",
+    "benchmark.ppo_iterations=2",
+    "benchmark.pretrain_batch=4",
+    "benchmark.pretrain_steps=1",
+]
+
+
+def test_benchmark_measures_every_stage_and_splits_each_ppo_iteration(tmp_path):
+    result = launch([*TINY_BENCHMARK, "hydra.run.dir=run"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "the emulator and the update alone" in result.stdout
+    bench = json.loads((tmp_path / "run" / "benchmark.json").read_text())
+    for key in ("emulator", "pipeline", "ppo", "ppo_frozen_vit"):
+        assert len(bench["runs"][key]) == 2 and all(sps > 0 for sps in bench["runs"][key])
+    batch = 2 * 32
+    for key, phases in bench["ppo_phase_seconds"].items():
+        measured = zip(phases["rollout_seconds"], phases["update_seconds"], bench["runs"][key], strict=True)
+        for rollout, update, sps in measured:
+            # Both phases lie inside the timed iterations, so together they cannot exceed the wall time.
+            assert rollout > 0 and update > 0 and rollout + update <= batch / sps
+    # A frozen encoder's features are reused by the update: no encoder forward or backward there.
+    cnn, frozen = (bench["ppo_phase_seconds"][k]["update_seconds"] for k in ("ppo", "ppo_frozen_vit"))
+    assert max(frozen) < min(cnn)
+    assert bench["emulator_plus_update_sps"] < bench["median_sps"]["emulator"]
+    assert bench["ppo_over_emulator_plus_update"] == bench["median_sps"]["ppo"] / bench["emulator_plus_update_sps"]
+    assert set(bench["pretrain_frames_per_sec"]) == {"jepa", "ae", "vit_fwd_bwd"}
