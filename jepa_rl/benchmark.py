@@ -30,7 +30,7 @@ from jepa_rl.agent import build_agent, make_optimizer
 from jepa_rl.config import resolve_threads
 from jepa_rl.pretrain import make_adamw, make_pretrainer, mask_config, train_step, uses_bf16
 from jepa_rl.pretrained import plain
-from jepa_rl.run import make_train_env
+from jepa_rl.run import make_train_env, make_train_envs
 from jepa_rl.tracking import Tracker
 from jepa_rl.utils import pick_device
 
@@ -61,8 +61,8 @@ def ppo_sps(cfg: DictConfig, threads: int, iterations: int, device: torch.device
     batch = cfg.ppo.num_envs * cfg.ppo.num_steps
     with open_dict(cfg):
         cfg.ppo.total_timesteps = batch * (iterations + 1)
-    envs = make_train_env(cfg, cfg.seed, threads)
-    agent = build_agent(cfg.encoder, envs.num_actions, cfg.ppo.autocast, device)
+    envs = make_train_envs(cfg, cfg.seed, threads)
+    agent = build_agent(cfg.encoder, envs[0].num_actions, cfg.ppo.autocast, device)
     optimizer = make_optimizer(agent, cfg.ppo.learning_rate, cfg.encoder.lr_scale)
     marks: list[tuple[float, dict]] = []  # (time, stats) at the end of each iteration
 
@@ -72,7 +72,8 @@ def ppo_sps(cfg: DictConfig, threads: int, iterations: int, device: torch.device
     try:
         instantiate(cfg.ppo).learn(agent, envs, optimizer, Tracker(), device, on_iteration_end=mark)
     finally:
-        envs.close()
+        for env in envs:
+            env.close()
     timed = [stats for _, stats in marks[1:]]  # the iterations after the warm-up
     return {
         "sps": batch * iterations / (marks[-1][0] - marks[0][0]),

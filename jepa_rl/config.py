@@ -104,6 +104,11 @@ def validate(cfg: DictConfig) -> None:
     _require(isinstance(cfg.seed, int) and cfg.seed >= 0, f"seed={cfg.seed} must be a non-negative int")
     _require(ppo.num_envs > 0, f"ppo.num_envs={ppo.num_envs} must be positive; use e.g. ppo.num_envs=8")
     _require(ppo.num_steps > 0, f"ppo.num_steps={ppo.num_steps} must be positive; use e.g. ppo.num_steps=128")
+    groups = cfg.env_groups
+    _require(
+        groups == "auto" or (isinstance(groups, int) and groups > 0 and ppo.num_envs % groups == 0),
+        f"env_groups={groups} must be auto or a positive number that divides ppo.num_envs={ppo.num_envs}",
+    )
     rollout = ppo.num_envs * ppo.num_steps
     _require(
         ppo.total_timesteps >= rollout,

@@ -201,7 +201,23 @@ class AtariPipeline:
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Advance every environment one agent step (``frame_skip`` emulator frames)."""
-        raw, reward, terminated, truncated, info = self.ale.step(np.asarray(actions, dtype=np.int32))
+        self.send(actions)
+        return self.recv()
+
+    def send(self, actions: np.ndarray) -> None:
+        """Start the step ``recv`` returns; ale-py's emulator threads run it while this thread does other work."""
+        actions = np.asarray(actions, dtype=np.int32)
+        if isinstance(self.ale, AtariVectorEnv):
+            self.ale.send(actions)
+        else:  # the RAM emulator steps when asked for the result
+            self._pending = actions
+
+    def recv(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """The result of the step ``send`` started: ``step``'s return value."""
+        if isinstance(self.ale, AtariVectorEnv):
+            raw, reward, terminated, truncated, info = self.ale.recv()
+        else:
+            raw, reward, terminated, truncated, info = self.ale.step(self._pending)
         done = terminated | truncated
         self.episode_return += reward
         self.episode_length += 1

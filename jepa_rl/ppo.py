@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,17 @@ from jepa_rl.envs import AtariPipeline
 from jepa_rl.tracking import Tracker
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def gae(
@@ -114,7 +126,7 @@ class PPO:
     def learn(
         self,
         agent: Agent,
-        envs: AtariPipeline,
+        envs: AtariPipeline | Sequence[AtariPipeline],
         optimizer: torch.optim.Optimizer,
         tracker: Tracker,
         device: torch.device,
@@ -124,19 +136,26 @@ class PPO:
     ) -> dict[str, float]:
         """Train ``agent`` from ``start_iteration`` to the end; returns summary training stats.
 
-        ``on_iteration_end(iteration, global_step, stats)`` runs after every update (checkpointing);
+        ``envs`` is one pipeline of ``num_envs`` environments, or groups of them that together hold
+        ``num_envs`` (see ``_rollout``). ``on_iteration_end(iteration, global_step, stats)`` runs after
+        every update (checkpointing);
         ``stats`` holds ``train_sps``, ``final_train_return`` and that iteration's ``rollout_seconds``
         (acting, with GAE) and ``update_seconds``.
         """
+        groups = [envs] if isinstance(envs, AtariPipeline) else list(envs)
+        if sum(env.num_envs for env in groups) != self.num_envs:
+            raise ValueError(
+                f"the environment groups hold {[env.num_envs for env in groups]} envs, not ppo.num_envs={self.num_envs}"
+            )
         frozen = agent.encoder_frozen
         obs_shape, obs_dtype = (
-            ((agent.encoder.feature_dim,), torch.float32) if frozen else (envs.observation_shape, torch.uint8)
+            ((agent.encoder.feature_dim,), torch.float32) if frozen else (groups[0].observation_shape, torch.uint8)
         )
         buf = Rollout.allocate(self.num_steps, self.num_envs, obs_shape, obs_dtype, device)
 
-        next_obs, info = envs.reset()
-        next_obs = torch.from_numpy(next_obs).to(device)
-        lives = info["lives"].copy()
+        starts = [env.reset() for env in groups]
+        next_obs = torch.from_numpy(np.concatenate([obs for obs, _ in starts])).to(device)
+        lives = np.concatenate([info["lives"] for _, info in starts])
         recent = deque(maxlen=100)  # raw full-game scores
         global_step = start_iteration * self.batch_size
         seg_start, seg_step0 = time.perf_counter(), global_step
@@ -169,7 +188,7 @@ class PPO:
                 finished.clear()
                 started = time.perf_counter()
                 next_obs, lives, global_step, last_value = self._rollout(
-                    agent, envs, buf, next_obs, lives, global_step, on_episode
+                    agent, groups, buf, next_obs, lives, global_step, on_episode
                 )
                 advantages, returns = gae(buf.rewards, buf.values, buf.dones, last_value, self.gamma, self.gae_lambda)
                 collected = time.perf_counter()
@@ -211,7 +230,7 @@ class PPO:
     def _rollout(
         self,
         agent: Agent,
-        envs: AtariPipeline,
+        groups: list[AtariPipeline],
         buf: Rollout,
         next_obs: torch.Tensor,
         lives: np.ndarray,
@@ -220,29 +239,52 @@ class PPO:
     ) -> tuple[torch.Tensor, np.ndarray, int, torch.Tensor]:
         """Fill ``buf`` with ``num_steps`` steps of every env; ``on_episode(step, env, score, length)`` per game.
 
-        Returns ``(next_obs, lives, global_step, value of next_obs)``.
+        The policy acts for one group of environments at a time and starts their step (ale-py's
+        emulator threads run it), then acts for the next group while that step runs. With one
+        group this is the plain act-then-step loop; with several, emulation overlaps the policy's
+        forward passes, which get ``1 / len(groups)`` of the torch threads meanwhile. Either way
+        every transition is recorded as the envs produced it. Returns
+        ``(next_obs, lives, global_step, value of next_obs)``.
         """
+        spans, first = [], 0
+        for env in groups:
+            spans.append(slice(first, first + env.num_envs))
+            first += env.num_envs
         frozen, device = agent.encoder_frozen, next_obs.device
-        with agent.acting(device.type):  # one autocast region: the weights are cast once per rollout
+        next_obs, lives = next_obs.clone(), lives.copy()  # filled in place, group by group
+
+        def receive(env: AtariPipeline, span: slice, step: int) -> None:
+            """Record the result of ``env``'s step ``step`` (reward, done, next observation, finished games)."""
+            obs, reward, terminated, truncated, info = env.recv()
+            done = terminated | truncated
+            learner_done = done.copy()
+            if self.life_loss:  # CleanRL's EpisodicLifeEnv, without touching the env
+                learner_done |= info["lives"] < lives[span]
+            lives[span] = info["lives"]
+            if self.clip_rewards:
+                reward = np.sign(reward)
+            buf.rewards[step, span] = torch.as_tensor(reward, device=device)
+            buf.dones[step, span] = torch.as_tensor(learner_done, dtype=torch.float32, device=device)
+            next_obs[span] = torch.from_numpy(obs).to(device)
+            steps_done = global_step + (step + 1) * self.num_envs
+            for i in np.flatnonzero(done):
+                on_episode(
+                    steps_done, span.start + int(i), float(info["episode_return"][i]), int(info["episode_length"][i])
+                )
+
+        # One autocast region: the weights are cast once per rollout.
+        with agent.acting(device.type), intra_op_threads(max(1, torch.get_num_threads() // len(groups))):
             for step in range(self.num_steps):
-                global_step += self.num_envs
-                h = agent.features(next_obs)
-                action, buf.logprobs[step], buf.values[step] = agent.act_from_features(h)
-                buf.obs[step], buf.actions[step] = (h if frozen else next_obs), action
-                obs, reward, terminated, truncated, info = envs.step(action.cpu().numpy())
-                done = terminated | truncated
-                learner_done = done.copy()
-                if self.life_loss:  # CleanRL's EpisodicLifeEnv, without touching the env
-                    learner_done |= info["lives"] < lives
-                lives = info["lives"].copy()
-                if self.clip_rewards:
-                    reward = np.sign(reward)
-                buf.rewards[step] = torch.as_tensor(reward, device=device)
-                buf.dones[step] = torch.as_tensor(learner_done, dtype=torch.float32, device=device)
-                next_obs = torch.from_numpy(obs).to(device)
-                for i in np.flatnonzero(done):
-                    on_episode(global_step, int(i), float(info["episode_return"][i]), int(info["episode_length"][i]))
-            return next_obs, lives, global_step, agent.value(next_obs)
+                for env, span in zip(groups, spans, strict=True):
+                    if step > 0:
+                        receive(env, span, step - 1)
+                    h = agent.features(next_obs[span])
+                    action, buf.logprobs[step, span], buf.values[step, span] = agent.act_from_features(h)
+                    buf.obs[step, span], buf.actions[step, span] = (h if frozen else next_obs[span]), action
+                    env.send(action.cpu().numpy())
+            for env, span in zip(groups, spans, strict=True):
+                receive(env, span, self.num_steps - 1)
+            return next_obs, lives, global_step + self.batch_size, agent.value(next_obs)
 
     def _update(
         self,

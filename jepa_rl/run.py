@@ -131,6 +131,26 @@ def make_train_env(cfg: DictConfig, seed: int, threads: int = 0) -> AtariPipelin
     return make_env(cfg.env, cfg.ppo.num_envs, seed, perturbation, num_threads=threads)
 
 
+def env_groups(cfg: DictConfig) -> int:
+    """``env_groups``; ``auto`` is 2 for the CNN, whose forward pass costs less than emulating a step (so
+    the emulators of one group run while the policy acts for the other), and 1 for a ViT, whose forward
+    pass needs every core of a CPU."""
+    if cfg.env_groups != "auto":
+        return int(cfg.env_groups)
+    return 2 if cfg.encoder.name == "cnn" and cfg.ppo.num_envs % 2 == 0 else 1
+
+
+def make_train_envs(cfg: DictConfig, seed: int, threads: int = 0) -> list[AtariPipeline]:
+    """The training environments, in ``env_groups`` pipelines that split ``ppo.num_envs`` and the emulator
+    threads between them. Environment ``i`` gets emulator seed ``seed + i``, as in one pipeline."""
+    groups = env_groups(cfg)
+    size, per_group = cfg.ppo.num_envs // groups, max(1, threads // groups) if threads else 0
+    return [
+        make_env(cfg.env, size, seed + g * size, build_perturbation(cfg.perturbation, "perturbation"), per_group)
+        for g in range(groups)
+    ]
+
+
 def make_eval_env(
     cfg: DictConfig, num_envs: int, perturbation: VisualPerturbation, seed: int, threads: int = 0
 ) -> AtariPipeline:
@@ -172,8 +192,8 @@ def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, An
     # A resumed run has its (possibly pretrained) encoder in the checkpoint already.
     weights = None if state else encoder_weights(cfg, cfg.encoder, device, threads, out)
     weights_used = state.get("encoder_weights") if state else (str(weights) if weights else None)
-    envs = make_train_env(cfg, env_seed, threads)
-    agent = build_agent(cfg.encoder, envs.num_actions, cfg.ppo.autocast, device, weights)
+    envs = make_train_envs(cfg, env_seed, threads)
+    agent = build_agent(cfg.encoder, envs[0].num_actions, cfg.ppo.autocast, device, weights)
     optimizer = make_optimizer(agent, cfg.ppo.learning_rate, cfg.encoder.lr_scale)
     if state:
         agent.load_state_dict(state["agent"])
@@ -205,7 +225,8 @@ def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, An
                     episodes_csv=out / "episodes.csv",
                     on_iteration_end=save,
                 )
-        envs.close()
+        for env in envs:
+            env.close()
         results = evaluate_and_report(cfg, agent, device, tracker, threads, train_stats)
         results["encoder_weights"] = weights_used
         write_json(results, results_path)

@@ -48,6 +48,8 @@ BAD_INPUTS = [
     (["ppo.num_envs=0"], "ppo.num_envs=0"),
     (["ppo.num_envs=-2"], "ppo.num_envs=-2"),
     (["ppo.total_timesteps=100"], "ppo.total_timesteps=100 is smaller than one rollout"),
+    (["env_groups=3"], "env_groups=3 must be auto or a positive number that divides ppo.num_envs=4"),
+    (["env_groups=0"], "env_groups=0"),
     (["eval.suite=[clean,fog]"], "unknown perturbation 'fog'"),
     (["encoder.lr_scale=-0.1"], "encoder.lr_scale"),
     (["hydra.run.dir={tmp}/a_file/run"], "not writable"),

@@ -2,13 +2,14 @@
 
 import time
 
+import numpy as np
 import pytest
 import torch
 
 from jepa_rl.agent import Agent, make_optimizer
 from jepa_rl.encoders import NatureCNN
 from jepa_rl.envs import AtariPipeline
-from jepa_rl.ppo import PPO
+from jepa_rl.ppo import PPO, Rollout
 from jepa_rl.tracking import Tracker
 
 CLEANRL_METRICS = {
@@ -56,3 +57,44 @@ def test_every_iteration_logs_cleanrl_metrics_and_where_its_time_went():
     split = [m["perf/rollout_seconds"] + m["perf/update_seconds"] for _, m in tracker.logged]
     assert all(s > 0 for s in split) and sum(split) <= wall
     assert [stats["update_seconds"] for *_, stats in ends] == [m["perf/update_seconds"] for _, m in tracker.logged]
+
+
+def test_rollout_in_overlapped_groups_records_what_the_environments_did():
+    """Two groups of 2 envs, stepped while the policy acts for the other group: replaying the recorded
+    actions in one 4-env pipeline with the same emulator seeds gives back every observation, reward,
+    done flag and finished game, across the boundary between two rollouts."""
+    groups = [AtariPipeline("breakout", 2, seed=3, num_threads=1), AtariPipeline("breakout", 2, seed=5, num_threads=1)]
+    replay = AtariPipeline("breakout", 4, seed=3, num_threads=1)
+    agent = Agent(NatureCNN(), groups[0].num_actions, autocast="bf16")
+    ppo = PPO(total_timesteps=1200, num_envs=4, num_steps=150)
+    buf = Rollout.allocate(150, 4, (4, 84, 84), torch.uint8, "cpu")
+    try:
+        starts = [env.reset() for env in groups]
+        next_obs = torch.from_numpy(np.concatenate([obs for obs, _ in starts]))
+        lives = np.concatenate([info["lives"] for _, info in starts])
+        obs, info = replay.reset()
+        replay_lives, global_step, games, played = info["lives"].copy(), 0, [], 0
+        for _ in range(2):
+            games.clear()
+            next_obs, lives, global_step, _ = ppo._rollout(
+                agent, groups, buf, next_obs, lives, global_step, lambda *game: games.append(game)
+            )
+            replayed = []
+            for t in range(150):
+                assert np.array_equal(buf.obs[t].numpy(), obs), f"observation {t} differs"
+                obs, reward, terminated, truncated, info = replay.step(buf.actions[t].numpy())
+                done = terminated | truncated
+                assert np.array_equal(buf.rewards[t].numpy(), np.sign(reward))
+                assert np.array_equal(buf.dones[t].numpy(), (done | (info["lives"] < replay_lives)).astype(np.float32))
+                replay_lives = info["lives"].copy()
+                step = global_step - 600 + (t + 1) * 4
+                replayed += [
+                    (step, int(i), info["episode_return"][i], info["episode_length"][i]) for i in np.flatnonzero(done)
+                ]
+            assert np.array_equal(next_obs.numpy(), obs) and np.array_equal(lives, replay_lives)
+            assert sorted(games) == sorted(replayed)
+            played += len(games)
+        assert played > 0, "no game ended: the check of finished games was empty"
+    finally:
+        for env in [*groups, replay]:
+            env.close()
