@@ -125,12 +125,6 @@ def keep_rows_until(csv_path: Path, global_step: int) -> None:
     csv_path.write_text("".join(r + "\n" for r in rows))
 
 
-def make_train_env(cfg: DictConfig, seed: int, threads: int = 0) -> AtariPipeline:
-    """The training environments: the shared pipeline under the training perturbation."""
-    perturbation = build_perturbation(cfg.perturbation, "perturbation")
-    return make_env(cfg.env, cfg.ppo.num_envs, seed, perturbation, num_threads=threads)
-
-
 def env_groups(cfg: DictConfig) -> int:
     """``env_groups``; ``auto`` is 2 for the CNN, whose forward pass costs less than emulating a step (so
     the emulators of one group run while the policy acts for the other), and 1 for a ViT, whose forward
@@ -140,15 +134,21 @@ def env_groups(cfg: DictConfig) -> int:
     return 2 if cfg.encoder.name == "cnn" and cfg.ppo.num_envs % 2 == 0 else 1
 
 
-def make_train_envs(cfg: DictConfig, seed: int, threads: int = 0) -> list[AtariPipeline]:
-    """The training environments, in ``env_groups`` pipelines that split ``ppo.num_envs`` and the emulator
-    threads between them. Environment ``i`` gets emulator seed ``seed + i``, as in one pipeline."""
-    groups = env_groups(cfg)
+def make_train_envs(cfg: DictConfig, seed: int, threads: int = 0, groups: int | None = None) -> list[AtariPipeline]:
+    """The training environments: the shared pipeline under the training perturbation, in ``groups``
+    (default: ``env_groups``) pipelines that split ``ppo.num_envs`` and the emulator threads between
+    them. Environment ``i`` gets emulator seed ``seed + i`` however they are grouped."""
+    groups = groups or env_groups(cfg)
     size, per_group = cfg.ppo.num_envs // groups, max(1, threads // groups) if threads else 0
     return [
         make_env(cfg.env, size, seed + g * size, build_perturbation(cfg.perturbation, "perturbation"), per_group)
         for g in range(groups)
     ]
+
+
+def make_train_env(cfg: DictConfig, seed: int, threads: int = 0) -> AtariPipeline:
+    """All the training environments in one pipeline (the benchmark's emulator measurement, tests)."""
+    return make_train_envs(cfg, seed, threads, groups=1)[0]
 
 
 def make_eval_env(
