@@ -125,20 +125,24 @@ def keep_rows_until(csv_path: Path, global_step: int) -> None:
     csv_path.write_text("".join(r + "\n" for r in rows))
 
 
-def env_groups(cfg: DictConfig) -> int:
-    """``env_groups``; ``auto`` is 2 for the CNN, whose forward pass costs less than emulating a step (so
-    the emulators of one group run while the policy acts for the other), and 1 for a ViT, whose forward
-    pass needs every core of a CPU."""
+def env_groups(cfg: DictConfig, threads: int) -> int:
+    """``env_groups``; ``auto`` is 2 for the CNN with 2 or more ``threads`` (0: every CPU), and else 1.
+
+    The CNN's forward pass costs less than emulating a step, so one group's emulators can run on one
+    core while the policy acts for the other group on another. A ViT's forward pass needs every core,
+    and a one-thread job has no second core to overlap onto (two groups measured slower there).
+    """
     if cfg.env_groups != "auto":
         return int(cfg.env_groups)
-    return 2 if cfg.encoder.name == "cnn" and cfg.ppo.num_envs % 2 == 0 else 1
+    cores = threads or len(os.sched_getaffinity(0))
+    return 2 if cfg.encoder.name == "cnn" and cfg.ppo.num_envs % 2 == 0 and cores >= 2 else 1
 
 
 def make_train_envs(cfg: DictConfig, seed: int, threads: int = 0, groups: int | None = None) -> list[AtariPipeline]:
     """The training environments: the shared pipeline under the training perturbation, in ``groups``
     (default: ``env_groups``) pipelines that split ``ppo.num_envs`` and the emulator threads between
     them. Environment ``i`` gets emulator seed ``seed + i`` however they are grouped."""
-    groups = groups or env_groups(cfg)
+    groups = groups or env_groups(cfg, threads)
     size, per_group = cfg.ppo.num_envs // groups, max(1, threads // groups) if threads else 0
     return [
         make_env(cfg.env, size, seed + g * size, build_perturbation(cfg.perturbation, "perturbation"), per_group)

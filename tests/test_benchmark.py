@@ -8,6 +8,7 @@ TINY_BENCHMARK = [
     "stage=benchmark",
     "logger=none",
     "threads=1",
+    "env_groups=2",  # the CNN's PPO with two groups of envs, through launch.py
     "ppo.num_envs=2",
     "ppo.num_steps=32",
     "benchmark.repeats=2",
