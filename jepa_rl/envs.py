@@ -14,7 +14,6 @@ adds reward clipping and the life-loss signal itself (``info["lives"]``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +25,7 @@ from ale_py.vector_env import AtariVectorEnv
 from gymnasium.wrappers import AtariPreprocessing
 from hydra.utils import instantiate
 
+from jepa_rl.config import resolve_threads
 from jepa_rl.perturbations import VisualPerturbation
 
 FRAME_SIZE = 84
@@ -138,7 +138,7 @@ def ram_emulator(
         )
         return _FireResetWithRam(env, fire_reset)
 
-    parallel = (num_threads or len(os.sched_getaffinity(0))) > 1 and num_envs > 1
+    parallel = resolve_threads(num_threads) > 1 and num_envs > 1
     vector = gym.vector.AsyncVectorEnv if parallel else gym.vector.SyncVectorEnv
     return vector([make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 

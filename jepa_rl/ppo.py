@@ -194,12 +194,12 @@ class PPO:
                 collected = time.perf_counter()
                 metrics = self._update(agent, optimizer, buf, advantages, returns, features=frozen)  # ends in .item()
                 updated = time.perf_counter()
+                # Where the iteration's time went: acting in the envs, or learning from what they gave.
+                split = {"rollout_seconds": collected - started, "update_seconds": updated - collected}
 
                 sps = (global_step - seg_step0) / (updated - seg_start)
                 metrics["charts/SPS"] = sps
-                # Where the iteration's time went: acting in the envs, or learning from what they gave.
-                metrics["perf/rollout_seconds"] = collected - started
-                metrics["perf/update_seconds"] = updated - collected
+                metrics.update({f"perf/{k}": v for k, v in split.items()})
                 metrics["charts/learning_rate"] = optimizer.param_groups[0]["lr"]
                 if finished:
                     metrics["charts/episodic_return"] = float(np.mean([s for s, _ in finished]))
@@ -216,8 +216,7 @@ class PPO:
                 stats = {
                     "train_sps": sps,
                     "final_train_return": float(np.mean(recent)) if recent else None,
-                    "rollout_seconds": collected - started,
-                    "update_seconds": updated - collected,
+                    **split,
                 }
                 if on_iteration_end:
                     on_iteration_end(iteration + 1, global_step, stats)

@@ -134,8 +134,7 @@ def env_groups(cfg: DictConfig, threads: int) -> int:
     """
     if cfg.env_groups != "auto":
         return int(cfg.env_groups)
-    cores = threads or len(os.sched_getaffinity(0))
-    return 2 if cfg.encoder.name == "cnn" and cfg.ppo.num_envs % 2 == 0 and cores >= 2 else 1
+    return 2 if cfg.encoder.name == "cnn" and cfg.ppo.num_envs % 2 == 0 and resolve_threads(threads) >= 2 else 1
 
 
 def make_train_envs(cfg: DictConfig, seed: int, threads: int = 0, groups: int | None = None) -> list[AtariPipeline]:
