@@ -9,6 +9,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,11 +134,14 @@ class PPO:
         start_iteration: int = 0,
         episodes_csv: Path | None = None,
         on_iteration_end: Callable[[int, int, dict], None] | None = None,
+        update_shards: int = 1,
     ) -> dict[str, float]:
         """Train ``agent`` from ``start_iteration`` to the end; returns summary training stats.
 
         ``envs`` is one pipeline of ``num_envs`` environments, or groups of them that together hold
-        ``num_envs`` (see ``_rollout``). ``on_iteration_end(iteration, global_step, stats)`` runs after
+        ``num_envs`` (see ``_rollout``). ``update_shards`` > 1 splits every minibatch into that many
+        shards whose gradients are computed in parallel threads (see ``_update``).
+        ``on_iteration_end(iteration, global_step, stats)`` runs after
         every update (checkpointing);
         ``stats`` holds ``train_sps``, ``final_train_return`` and that iteration's ``rollout_seconds``
         (acting, with GAE) and ``update_seconds``.
@@ -171,6 +175,13 @@ class PPO:
             dynamic_ncols=True,
         )
         finished: list[tuple[float, int]] = []  # (score, length) of the games that ended this iteration
+        # Shard threads start inside the update, with that update's per-shard torch thread count.
+        shard_threads = max(1, torch.get_num_threads() // update_shards)
+        pool = (
+            ThreadPoolExecutor(update_shards - 1, "ppo-update", torch.set_num_threads, (shard_threads,))
+            if update_shards > 1
+            else None
+        )
 
         def on_episode(step: int, env: int, score: float, length: int) -> None:
             finished.append((score, length))
@@ -192,7 +203,8 @@ class PPO:
                 )
                 advantages, returns = gae(buf.rewards, buf.values, buf.dones, last_value, self.gamma, self.gae_lambda)
                 collected = time.perf_counter()
-                metrics = self._update(agent, optimizer, buf, advantages, returns, features=frozen)  # ends in .item()
+                with intra_op_threads(shard_threads):
+                    metrics = self._update(agent, optimizer, buf, advantages, returns, frozen, pool, update_shards)
                 updated = time.perf_counter()
                 # Where the iteration's time went: acting in the envs, or learning from what they gave.
                 split = {"rollout_seconds": collected - started, "update_seconds": updated - collected}
@@ -221,6 +233,8 @@ class PPO:
                 if on_iteration_end:
                     on_iteration_end(iteration + 1, global_step, stats)
         finally:
+            if pool:
+                pool.shutdown()
             bar.close()
             if log_file:
                 log_file.close()
@@ -293,56 +307,48 @@ class PPO:
         advantages: torch.Tensor,
         returns: torch.Tensor,
         features: bool = False,
+        pool: ThreadPoolExecutor | None = None,
+        shards: int = 1,
     ) -> dict[str, float]:
         """``update_epochs`` passes of clipped-PPO minibatch SGD over the flattened rollout.
 
         ``buf.obs`` holds observations ``[T, N, 4, 84, 84]``, or encoder features ``[T, N, F]``
         when ``features`` is True (frozen encoder: no encoder forward or backward here).
+
+        With ``shards`` > 1 each minibatch is split into that many shards: ``pool`` computes the
+        gradients of all but the first while this thread computes the first's, and their sum, taken
+        in a fixed order, is the minibatch's gradient (every loss term is a sum over samples divided
+        by the minibatch size, and advantages are normalised with the whole minibatch's statistics).
+        On a CPU, two one-thread shards finish sooner than one minibatch on two threads.
         """
-        b_obs = buf.obs.flatten(0, 1)  # [T*N, ...]
-        b_actions, b_logprobs = buf.actions.flatten(), buf.logprobs.flatten()
-        b_adv, b_returns, b_values = advantages.flatten(), returns.flatten(), buf.values.flatten()
-        clipfracs, approx_kl = [], torch.tensor(0.0)
+        batch = _Batch.flatten(buf, advantages, returns)
+        params = [p for p in agent.parameters() if p.requires_grad]
+        clipfracs = []
         for _ in range(self.update_epochs):
-            perm = torch.randperm(self.batch_size, device=b_obs.device)
+            perm = torch.randperm(self.batch_size, device=batch.obs.device)
             for start in range(0, self.batch_size, self.minibatch_size):
                 mb = perm[start : start + self.minibatch_size]
-                # index_select, not b_obs[mb]: advanced indexing copies uint8 rows ~15x slower on CPU.
-                mb_obs = b_obs.index_select(0, mb)
-                h = mb_obs if features else agent.features(mb_obs)
-                newlogprob, entropy, newvalue = agent.evaluate_features(h, b_actions[mb])
-                logratio = newlogprob - b_logprobs[mb]
-                ratio = logratio.exp()
+                adv = batch.advantages[mb]
+                adv_stats = (adv.mean(), adv.std())
+                optimizer.zero_grad(set_to_none=True)
+                if shards == 1:
+                    loss, terms = self._loss(agent, batch, mb, len(mb), adv_stats, features)
+                    loss.backward()
+                else:
+                    terms = self._sharded_gradients(agent, params, batch, mb, adv_stats, features, pool, shards)
+                pg_loss, v_loss, entropy_loss, logratio = terms
                 with torch.no_grad():
+                    ratio = logratio.exp()
                     old_approx_kl = (-logratio).mean()
                     approx_kl = ((ratio - 1) - logratio).mean()
                     clipfracs.append(((ratio - 1.0).abs() > self.clip_coef).float().mean().item())
-
-                mb_adv = b_adv[mb]
-                if self.norm_adv:
-                    mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
-                pg_loss = torch.max(
-                    -mb_adv * ratio, -mb_adv * torch.clamp(ratio, 1 - self.clip_coef, 1 + self.clip_coef)
-                ).mean()
-
-                if self.clip_vloss:
-                    v_unclipped = (newvalue - b_returns[mb]) ** 2
-                    v_clipped = b_values[mb] + torch.clamp(newvalue - b_values[mb], -self.clip_coef, self.clip_coef)
-                    v_loss = 0.5 * torch.max(v_unclipped, (v_clipped - b_returns[mb]) ** 2).mean()
-                else:
-                    v_loss = 0.5 * ((newvalue - b_returns[mb]) ** 2).mean()
-
-                entropy_loss = entropy.mean()
-                loss = pg_loss - self.ent_coef * entropy_loss + v_loss * self.vf_coef
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
                 nn.utils.clip_grad_norm_(agent.parameters(), self.max_grad_norm)
                 optimizer.step()
             if self.target_kl is not None and approx_kl > self.target_kl:
                 break
 
-        var_y = b_returns.var()
-        explained_var = float("nan") if var_y == 0 else float(1 - (b_returns - b_values).var() / var_y)
+        var_y = batch.returns.var()
+        explained_var = float("nan") if var_y == 0 else float(1 - (batch.returns - batch.values).var() / var_y)
         return {
             "losses/value_loss": v_loss.item(),
             "losses/policy_loss": pg_loss.item(),
@@ -352,3 +358,83 @@ class PPO:
             "losses/clipfrac": float(np.mean(clipfracs)),
             "losses/explained_variance": explained_var,
         }
+
+    def _loss(
+        self,
+        agent: Agent,
+        batch: _Batch,
+        idx: torch.Tensor,
+        minibatch_size: int,
+        adv_stats: tuple[torch.Tensor, torch.Tensor],
+        features: bool,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """CleanRL's PPO loss on the samples ``idx`` of a minibatch, each term summed over them and
+        divided by ``minibatch_size``. Returns ``(loss, (pg_loss, v_loss, entropy, logratio))``, the
+        terms detached (``logratio`` per sample)."""
+        # index_select, not obs[idx]: advanced indexing copies uint8 rows ~15x slower on CPU.
+        obs = batch.obs.index_select(0, idx)
+        h = obs if features else agent.features(obs)
+        newlogprob, entropy, newvalue = agent.evaluate_features(h, batch.actions[idx])
+        logratio = newlogprob - batch.logprobs[idx]
+        ratio = logratio.exp()
+
+        adv = batch.advantages[idx]
+        if self.norm_adv:
+            adv = (adv - adv_stats[0]) / (adv_stats[1] + 1e-8)
+        clipped = torch.clamp(ratio, 1 - self.clip_coef, 1 + self.clip_coef)
+        pg_loss = torch.max(-adv * ratio, -adv * clipped).sum() / minibatch_size
+
+        returns, values = batch.returns[idx], batch.values[idx]
+        v_err = (newvalue - returns) ** 2
+        if self.clip_vloss:
+            v_clipped = values + torch.clamp(newvalue - values, -self.clip_coef, self.clip_coef)
+            v_err = torch.max(v_err, (v_clipped - returns) ** 2)
+        v_loss = 0.5 * v_err.sum() / minibatch_size
+
+        entropy_loss = entropy.sum() / minibatch_size
+        loss = pg_loss - self.ent_coef * entropy_loss + v_loss * self.vf_coef
+        return loss, tuple(t.detach() for t in (pg_loss, v_loss, entropy_loss, logratio))
+
+    def _sharded_gradients(
+        self,
+        agent: Agent,
+        params: list[nn.Parameter],
+        batch: _Batch,
+        mb: torch.Tensor,
+        adv_stats: tuple[torch.Tensor, torch.Tensor],
+        features: bool,
+        pool: ThreadPoolExecutor,
+        shards: int,
+    ) -> tuple[torch.Tensor, ...]:
+        """Set ``params``' gradients to the minibatch ``mb``'s, computed in ``shards`` parallel parts;
+        returns ``_loss``'s terms for the whole minibatch."""
+
+        def shard(idx: torch.Tensor) -> tuple[tuple[torch.Tensor | None, ...], tuple[torch.Tensor, ...]]:
+            loss, terms = self._loss(agent, batch, idx, len(mb), adv_stats, features)
+            return torch.autograd.grad(loss, params, allow_unused=True), terms
+
+        first, *rest = mb.tensor_split(shards)
+        futures = [pool.submit(shard, idx) for idx in rest]
+        results = [shard(first)] + [f.result() for f in futures]
+        for p, *grads in zip(params, *(g for g, _ in results), strict=True):
+            present = [g for g in grads if g is not None]
+            p.grad = sum(present[1:], present[0]) if present else None
+        pg_loss, v_loss, entropy, logratio = zip(*(t for _, t in results), strict=True)
+        return sum(pg_loss), sum(v_loss), sum(entropy), torch.cat(logratio)
+
+
+@dataclass
+class _Batch:
+    """A rollout flattened to ``[T*N, ...]`` with its advantages and returns: what the update samples from."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+    @classmethod
+    def flatten(cls, buf: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> _Batch:
+        tensors = (buf.obs, buf.actions, buf.logprobs, buf.values, advantages, returns)
+        return cls(*(x.flatten(0, 1) for x in tensors))

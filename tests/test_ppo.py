@@ -9,7 +9,7 @@ import torch
 from jepa_rl.agent import Agent, make_optimizer
 from jepa_rl.encoders import NatureCNN
 from jepa_rl.envs import AtariPipeline
-from jepa_rl.ppo import PPO, Rollout
+from jepa_rl.ppo import PPO, Rollout, intra_op_threads
 from jepa_rl.tracking import Tracker
 
 CLEANRL_METRICS = {
@@ -98,3 +98,46 @@ def test_rollout_in_overlapped_groups_records_what_the_environments_did():
     finally:
         for env in [*groups, replay]:
             env.close()
+
+
+def _update_copy(agent: Agent, shards: int, data: tuple) -> tuple[dict, dict]:
+    """Run one two-epoch PPO update on a copy of ``agent`` with ``shards``; its weights and metrics."""
+    import copy
+    from concurrent.futures import ThreadPoolExecutor
+
+    agent = copy.deepcopy(agent)
+    buf, advantages, returns = data
+    ppo = PPO(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2, total_timesteps=64)
+    torch.manual_seed(0)
+    # As PPO.learn runs it: one torch thread per shard, here and in the pool's thread.
+    with intra_op_threads(1), ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        metrics = ppo._update(agent, make_optimizer(agent, 1e-3), buf, advantages, returns, pool=pool, shards=shards)
+    return agent.state_dict(), metrics
+
+
+def test_an_update_in_parallel_shards_equals_the_whole_minibatch_update_and_repeats_exactly():
+    """Shard gradients summed in order are the minibatch's gradient, and the same run gives the same bits."""
+    envs = AtariPipeline("breakout", 4, seed=0, num_threads=1)
+    agent = Agent(NatureCNN(), envs.num_actions)  # float32: the comparison is about the sum, not bf16
+    T, N = 16, 4
+    buf = Rollout.allocate(T, N, envs.observation_shape, torch.uint8, "cpu")
+    obs, _ = envs.reset()
+    try:
+        with torch.no_grad():
+            for t in range(T):  # real frames, the policy's own actions and log-probabilities
+                buf.obs[t] = torch.from_numpy(obs)
+                buf.actions[t], buf.logprobs[t], buf.values[t] = agent.act(buf.obs[t])
+                obs, *_ = envs.step(buf.actions[t].numpy())
+    finally:
+        envs.close()
+    generator = torch.Generator().manual_seed(1)
+    data = (buf, torch.randn(T, N, generator=generator), torch.randn(T, N, generator=generator))
+    whole, whole_metrics = _update_copy(agent, 1, data)
+    sharded, sharded_metrics = _update_copy(agent, 2, data)
+    again, again_metrics = _update_copy(agent, 2, data)
+    assert not torch.allclose(whole["actor.weight"], agent.state_dict()["actor.weight"])  # it did learn
+    for name, value in whole.items():
+        assert torch.allclose(sharded[name], value, rtol=1e-4, atol=1e-6), name
+        assert torch.equal(again[name], sharded[name]), name
+    assert sharded_metrics == pytest.approx(whole_metrics, rel=1e-4, abs=1e-6)
+    assert again_metrics == sharded_metrics
