@@ -141,8 +141,7 @@ class PPO:
         ``envs`` is one pipeline of ``num_envs`` environments, or groups of them that together hold
         ``num_envs`` (see ``_rollout``). ``update_shards`` > 1 splits every minibatch into that many
         shards whose gradients are computed in parallel threads (see ``_update``).
-        ``on_iteration_end(iteration, global_step, stats)`` runs after
-        every update (checkpointing);
+        ``on_iteration_end(iteration, global_step, stats)`` runs after every update (checkpointing);
         ``stats`` holds ``train_sps``, ``final_train_return`` and that iteration's ``rollout_seconds``
         (acting, with GAE) and ``update_seconds``.
         """
@@ -175,7 +174,8 @@ class PPO:
             dynamic_ncols=True,
         )
         finished: list[tuple[float, int]] = []  # (score, length) of the games that ended this iteration
-        # Shard threads start inside the update, with that update's per-shard torch thread count.
+        # Each shard, this thread's included, gets an equal part of the torch threads during the update.
+        # (torch's thread count is per thread and fixed at a thread's start: the pool's are set there.)
         shard_threads = max(1, torch.get_num_threads() // update_shards)
         pool = (
             ThreadPoolExecutor(update_shards - 1, "ppo-update", torch.set_num_threads, (shard_threads,))

@@ -51,7 +51,6 @@ BAD_INPUTS = [
     (["env_groups=3"], "env_groups=3 must be auto or a positive number that divides ppo.num_envs=4"),
     (["env_groups=0"], "env_groups=0"),
     (["update_shards=0"], "update_shards=0 must be auto or a positive number no larger than a minibatch"),
-    (["update_shards=100000"], "update_shards=100000"),
     (["eval.suite=[clean,fog]"], "unknown perturbation 'fog'"),
     (["encoder.lr_scale=-0.1"], "encoder.lr_scale"),
     (["hydra.run.dir={tmp}/a_file/run"], "not writable"),
