@@ -36,6 +36,15 @@ def intra_op_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def shard_pool(shards: int, threads: int) -> ThreadPoolExecutor | None:
+    """Threads for all but the first of ``shards`` update shards, each with ``threads`` torch threads
+    (None for one shard). torch's thread count is per OS thread and fixed when a thread starts, so it
+    is set by the pool's initializer."""
+    if shards == 1:
+        return None
+    return ThreadPoolExecutor(shards - 1, "ppo-update", torch.set_num_threads, (threads,))
+
+
 def gae(
     rewards: torch.Tensor,
     values: torch.Tensor,
@@ -175,13 +184,8 @@ class PPO:
         )
         finished: list[tuple[float, int]] = []  # (score, length) of the games that ended this iteration
         # Each shard, this thread's included, gets an equal part of the torch threads during the update.
-        # (torch's thread count is per thread and fixed at a thread's start: the pool's are set there.)
         shard_threads = max(1, torch.get_num_threads() // update_shards)
-        pool = (
-            ThreadPoolExecutor(update_shards - 1, "ppo-update", torch.set_num_threads, (shard_threads,))
-            if update_shards > 1
-            else None
-        )
+        pool = shard_pool(update_shards, shard_threads)
 
         def on_episode(step: int, env: int, score: float, length: int) -> None:
             finished.append((score, length))

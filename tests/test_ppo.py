@@ -9,7 +9,7 @@ import torch
 from jepa_rl.agent import Agent, make_optimizer
 from jepa_rl.encoders import NatureCNN
 from jepa_rl.envs import AtariPipeline
-from jepa_rl.ppo import PPO, Rollout, intra_op_threads
+from jepa_rl.ppo import PPO, Rollout, intra_op_threads, shard_pool
 from jepa_rl.tracking import Tracker
 
 CLEANRL_METRICS = {
@@ -103,15 +103,20 @@ def test_rollout_in_overlapped_groups_records_what_the_environments_did():
 def _update_copy(agent: Agent, shards: int, data: tuple) -> tuple[dict, dict]:
     """Run one two-epoch PPO update on a copy of ``agent`` with ``shards``; its weights and metrics."""
     import copy
-    from concurrent.futures import ThreadPoolExecutor
 
     agent = copy.deepcopy(agent)
     buf, advantages, returns = data
     ppo = PPO(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2, total_timesteps=64)
     torch.manual_seed(0)
     # As PPO.learn runs it: one torch thread per shard, here and in the pool's thread.
-    with intra_op_threads(1), ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        metrics = ppo._update(agent, make_optimizer(agent, 1e-3), buf, advantages, returns, pool=pool, shards=shards)
+    pool = shard_pool(shards, threads=1)
+    try:
+        optimizer = make_optimizer(agent, 1e-3)
+        with intra_op_threads(1):
+            metrics = ppo._update(agent, optimizer, buf, advantages, returns, pool=pool, shards=shards)
+    finally:
+        if pool:
+            pool.shutdown()
     return agent.state_dict(), metrics
 
 
