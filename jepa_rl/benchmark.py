@@ -30,9 +30,9 @@ from jepa_rl.agent import build_agent, make_optimizer
 from jepa_rl.config import resolve_threads
 from jepa_rl.pretrain import make_adamw, make_pretrainer, mask_config, train_step, uses_bf16
 from jepa_rl.pretrained import plain
-from jepa_rl.run import env_groups, make_train_env, make_train_envs, update_shards
+from jepa_rl.run import env_groups, make_train_env, make_train_envs
 from jepa_rl.tracking import Tracker
-from jepa_rl.utils import pick_device
+from jepa_rl.utils import pick_device, retain_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,7 @@ def ppo_sps(cfg: DictConfig, threads: int, iterations: int, device: torch.device
         marks.append((time.perf_counter(), stats))
 
     try:
-        ppo, shards = instantiate(cfg.ppo), update_shards(cfg, threads, device)
-        ppo.learn(agent, envs, optimizer, Tracker(), device, on_iteration_end=mark, update_shards=shards)
+        instantiate(cfg.ppo).learn(agent, envs, optimizer, Tracker(), device, on_iteration_end=mark)
     finally:
         for env in envs:
             env.close()
@@ -163,7 +162,7 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
         "encoder": cfg.encoder.name,
         "autocast": cfg.ppo.autocast,
         "env_groups": env_groups(cfg, threads),
-        "update_shards": update_shards(cfg, threads, device),
+        "freed_memory_kept": retain_freed_memory(),
         "runs": runs,
         "median_sps": med,
         "ppo_over_emulator": med["ppo"] / med["emulator"],
@@ -181,7 +180,7 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
     lines = [
         f"benchmark on {result['device']}, {threads} threads, {cfg.ppo.num_envs} envs, "
         f"encoder={cfg.encoder.name}, autocast={cfg.ppo.autocast}, median of {bc.repeats}",
-        f"  PPO: {result['env_groups']} env groups, update in {result['update_shards']} shards",
+        f"  PPO: {result['env_groups']} env groups; malloc keeps freed memory: {result['freed_memory_kept']}",
     ]
     for key, label in (
         ("emulator", "(a) emulator only"),

@@ -110,12 +110,6 @@ def validate(cfg: DictConfig) -> None:
         f"env_groups={groups} must be auto or a positive number that divides ppo.num_envs={ppo.num_envs}",
     )
     rollout = ppo.num_envs * ppo.num_steps
-    shards = cfg.update_shards
-    _require(
-        shards == "auto" or (isinstance(shards, int) and 0 < shards <= rollout // max(1, ppo.num_minibatches)),
-        f"update_shards={shards} must be auto or a positive number no larger than a minibatch "
-        f"({rollout} // ppo.num_minibatches={ppo.num_minibatches})",
-    )
     _require(
         ppo.total_timesteps >= rollout,
         f"ppo.total_timesteps={ppo.total_timesteps} is smaller than one rollout "

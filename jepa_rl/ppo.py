@@ -9,7 +9,6 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,15 +33,6 @@ def intra_op_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def shard_pool(shards: int, threads: int) -> ThreadPoolExecutor | None:
-    """Threads for all but the first of ``shards`` update shards, each with ``threads`` torch threads
-    (None for one shard). torch's thread count is per OS thread and fixed when a thread starts, so it
-    is set by the pool's initializer."""
-    if shards == 1:
-        return None
-    return ThreadPoolExecutor(shards - 1, "ppo-update", torch.set_num_threads, (threads,))
 
 
 def gae(
@@ -143,14 +133,12 @@ class PPO:
         start_iteration: int = 0,
         episodes_csv: Path | None = None,
         on_iteration_end: Callable[[int, int, dict], None] | None = None,
-        update_shards: int = 1,
     ) -> dict[str, float]:
         """Train ``agent`` from ``start_iteration`` to the end; returns summary training stats.
 
         ``envs`` is one pipeline of ``num_envs`` environments, or groups of them that together hold
-        ``num_envs`` (see ``_rollout``). ``update_shards`` > 1 splits every minibatch into that many
-        shards whose gradients are computed in parallel threads (see ``_update``).
-        ``on_iteration_end(iteration, global_step, stats)`` runs after every update (checkpointing);
+        ``num_envs`` (see ``_rollout``). ``on_iteration_end(iteration, global_step, stats)`` runs after
+        every update (checkpointing);
         ``stats`` holds ``train_sps``, ``final_train_return`` and that iteration's ``rollout_seconds``
         (acting, with GAE) and ``update_seconds``.
         """
@@ -183,9 +171,6 @@ class PPO:
             dynamic_ncols=True,
         )
         finished: list[tuple[float, int]] = []  # (score, length) of the games that ended this iteration
-        # Each shard, this thread's included, gets an equal part of the torch threads during the update.
-        shard_threads = max(1, torch.get_num_threads() // update_shards)
-        pool = shard_pool(update_shards, shard_threads)
 
         def on_episode(step: int, env: int, score: float, length: int) -> None:
             finished.append((score, length))
@@ -207,8 +192,7 @@ class PPO:
                 )
                 advantages, returns = gae(buf.rewards, buf.values, buf.dones, last_value, self.gamma, self.gae_lambda)
                 collected = time.perf_counter()
-                with intra_op_threads(shard_threads):
-                    metrics = self._update(agent, optimizer, buf, advantages, returns, frozen, pool, update_shards)
+                metrics = self._update(agent, optimizer, buf, advantages, returns, frozen)
                 updated = time.perf_counter()
                 # Where the iteration's time went: acting in the envs, or learning from what they gave.
                 split = {"rollout_seconds": collected - started, "update_seconds": updated - collected}
@@ -237,8 +221,6 @@ class PPO:
                 if on_iteration_end:
                     on_iteration_end(iteration + 1, global_step, stats)
         finally:
-            if pool:
-                pool.shutdown()
             bar.close()
             if log_file:
                 log_file.close()
@@ -258,10 +240,12 @@ class PPO:
 
         The policy acts for one group of environments at a time and starts their step (ale-py's
         emulator threads run it), then acts for the next group while that step runs. With one
-        group this is the plain act-then-step loop; with several, emulation overlaps the policy's
-        forward passes, which get ``1 / len(groups)`` of the torch threads meanwhile. Either way
-        every transition is recorded as the envs produced it. Returns
-        ``(next_obs, lives, global_step, value of next_obs)``.
+        group this is the plain act-then-step loop. With several, the policy's forward passes get
+        ``1 / len(groups)`` of the torch threads, and one group emulates at a time: a group's step
+        starts once the previous group's has finished, whose frames are then processed while the
+        new one runs. Emulating every group at once asked for more threads than 2 cores have, and
+        preemption stalled the policy's thread. Either way every transition is recorded as the envs
+        produced it. Returns ``(next_obs, lives, global_step, value of next_obs)``.
         """
         spans, first = [], 0
         for env in groups:
@@ -291,16 +275,22 @@ class PPO:
 
         # One autocast region: the weights are cast once per rollout.
         with agent.acting(device.type), intra_op_threads(max(1, torch.get_num_threads() // len(groups))):
+            emulating = None  # (env, span, step) of the group whose step the emulator is running
             for step in range(self.num_steps):
                 for env, span in zip(groups, spans, strict=True):
-                    if step > 0:
-                        receive(env, span, step - 1)
+                    if emulating and emulating[0] is env:  # one group: it needs its last step to act again
+                        receive(*emulating)
+                        emulating = None
                     h = agent.features(next_obs[span])
                     action, buf.logprobs[step, span], buf.values[step, span] = agent.act_from_features(h)
                     buf.obs[step, span], buf.actions[step, span] = (h if frozen else next_obs[span]), action
+                    if emulating:  # one group emulates at a time
+                        emulating[0].wait()
                     env.send(action.cpu().numpy())
-            for env, span in zip(groups, spans, strict=True):
-                receive(env, span, self.num_steps - 1)
+                    if emulating:  # its frames are processed while this group emulates
+                        receive(*emulating)
+                    emulating = (env, span, step)
+            receive(*emulating)
             return next_obs, lives, global_step + self.batch_size, agent.value(next_obs)
 
     def _update(
@@ -311,36 +301,21 @@ class PPO:
         advantages: torch.Tensor,
         returns: torch.Tensor,
         features: bool = False,
-        pool: ThreadPoolExecutor | None = None,
-        shards: int = 1,
     ) -> dict[str, float]:
         """``update_epochs`` passes of clipped-PPO minibatch SGD over the flattened rollout.
 
         ``buf.obs`` holds observations ``[T, N, 4, 84, 84]``, or encoder features ``[T, N, F]``
         when ``features`` is True (frozen encoder: no encoder forward or backward here).
-
-        With ``shards`` > 1 each minibatch is split into that many shards: ``pool`` computes the
-        gradients of all but the first while this thread computes the first's, and their sum, taken
-        in a fixed order, is the minibatch's gradient (every loss term is a sum over samples divided
-        by the minibatch size, and advantages are normalised with the whole minibatch's statistics).
-        On a CPU, two one-thread shards finish sooner than one minibatch on two threads.
         """
         batch = _Batch.flatten(buf, advantages, returns)
-        params = [p for p in agent.parameters() if p.requires_grad]
         clipfracs = []
         for _ in range(self.update_epochs):
             perm = torch.randperm(self.batch_size, device=batch.obs.device)
             for start in range(0, self.batch_size, self.minibatch_size):
                 mb = perm[start : start + self.minibatch_size]
-                adv = batch.advantages[mb]
-                adv_stats = (adv.mean(), adv.std())
+                loss, (pg_loss, v_loss, entropy_loss, logratio) = self._loss(agent, batch, mb, features)
                 optimizer.zero_grad(set_to_none=True)
-                if shards == 1:
-                    loss, terms = self._loss(agent, batch, mb, len(mb), adv_stats, features)
-                    loss.backward()
-                else:
-                    terms = self._sharded_gradients(agent, params, batch, mb, adv_stats, features, pool, shards)
-                pg_loss, v_loss, entropy_loss, logratio = terms
+                loss.backward()
                 with torch.no_grad():
                     ratio = logratio.exp()
                     old_approx_kl = (-logratio).mean()
@@ -364,67 +339,33 @@ class PPO:
         }
 
     def _loss(
-        self,
-        agent: Agent,
-        batch: _Batch,
-        idx: torch.Tensor,
-        minibatch_size: int,
-        adv_stats: tuple[torch.Tensor, torch.Tensor],
-        features: bool,
+        self, agent: Agent, batch: _Batch, mb: torch.Tensor, features: bool
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        """CleanRL's PPO loss on the samples ``idx`` of a minibatch, each term summed over them and
-        divided by ``minibatch_size``. Returns ``(loss, (pg_loss, v_loss, entropy, logratio))``, the
-        terms detached (``logratio`` per sample)."""
-        # index_select, not obs[idx]: advanced indexing copies uint8 rows ~15x slower on CPU.
-        obs = batch.obs.index_select(0, idx)
+        """CleanRL's PPO loss on the minibatch ``mb`` (indices into ``batch``).
+        Returns ``(loss, (pg_loss, v_loss, entropy, logratio))``, the terms detached (``logratio`` per sample)."""
+        # index_select, not obs[mb]: advanced indexing copies uint8 rows ~15x slower on CPU.
+        obs = batch.obs.index_select(0, mb)
         h = obs if features else agent.features(obs)
-        newlogprob, entropy, newvalue = agent.evaluate_features(h, batch.actions[idx])
-        logratio = newlogprob - batch.logprobs[idx]
+        newlogprob, entropy, newvalue = agent.evaluate_features(h, batch.actions[mb])
+        logratio = newlogprob - batch.logprobs[mb]
         ratio = logratio.exp()
 
-        adv = batch.advantages[idx]
+        adv = batch.advantages[mb]
         if self.norm_adv:
-            adv = (adv - adv_stats[0]) / (adv_stats[1] + 1e-8)
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         clipped = torch.clamp(ratio, 1 - self.clip_coef, 1 + self.clip_coef)
-        pg_loss = torch.max(-adv * ratio, -adv * clipped).sum() / minibatch_size
+        pg_loss = torch.max(-adv * ratio, -adv * clipped).mean()
 
-        returns, values = batch.returns[idx], batch.values[idx]
+        returns, values = batch.returns[mb], batch.values[mb]
         v_err = (newvalue - returns) ** 2
         if self.clip_vloss:
             v_clipped = values + torch.clamp(newvalue - values, -self.clip_coef, self.clip_coef)
             v_err = torch.max(v_err, (v_clipped - returns) ** 2)
-        v_loss = 0.5 * v_err.sum() / minibatch_size
+        v_loss = 0.5 * v_err.mean()
 
-        entropy_loss = entropy.sum() / minibatch_size
+        entropy_loss = entropy.mean()
         loss = pg_loss - self.ent_coef * entropy_loss + v_loss * self.vf_coef
         return loss, tuple(t.detach() for t in (pg_loss, v_loss, entropy_loss, logratio))
-
-    def _sharded_gradients(
-        self,
-        agent: Agent,
-        params: list[nn.Parameter],
-        batch: _Batch,
-        mb: torch.Tensor,
-        adv_stats: tuple[torch.Tensor, torch.Tensor],
-        features: bool,
-        pool: ThreadPoolExecutor,
-        shards: int,
-    ) -> tuple[torch.Tensor, ...]:
-        """Set ``params``' gradients to the minibatch ``mb``'s, computed in ``shards`` parallel parts;
-        returns ``_loss``'s terms for the whole minibatch."""
-
-        def shard(idx: torch.Tensor) -> tuple[tuple[torch.Tensor | None, ...], tuple[torch.Tensor, ...]]:
-            loss, terms = self._loss(agent, batch, idx, len(mb), adv_stats, features)
-            return torch.autograd.grad(loss, params, allow_unused=True), terms
-
-        first, *rest = mb.tensor_split(shards)
-        futures = [pool.submit(shard, idx) for idx in rest]
-        results = [shard(first)] + [f.result() for f in futures]
-        for p, *grads in zip(params, *(g for g, _ in results), strict=True):
-            present = [g for g in grads if g is not None]
-            p.grad = sum(present[1:], present[0]) if present else None
-        pg_loss, v_loss, entropy, logratio = zip(*(t for _, t in results), strict=True)
-        return sum(pg_loss), sum(v_loss), sum(entropy), torch.cat(logratio)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from jepa_rl.evaluate import evaluate, robustness_ratio
 from jepa_rl.perturbations import VisualPerturbation
 from jepa_rl.pretrained import encoder_weights, pretrain_stage
 from jepa_rl.tracking import Tracker, stable_run_id, start_tracker
-from jepa_rl.utils import pick_device, seed_everything, write_json
+from jepa_rl.utils import pick_device, retain_freed_memory, seed_everything, write_json
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     out = output_dir()
     validate(cfg)
     check_writable(out)
+    retain_freed_memory()
     if cfg.stage == "benchmark":
         from jepa_rl.benchmark import benchmark
 
@@ -135,19 +136,6 @@ def env_groups(cfg: DictConfig, threads: int) -> int:
     if cfg.env_groups != "auto":
         return int(cfg.env_groups)
     return 2 if cfg.encoder.name == "cnn" and cfg.ppo.num_envs % 2 == 0 and resolve_threads(threads) >= 2 else 1
-
-
-def update_shards(cfg: DictConfig, threads: int, device: torch.device) -> int:
-    """``update_shards``; ``auto`` is 2 for the CNN trained on a CPU with 2 or more ``threads``, else 1.
-
-    The Nature-CNN's convolutions and their backward passes use two threads poorly at a minibatch of
-    256: two one-thread shards of it finish in about 0.8 of the time (2 cores). A ViT's matmuls use
-    them well (two shards measured 1.1x slower), and a frozen encoder's update is only the heads.
-    """
-    if cfg.update_shards != "auto":
-        return int(cfg.update_shards)
-    cnn = cfg.encoder.name == "cnn" and not cfg.encoder.freeze
-    return 2 if cnn and device.type == "cpu" and resolve_threads(threads) >= 2 else 1
 
 
 def make_train_envs(cfg: DictConfig, seed: int, threads: int = 0, groups: int | None = None) -> list[AtariPipeline]:
@@ -240,7 +228,6 @@ def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, An
                     start_iteration,
                     episodes_csv=out / "episodes.csv",
                     on_iteration_end=save,
-                    update_shards=update_shards(cfg, threads, device),
                 )
         for env in envs:
             env.close()

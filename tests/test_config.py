@@ -50,7 +50,6 @@ BAD_INPUTS = [
     (["ppo.total_timesteps=100"], "ppo.total_timesteps=100 is smaller than one rollout"),
     (["env_groups=3"], "env_groups=3 must be auto or a positive number that divides ppo.num_envs=4"),
     (["env_groups=0"], "env_groups=0"),
-    (["update_shards=0"], "update_shards=0 must be auto or a positive number no larger than a minibatch"),
     (["eval.suite=[clean,fog]"], "unknown perturbation 'fog'"),
     (["encoder.lr_scale=-0.1"], "encoder.lr_scale"),
     (["hydra.run.dir={tmp}/a_file/run"], "not writable"),
