@@ -13,6 +13,7 @@ from torch import nn
 
 from jepa_rl.checkpoint import CheckpointError, load_checkpoint
 from jepa_rl.encoders import layer_init
+from jepa_rl.utils import use_bf16
 
 
 class Agent(nn.Module):
@@ -142,8 +143,10 @@ def build_agent(
     device: torch.device,
     weights: str | Path | None = None,
 ) -> Agent:
-    """The configured encoder (pretrained ``weights`` if given) wrapped in an ``Agent``."""
-    return Agent(build_encoder(encoder_cfg, weights), num_actions, autocast=autocast).to(device)
+    """The configured encoder (pretrained ``weights`` if given) wrapped in an ``Agent``; ``autocast`` is
+    ``ppo.autocast`` (``auto``: bf16 where ``device`` computes it natively)."""
+    precision = "bf16" if use_bf16(autocast, device) else "none"
+    return Agent(build_encoder(encoder_cfg, weights), num_actions, autocast=precision).to(device)
 
 
 def agent_from_checkpoint(path: str | Path, device: torch.device) -> Agent:
@@ -151,7 +154,8 @@ def agent_from_checkpoint(path: str | Path, device: torch.device) -> Agent:
     state = load_checkpoint(Path(path))
     cfg = state["config"]
     num_actions = state["agent"]["actor.weight"].shape[0]
-    agent = Agent(instantiate(cfg["encoder"]["net"]), num_actions, autocast=cfg["ppo"]["autocast"])
+    precision = "bf16" if use_bf16(cfg["ppo"]["autocast"], device) else "none"
+    agent = Agent(instantiate(cfg["encoder"]["net"]), num_actions, autocast=precision)
     agent.load_state_dict(state["agent"])
     return agent.to(device)
 

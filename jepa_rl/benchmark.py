@@ -32,7 +32,7 @@ from jepa_rl.pretrain import make_adamw, make_pretrainer, mask_config, train_ste
 from jepa_rl.pretrained import plain
 from jepa_rl.run import env_groups, make_train_env, make_train_envs
 from jepa_rl.tracking import Tracker
-from jepa_rl.utils import pick_device, retain_freed_memory
+from jepa_rl.utils import native_bf16, pick_device, retain_freed_memory, use_bf16
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,8 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
         "num_envs": cfg.ppo.num_envs,
         "encoder": cfg.encoder.name,
         "autocast": cfg.ppo.autocast,
+        "native_bf16": native_bf16(device),
+        "ppo_precision": "bf16" if use_bf16(cfg.ppo.autocast, device) else "float32",
         "env_groups": env_groups(cfg, threads),
         "freed_memory_kept": retain_freed_memory(),
         "runs": runs,
@@ -179,7 +181,8 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
     }
     lines = [
         f"benchmark on {result['device']}, {threads} threads, {cfg.ppo.num_envs} envs, "
-        f"encoder={cfg.encoder.name}, autocast={cfg.ppo.autocast}, median of {bc.repeats}",
+        f"encoder={cfg.encoder.name}, autocast={cfg.ppo.autocast} ({result['ppo_precision']}; "
+        f"bf16 in hardware: {result['native_bf16']}), median of {bc.repeats}",
         f"  PPO: {result['env_groups']} env groups; malloc keeps freed memory: {result['freed_memory_kept']}",
     ]
     for key, label in (

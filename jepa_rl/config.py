@@ -123,7 +123,7 @@ def validate(cfg: DictConfig) -> None:
     _require(ppo.learning_rate > 0, f"ppo.learning_rate={ppo.learning_rate} must be positive")
     _require(0 <= ppo.gamma <= 1, f"ppo.gamma={ppo.gamma} must be in [0, 1]")
     _require(0 <= ppo.gae_lambda <= 1, f"ppo.gae_lambda={ppo.gae_lambda} must be in [0, 1]")
-    _require(ppo.autocast in ("none", "bf16"), f"ppo.autocast={ppo.autocast} must be 'none' or 'bf16'")
+    _require(ppo.autocast in ("auto", "none", "bf16"), f"ppo.autocast={ppo.autocast} must be auto, none or bf16")
     _require(0 <= env.sticky_actions <= 1, f"env.sticky_actions={env.sticky_actions} must be in [0, 1]")
     _require(0 <= ev.sticky_actions <= 1, f"eval.sticky_actions={ev.sticky_actions} must be in [0, 1]")
     _require(env.max_frames > 0, f"env.max_frames={env.max_frames} must be positive")

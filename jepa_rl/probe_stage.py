@@ -31,7 +31,7 @@ from jepa_rl.probes import (
     probe_encoder,
 )
 from jepa_rl.tracking import stable_run_id, start_tracker
-from jepa_rl.utils import write_json
+from jepa_rl.utils import use_bf16, write_json
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def probe_stage(cfg: DictConfig, out: Path, device: torch.device, threads: int) 
     labels = labels_from_ram(clean["ram"], cfg.env.game)
     test = split_games(clean["episode"], p.test_fraction, p.frames.seed)
     train_rows, test_rows = np.flatnonzero(~test), np.flatnonzero(test)
-    autocast = cfg.ppo.autocast == "bf16"
+    autocast = use_bf16(cfg.ppo.autocast, device)
     results: dict[str, Any] = {}
     clean_test_features = {}
     for name in p.encoders:

@@ -66,6 +66,19 @@ def test_vit_rejects_bad_geometry():
         ViTEncoder(pool="cls")
 
 
+def test_ppo_autocast_auto_is_bf16_only_where_the_cpu_computes_it(monkeypatch):
+    from omegaconf import OmegaConf
+
+    from jepa_rl.agent import build_agent
+
+    cfg = OmegaConf.create({"freeze": False, "net": {"_target_": "jepa_rl.encoders.NatureCNN"}})
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    for native, precision in ((True, "bf16"), (False, "none")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda native=native: native)
+        assert build_agent(cfg, 4, "auto", torch.device("cpu")).autocast == precision
+    assert build_agent(cfg, 4, "bf16", torch.device("cpu")).autocast == "bf16"
+
+
 def test_frozen_encoder_is_not_trained():
     from omegaconf import OmegaConf
 

@@ -125,7 +125,10 @@ def test_killed_pretraining_resumes_to_the_same_weights(frames, tmp_path):
     assert [r["pretrain/loss"] for r in resumed_rows] == pytest.approx([r["pretrain/loss"] for r in rows], rel=1e-5)
 
 
-def test_autocast_auto_is_bf16_on_the_cpu_only():
+def test_autocast_auto_is_bf16_only_on_a_cpu_that_computes_it(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert uses_bf16("auto", cpu) and not uses_bf16("auto", cuda)
-    assert uses_bf16("bf16", cuda) and not uses_bf16("none", cpu)
+    for native in (True, False):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda native=native: native)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        assert uses_bf16("auto", cpu) is native and not uses_bf16("auto", cuda)
+    assert uses_bf16("bf16", cuda) and uses_bf16("bf16", cpu) and not uses_bf16("none", cpu)
