@@ -16,15 +16,16 @@ def layer_init(layer: nn.Module, std: float = float(np.sqrt(2)), bias: float = 0
     return layer
 
 
-def scale_pixels(obs: torch.Tensor) -> torch.Tensor:
+def scale_pixels(obs: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
     """uint8 pixels -> [0, 1], cast straight to the autocast dtype when one is active.
 
     bf16 holds every integer 0-255 exactly; skipping the float32 intermediate saves a full
-    pass over the batch (about 15% of a Nature-CNN update on CPU).
+    pass over the batch (about 15% of a Nature-CNN update on CPU). ``memory_format`` is applied in
+    the same pass.
     """
     device = obs.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
-    return obs.to(dtype).mul_(1.0 / 255.0)
+    return obs.to(dtype, memory_format=memory_format).mul_(1.0 / 255.0)
 
 
 class NatureCNN(nn.Module):
@@ -46,7 +47,10 @@ class NatureCNN(nn.Module):
         )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(scale_pixels(obs))
+        # oneDNN's float32 CPU convolutions are faster on channels-last input (a PPO minibatch of 256:
+        # 0.80 of the time on an AVX2 CPU; conv1's weight gradient 3x faster), its bf16 ones are not.
+        fp32_cpu = obs.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+        return self.net(scale_pixels(obs, torch.channels_last if fp32_cpu else torch.contiguous_format))
 
 
 class TransformerBlock(nn.Module):
