@@ -69,12 +69,12 @@ class Agent(nn.Module):
         return self.act_from_features(self.features(obs), greedy)
 
     def act_from_features(
-        self, h: torch.Tensor, greedy: bool = False
+        self, h: torch.Tensor, greedy: bool = False, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``act`` on precomputed features ``[B, F]``."""
+        """``act`` on precomputed features ``[B, F]``; actions are sampled from ``generator`` (default: torch's)."""
         logp, value = self._heads(h)
         # Gumbel-max (logp - log Exp(1)) is an exact categorical sample, minus torch.distributions' overhead.
-        noise = 0.0 if greedy else torch.empty_like(logp).exponential_().log()
+        noise = 0.0 if greedy else torch.empty_like(logp).exponential_(generator=generator).log()
         action = (logp - noise).argmax(-1)
         return action, logp.gather(-1, action[:, None]).squeeze(-1), value
 

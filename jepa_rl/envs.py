@@ -184,7 +184,6 @@ class AtariPipeline:
         self.stack = np.zeros((num_envs, frame_stack, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
         self.episode_return = np.zeros(num_envs, dtype=np.float64)
         self.episode_length = np.zeros(num_envs, dtype=np.int64)
-        self._emulated: tuple | None = None  # a finished emulator step that ``recv`` has not processed yet
 
     @property
     def observation_shape(self) -> tuple[int, int, int]:
@@ -193,7 +192,6 @@ class AtariPipeline:
     def reset(self) -> tuple[np.ndarray, dict]:
         """Start a new game in every environment; returns ``([N, stack, 84, 84], info)``."""
         raw, info = self.ale.reset(seed=self.seed)
-        self._emulated = None
         everyone = np.ones(self.num_envs, dtype=bool)
         self.perturbation.new_episode(everyone)
         self.episode_return[:] = 0
@@ -203,27 +201,8 @@ class AtariPipeline:
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Advance every environment one agent step (``frame_skip`` emulator frames)."""
-        self.send(actions)
-        return self.recv()
-
-    def send(self, actions: np.ndarray) -> None:
-        """Start the step ``recv`` returns; ale-py's emulator threads run it while this thread does other work."""
         actions = np.asarray(actions, dtype=np.int32)
-        if isinstance(self.ale, AtariVectorEnv):
-            self.ale.send(actions)
-        else:  # the RAM emulator steps when asked for the result
-            self._pending = actions
-
-    def wait(self) -> None:
-        """Wait until the emulator has finished the step ``send`` started (its threads are then free);
-        ``recv`` turns that step's frames into observations."""
-        if self._emulated is None:
-            self._emulated = self.ale.recv() if isinstance(self.ale, AtariVectorEnv) else self.ale.step(self._pending)
-
-    def recv(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        """The result of the step ``send`` started: ``step``'s return value."""
-        self.wait()
-        (raw, reward, terminated, truncated, info), self._emulated = self._emulated, None
+        raw, reward, terminated, truncated, info = self.ale.step(actions)
         done = terminated | truncated
         self.episode_return += reward
         self.episode_length += 1

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import itertools
 import logging
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,17 +23,6 @@ from jepa_rl.envs import AtariPipeline
 from jepa_rl.tracking import Tracker
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def intra_op_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, then restore the previous count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def gae(
@@ -178,6 +168,9 @@ class PPO:
             if writer:
                 writer.writerow([step, env, score, length])
 
+        # Several groups act and step each in their own thread, with an equal share of the torch threads.
+        share = max(1, torch.get_num_threads() // len(groups))
+        pool = ThreadPoolExecutor(len(groups), "rollout", torch.set_num_threads, (share,)) if len(groups) > 1 else None
         try:
             for iteration in range(start_iteration, self.num_iterations):
                 if self.anneal_lr:
@@ -188,7 +181,7 @@ class PPO:
                 finished.clear()
                 started = time.perf_counter()
                 next_obs, lives, global_step, last_value = self._rollout(
-                    agent, groups, buf, next_obs, lives, global_step, on_episode
+                    agent, groups, buf, next_obs, lives, global_step, on_episode, pool
                 )
                 advantages, returns = gae(buf.rewards, buf.values, buf.dones, last_value, self.gamma, self.gae_lambda)
                 collected = time.perf_counter()
@@ -221,6 +214,8 @@ class PPO:
                 if on_iteration_end:
                     on_iteration_end(iteration + 1, global_step, stats)
         finally:
+            if pool:
+                pool.shutdown()
             bar.close()
             if log_file:
                 log_file.close()
@@ -235,17 +230,16 @@ class PPO:
         lives: np.ndarray,
         global_step: int,
         on_episode: Callable[[int, int, float, int], None],
+        pool: ThreadPoolExecutor | None = None,
     ) -> tuple[torch.Tensor, np.ndarray, int, torch.Tensor]:
         """Fill ``buf`` with ``num_steps`` steps of every env; ``on_episode(step, env, score, length)`` per game.
 
-        The policy acts for one group of environments at a time and starts their step (ale-py's
-        emulator threads run it), then acts for the next group while that step runs. With one
-        group this is the plain act-then-step loop. With several, the policy's forward passes get
-        ``1 / len(groups)`` of the torch threads, and one group emulates at a time: a group's step
-        starts once the previous group's has finished, whose frames are then processed while the
-        new one runs. Emulating every group at once asked for more threads than 2 cores have, and
-        preemption stalled the policy's thread. Either way every transition is recorded as the envs
-        produced it. Returns ``(next_obs, lives, global_step, value of next_obs)``.
+        Each group of environments runs the plain act-then-step loop, with several groups each in a
+        thread of ``pool`` (without one, one group after the other): while one group's emulator steps, the policy acts for another group, and
+        two loops keep two cores busy (torch releases the GIL inside its ops, ale-py while it
+        emulates). Every loop samples its actions from its own generator, seeded from torch's global
+        one, and finished games are reported in step order, so a run repeats exactly however the
+        threads interleave. Returns ``(next_obs, lives, global_step, value of next_obs)``.
         """
         spans, first = [], 0
         for env in groups:
@@ -253,44 +247,43 @@ class PPO:
             first += env.num_envs
         frozen, device = agent.encoder_frozen, next_obs.device
         next_obs, lives = next_obs.clone(), lives.copy()  # filled in place, group by group
+        seeds = torch.randint(2**62, (len(groups),)).tolist()
+        games: list[list[tuple[int, int, float, int]]] = [[] for _ in groups]
 
-        def receive(env: AtariPipeline, span: slice, step: int) -> None:
-            """Record the result of ``env``'s step ``step`` (reward, done, next observation, finished games)."""
-            obs, reward, terminated, truncated, info = env.recv()
-            done = terminated | truncated
-            learner_done = done.copy()
-            if self.life_loss:  # CleanRL's EpisodicLifeEnv, without touching the env
-                learner_done |= info["lives"] < lives[span]
-            lives[span] = info["lives"]
-            if self.clip_rewards:
-                reward = np.sign(reward)
-            buf.rewards[step, span] = torch.as_tensor(reward, device=device)
-            buf.dones[step, span] = torch.as_tensor(learner_done, dtype=torch.float32, device=device)
-            next_obs[span] = torch.from_numpy(obs).to(device)
-            steps_done = global_step + (step + 1) * self.num_envs
-            for i in np.flatnonzero(done):
-                on_episode(
-                    steps_done, span.start + int(i), float(info["episode_return"][i]), int(info["episode_length"][i])
-                )
-
-        # One autocast region: the weights are cast once per rollout.
-        with agent.acting(device.type), intra_op_threads(max(1, torch.get_num_threads() // len(groups))):
-            emulating = None  # (env, span, step) of the group whose step the emulator is running
-            for step in range(self.num_steps):
-                for env, span in zip(groups, spans, strict=True):
-                    if emulating and emulating[0] is env:  # one group: it needs its last step to act again
-                        receive(*emulating)
-                        emulating = None
+        def run(g: int) -> None:
+            """Act and step group ``g`` for the whole rollout (autocast and grad mode are per thread)."""
+            env, span, generator = groups[g], spans[g], torch.Generator(device).manual_seed(seeds[g])
+            with agent.acting(device.type):  # one autocast region: the weights are cast once per rollout
+                for step in range(self.num_steps):
                     h = agent.features(next_obs[span])
-                    action, buf.logprobs[step, span], buf.values[step, span] = agent.act_from_features(h)
+                    action, buf.logprobs[step, span], buf.values[step, span] = agent.act_from_features(
+                        h, generator=generator
+                    )
                     buf.obs[step, span], buf.actions[step, span] = (h if frozen else next_obs[span]), action
-                    if emulating:  # one group emulates at a time
-                        emulating[0].wait()
-                    env.send(action.cpu().numpy())
-                    if emulating:  # its frames are processed while this group emulates
-                        receive(*emulating)
-                    emulating = (env, span, step)
-            receive(*emulating)
+                    obs, reward, terminated, truncated, info = env.step(action.cpu().numpy())
+                    done = terminated | truncated
+                    learner_done = done.copy()
+                    if self.life_loss:  # CleanRL's EpisodicLifeEnv, without touching the env
+                        learner_done |= info["lives"] < lives[span]
+                    lives[span] = info["lives"]
+                    if self.clip_rewards:
+                        reward = np.sign(reward)
+                    buf.rewards[step, span] = torch.as_tensor(reward, device=device)
+                    buf.dones[step, span] = torch.as_tensor(learner_done, dtype=torch.float32, device=device)
+                    next_obs[span] = torch.from_numpy(obs).to(device)
+                    steps_done = global_step + (step + 1) * self.num_envs
+                    for i in np.flatnonzero(done):
+                        score, length = float(info["episode_return"][i]), int(info["episode_length"][i])
+                        games[g].append((steps_done, span.start + int(i), score, length))
+
+        if pool is None:  # the groups are independent: one after the other gives the same rollout
+            for g in range(len(groups)):
+                run(g)
+        else:
+            list(pool.map(run, range(len(groups))))  # re-raises a group's exception here
+        for game in sorted(itertools.chain(*games)):
+            on_episode(*game)
+        with agent.acting(device.type):
             return next_obs, lives, global_step + self.batch_size, agent.value(next_obs)
 
     def _update(
