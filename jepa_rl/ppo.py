@@ -235,11 +235,12 @@ class PPO:
         """Fill ``buf`` with ``num_steps`` steps of every env; ``on_episode(step, env, score, length)`` per game.
 
         Each group of environments runs the plain act-then-step loop, with several groups each in a
-        thread of ``pool`` (without one, one group after the other): while one group's emulator steps, the policy acts for another group, and
-        two loops keep two cores busy (torch releases the GIL inside its ops, ale-py while it
-        emulates). Every loop samples its actions from its own generator, seeded from torch's global
-        one, and finished games are reported in step order, so a run repeats exactly however the
-        threads interleave. Returns ``(next_obs, lives, global_step, value of next_obs)``.
+        thread of ``pool`` (without one, one group after the other): while one group's emulator
+        steps, the policy acts for another group, and two loops keep two cores busy (torch releases
+        the GIL inside its ops, ale-py while it emulates). Every loop samples its actions from its
+        own generator, seeded from torch's global one, and finished games are reported in step
+        order, so a run repeats exactly however the threads interleave. Returns
+        ``(next_obs, lives, global_step, value of next_obs)``.
         """
         spans, first = [], 0
         for env in groups:
