@@ -136,6 +136,11 @@ def build_encoder(encoder_cfg: Mapping[str, Any], weights: str | Path | None = N
     return encoder
 
 
+def precision(autocast: str, device: torch.device) -> str:
+    """``Agent``'s ``autocast`` (``bf16`` or ``none``) for the ``ppo.autocast`` setting on ``device``."""
+    return "bf16" if use_bf16(autocast, device) else "none"
+
+
 def build_agent(
     encoder_cfg: Mapping[str, Any],
     num_actions: int,
@@ -145,8 +150,7 @@ def build_agent(
 ) -> Agent:
     """The configured encoder (pretrained ``weights`` if given) wrapped in an ``Agent``; ``autocast`` is
     ``ppo.autocast`` (``auto``: bf16 where ``device`` computes it natively)."""
-    precision = "bf16" if use_bf16(autocast, device) else "none"
-    return Agent(build_encoder(encoder_cfg, weights), num_actions, autocast=precision).to(device)
+    return Agent(build_encoder(encoder_cfg, weights), num_actions, autocast=precision(autocast, device)).to(device)
 
 
 def agent_from_checkpoint(path: str | Path, device: torch.device) -> Agent:
@@ -154,8 +158,7 @@ def agent_from_checkpoint(path: str | Path, device: torch.device) -> Agent:
     state = load_checkpoint(Path(path))
     cfg = state["config"]
     num_actions = state["agent"]["actor.weight"].shape[0]
-    precision = "bf16" if use_bf16(cfg["ppo"]["autocast"], device) else "none"
-    agent = Agent(instantiate(cfg["encoder"]["net"]), num_actions, autocast=precision)
+    agent = Agent(instantiate(cfg["encoder"]["net"]), num_actions, autocast=precision(cfg["ppo"]["autocast"], device))
     agent.load_state_dict(state["agent"])
     return agent.to(device)
 

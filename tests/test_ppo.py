@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from jepa_rl.agent import Agent, make_optimizer
+from jepa_rl.agent import Agent, make_optimizer, precision
 from jepa_rl.encoders import NatureCNN
 from jepa_rl.envs import AtariPipeline
 from jepa_rl.ppo import PPO, Rollout
 from jepa_rl.tracking import Tracker
-from jepa_rl.utils import native_bf16
 
-PRECISION = "bf16" if native_bf16(torch.device("cpu")) else "none"  # what ppo.autocast=auto picks here
+PRECISION = precision("auto", torch.device("cpu"))  # what ppo.autocast=auto picks here
 
 CLEANRL_METRICS = {
     "charts/SPS",
