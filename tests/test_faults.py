@@ -128,7 +128,7 @@ def submitit_tasks(folder: Path) -> list[int]:
 def test_submitit_local_sweep_survives_preemption(tmp_path):
     """Two cells through hydra's submitit launcher; both get the preemption signal mid-training."""
     sweep = tmp_path / "sweep"
-    args = ["-m", "hydra/launcher=local", *TINY, "ppo.total_timesteps=8192", "checkpoint_every=100000", "seed=1,2"]
+    args = ["-m", "hydra/launcher=local", *TINY, "ppo.total_timesteps=4096", "checkpoint_every=100000", "seed=1,2"]
     args += ["eval.suite=[clean,hard]", f"hydra.sweep.dir={sweep}"]
     proc = start(args, tmp_path, tmp_path / "sweep.log")
 
@@ -146,13 +146,13 @@ def test_submitit_local_sweep_survives_preemption(tmp_path):
     for seed in (1, 2):
         (job,) = sweep.glob(f"breakout/cnn/seed{seed}/*/")
         results = json.loads((job / "results.json").read_text())
-        assert results["seed"] == seed and results["total_timesteps"] == 8192
+        assert results["seed"] == seed and results["total_timesteps"] == 4096
         # One W&B run, continued by the requeued job: two segments with the same id, no step twice.
         segments = sorted(job.glob("wandb/offline-run-*/run-*.wandb"))
         assert len(segments) == 2
         assert run_id(segments[0]) == run_id(segments[1]) == load_checkpoint(job / "checkpoint.pt")["run_id"]
         first, second = (history_steps(s) for s in segments)
-        assert first and second and min(second) == max(first) + 256 and second[-1] == 8192  # contiguous
+        assert first and second and min(second) == max(first) + 256 and second[-1] == 4096  # contiguous
     job_logs = [p.read_text() for p in sweep.glob(".submitit/*/*_log.out")]
     assert len(job_logs) == 2 and all("Requeued job" in t and "resuming from" in t for t in job_logs)
     assert "(2 of 2 cells)" in (tmp_path / "sweep.log").read_text() and (sweep / "REPORT.md").exists()
