@@ -134,34 +134,48 @@ def bootstrap(scores: dict, func, reps: int, seed: int) -> tuple[dict, dict]:
 
 
 def interval_estimates(scores: dict[str, np.ndarray], reps: int, seed: int) -> dict[str, dict[str, Any]]:
-    """Mean and IQM over seeds per perturbation, with stratified-bootstrap 95% CIs (rliable)."""
-    from rliable import metrics
+    """Mean and IQM over seeds per perturbation, with stratified-bootstrap 95% CIs (rliable).
 
-    def aggregate(x: np.ndarray) -> np.ndarray:
-        return np.array([metrics.aggregate_mean(x), metrics.aggregate_iqm(x)])
+    One bootstrap per condition over its ``[seeds, perturbations]`` matrix: rliable's stratified
+    bootstrap resamples the seeds of each perturbation (task) on its own, so each column gets the
+    bootstrap it would get alone, at a fifth of the calls.
+    """
+    import scipy.stats
+
+    def per_column(x: np.ndarray) -> np.ndarray:
+        # rliable's aggregate_mean and aggregate_iqm (a 25% trimmed mean) of each column on its own
+        return np.concatenate([x.mean(axis=0), scipy.stats.trim_mean(x, proportiontocut=0.25, axis=0)])
 
     stats: dict[str, dict[str, Any]] = {}
     for condition, matrix in scores.items():
-        per_pert = {}
-        for j in range(matrix.shape[1]):
-            column = {condition: matrix[:, j : j + 1]}
-            point, ci = bootstrap(column, aggregate, reps, seed)
-            per_pert[j] = {
-                "mean": float(point[condition][0]),
-                "mean_ci": [float(ci[condition][0, 0]), float(ci[condition][1, 0])],
-                "iqm": float(point[condition][1]),
-                "iqm_ci": [float(ci[condition][0, 1]), float(ci[condition][1, 1])],
+        point, ci = bootstrap({condition: matrix}, per_column, reps, seed)
+        n = matrix.shape[1]
+        stats[condition] = {
+            j: {
+                "mean": float(point[condition][j]),
+                "mean_ci": [float(ci[condition][0, j]), float(ci[condition][1, j])],
+                "iqm": float(point[condition][n + j]),
+                "iqm_ci": [float(ci[condition][0, n + j]), float(ci[condition][1, n + j])],
             }
-        stats[condition] = per_pert
+            for j in range(n)
+        }
     return stats
+
+
+def improvement_probability(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """rliable's ``probability_of_improvement`` without a scipy call per task: ``[1]`` array.
+
+    P(X_m > Y_m) for task m is the Mann-Whitney U statistic over all run pairs divided by their
+    number (ties count a half); averaged over tasks. The same numbers (tested), about 10x faster,
+    which matters because the bootstrap calls it thousands of times per pair of conditions.
+    """
+    wins = (x[:, None, :] > y[None, :, :]) + 0.5 * (x[:, None, :] == y[None, :, :])  # [runs_x, runs_y, tasks]
+    return np.array([wins.mean(axis=(0, 1)).mean()])
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int, seed: int) -> dict[str, Any]:
     """P(X > Y) over perturbations (tasks) and seed pairs, with a stratified-bootstrap 95% CI (rliable)."""
-    from rliable import metrics
-
-    func = lambda a, b: np.array([metrics.probability_of_improvement(a, b)])  # noqa: E731
-    point, ci = bootstrap({"pair": (x, y)}, func, reps, seed)
+    point, ci = bootstrap({"pair": (x, y)}, improvement_probability, reps, seed)
     return {"p": float(point["pair"][0]), "ci": [float(ci["pair"][0, 0]), float(ci["pair"][1, 0])]}
 
 

@@ -8,7 +8,14 @@ import pytest
 from conftest import ROOT, TINY, TINY_PRETRAIN, compose_cfg, launch
 from omegaconf import OmegaConf
 
-from jepa_rl.aggregate import AggregationError, aggregate, collect_cells, normalised
+from jepa_rl.aggregate import (
+    AggregationError,
+    aggregate,
+    collect_cells,
+    improvement_probability,
+    interval_estimates,
+    normalised,
+)
 from jepa_rl.plots import curve_rows
 
 SUITE = ["clean", "noise", "hard"]
@@ -54,6 +61,25 @@ def test_aggregation_gives_hand_checked_numbers(tmp_path):
     assert normalised(np.array(30.5), "ALE/Breakout-v5") == pytest.approx(1.0)
     assert normalised(np.array(1.7), "ALE/Breakout-v5") == pytest.approx(0.0)
     assert normalised(np.array(14.6), "ALE/Pong-v5") == pytest.approx(1.0)
+
+
+def test_fast_statistics_are_rliables():
+    """The vectorised P(X > Y) and per-perturbation estimates give rliable's own numbers."""
+    from rliable import metrics
+
+    rng = np.random.default_rng(0)
+    for runs_x, runs_y in ((3, 3), (5, 2), (1, 4)):
+        x = rng.integers(0, 6, (runs_x, 5)).astype(float)  # small integers: plenty of ties
+        y = rng.integers(0, 6, (runs_y, 5)).astype(float)
+        for a, b in ((x, y), (y, x), (x, x)):
+            assert improvement_probability(a, b)[0] == pytest.approx(metrics.probability_of_improvement(a, b))
+    scores = rng.uniform(0, 30, (5, 3))
+    stats = interval_estimates({"c": scores}, reps=200, seed=0)["c"]
+    for j in range(3):
+        column = scores[:, j : j + 1]
+        assert stats[j]["mean"] == pytest.approx(metrics.aggregate_mean(column))
+        assert stats[j]["iqm"] == pytest.approx(metrics.aggregate_iqm(column))
+        assert column.min() <= stats[j]["iqm_ci"][0] <= stats[j]["iqm"] <= stats[j]["iqm_ci"][1] <= column.max()
 
 
 def test_bad_sweep_directories_are_named(tmp_path):
