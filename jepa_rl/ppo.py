@@ -74,6 +74,42 @@ class Rollout:
         return cls(obs, torch.zeros((T, N), dtype=torch.long, device=device), *floats)
 
 
+class EpisodeLog:
+    """Finished games: the last 100 raw scores, this iteration's games, and rows of ``episodes.csv``."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.recent: deque[float] = deque(maxlen=100)
+        self.finished: list[tuple[float, int]] = []  # (score, length) of the games that ended this iteration
+        self.file = open(path, "a", newline="") if path else None  # noqa: SIM115  (closed by close())
+        self.writer = csv.writer(self.file) if self.file else None
+
+    def __call__(self, step: int, env: int, score: float, length: int) -> None:
+        self.finished.append((score, length))
+        self.recent.append(score)
+        if self.writer:
+            self.writer.writerow([step, env, score, length])
+
+    def recent_mean(self) -> float | None:
+        return float(np.mean(self.recent)) if self.recent else None
+
+    def end_iteration(self) -> dict[str, float]:
+        """This iteration's ``charts/episodic_*`` metrics (none if no game ended); rows reach the disk."""
+        games, self.finished = self.finished, []
+        if self.file:
+            self.file.flush()
+        if not games:
+            return {}
+        return {
+            "charts/episodic_return": float(np.mean([s for s, _ in games])),
+            "charts/episodic_length": float(np.mean([n for _, n in games])),
+            "charts/episodes": len(games),
+        }
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+
+
 class PPO:
     """Proximal Policy Optimisation (clipped objective, clipped value loss, annealed lr)."""
 
@@ -128,9 +164,8 @@ class PPO:
 
         ``envs`` is one pipeline of ``num_envs`` environments, or groups of them that together hold
         ``num_envs`` (see ``_rollout``). ``on_iteration_end(iteration, global_step, stats)`` runs after
-        every update (checkpointing);
-        ``stats`` holds ``train_sps``, ``final_train_return`` and that iteration's ``rollout_seconds``
-        (acting, with GAE) and ``update_seconds``.
+        every update (checkpointing); ``stats`` holds ``train_sps``, ``final_train_return`` and that
+        iteration's ``rollout_seconds`` (acting, with GAE) and ``update_seconds``.
         """
         groups = [envs] if isinstance(envs, AtariPipeline) else list(envs)
         if sum(env.num_envs for env in groups) != self.num_envs:
@@ -146,13 +181,10 @@ class PPO:
         starts = [env.reset() for env in groups]
         next_obs = torch.from_numpy(np.concatenate([obs for obs, _ in starts])).to(device)
         lives = np.concatenate([info["lives"] for _, info in starts])
-        recent = deque(maxlen=100)  # raw full-game scores
         global_step = start_iteration * self.batch_size
         seg_start, seg_step0 = time.perf_counter(), global_step
         stats: dict = {}
-        log_file = open(episodes_csv, "a", newline="") if episodes_csv else None  # noqa: SIM115
-        writer = csv.writer(log_file) if log_file else None
-        log_every = max(1, self.num_iterations // 100)
+        episodes = EpisodeLog(episodes_csv)
         bar = tqdm(
             total=self.num_iterations * self.batch_size,
             initial=global_step,
@@ -160,14 +192,6 @@ class PPO:
             disable=not sys.stderr.isatty(),
             dynamic_ncols=True,
         )
-        finished: list[tuple[float, int]] = []  # (score, length) of the games that ended this iteration
-
-        def on_episode(step: int, env: int, score: float, length: int) -> None:
-            finished.append((score, length))
-            recent.append(score)
-            if writer:
-                writer.writerow([step, env, score, length])
-
         # Several groups act and step each in their own thread, with an equal share of the torch threads.
         share = max(1, torch.get_num_threads() // len(groups))
         pool = ThreadPoolExecutor(len(groups), "rollout", torch.set_num_threads, (share,)) if len(groups) > 1 else None
@@ -178,10 +202,9 @@ class PPO:
                     for group in optimizer.param_groups:
                         group["lr"] = frac * group["base_lr"]
 
-                finished.clear()
                 started = time.perf_counter()
                 next_obs, lives, global_step, last_value = self._rollout(
-                    agent, groups, buf, next_obs, lives, global_step, on_episode, pool
+                    agent, groups, buf, next_obs, lives, global_step, episodes, pool
                 )
                 advantages, returns = gae(buf.rewards, buf.values, buf.dones, last_value, self.gamma, self.gae_lambda)
                 collected = time.perf_counter()
@@ -189,37 +212,29 @@ class PPO:
                 updated = time.perf_counter()
                 # Where the iteration's time went: acting in the envs, or learning from what they gave.
                 split = {"rollout_seconds": collected - started, "update_seconds": updated - collected}
-
                 sps = (global_step - seg_step0) / (updated - seg_start)
-                metrics["charts/SPS"] = sps
+                metrics.update({"charts/SPS": sps, "charts/learning_rate": optimizer.param_groups[0]["lr"]})
                 metrics.update({f"perf/{k}": v for k, v in split.items()})
-                metrics["charts/learning_rate"] = optimizer.param_groups[0]["lr"]
-                if finished:
-                    metrics["charts/episodic_return"] = float(np.mean([s for s, _ in finished]))
-                    metrics["charts/episodic_length"] = float(np.mean([n for _, n in finished]))
-                    metrics["charts/episodes"] = len(finished)
+                metrics.update(episodes.end_iteration())
                 tracker.log(metrics, step=global_step)
-                if log_file:
-                    log_file.flush()
-                bar.update(self.batch_size)
-                ret = f"{np.mean(recent):.1f}" if recent else "-"
-                bar.set_postfix(sps=f"{sps:.0f}", ret=ret)
-                if bar.disable and (iteration + 1) % log_every == 0:  # batch jobs: a line per 1% instead
-                    log.info("step %d/%d  sps %.0f  return %s", global_step, bar.total, sps, ret)
-                stats = {
-                    "train_sps": sps,
-                    "final_train_return": float(np.mean(recent)) if recent else None,
-                    **split,
-                }
+                self._show_progress(bar, iteration, global_step, sps, episodes.recent_mean())
+                stats = {"train_sps": sps, "final_train_return": episodes.recent_mean(), **split}
                 if on_iteration_end:
                     on_iteration_end(iteration + 1, global_step, stats)
         finally:
             if pool:
                 pool.shutdown()
             bar.close()
-            if log_file:
-                log_file.close()
+            episodes.close()
         return stats
+
+    def _show_progress(self, bar: tqdm, iteration: int, global_step: int, sps: float, ret: float | None) -> None:
+        """The progress bar on a terminal; in a batch job (no terminal), a log line per 1% of training."""
+        bar.update(self.batch_size)
+        shown = "-" if ret is None else f"{ret:.1f}"
+        bar.set_postfix(sps=f"{sps:.0f}", ret=shown)
+        if bar.disable and (iteration + 1) % max(1, self.num_iterations // 100) == 0:
+            log.info("step %d/%d  sps %.0f  return %s", global_step, bar.total, sps, shown)
 
     def _rollout(
         self,
