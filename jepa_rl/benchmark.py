@@ -130,12 +130,9 @@ def frozen_vit_cfg(cfg: DictConfig) -> DictConfig:
     return frozen
 
 
-def benchmark(cfg: DictConfig, out: Path) -> dict:
-    """Run the measurements, print a table, write ``benchmark.json`` in the output directory."""
+def measure(cfg: DictConfig, threads: int, device: torch.device) -> tuple[dict, dict, dict]:
+    """``benchmark.repeats`` rounds of every measurement: ``(agent steps/s, pretraining step seconds, PPO phases)``."""
     bc = cfg.benchmark
-    threads = resolve_threads(cfg.threads)
-    torch.set_num_threads(threads)
-    device = pick_device(cfg.device)
     runs: dict[str, list[float]] = {k: [] for k in ("emulator", "pipeline", "ppo", "ppo_frozen_vit")}
     step_runs: dict[str, list[float]] = {"jepa": [], "ae": [], "vit_fwd_bwd": []}
     phases = {k: {"rollout_seconds": [], "update_seconds": []} for k in ("ppo", "ppo_frozen_vit")}
@@ -149,12 +146,22 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
                 phases[key][phase].append(seconds)
         for key, objective in (("jepa", "jepa"), ("ae", "ae"), ("vit_fwd_bwd", None)):
             step_runs[key].append(pretrain_step_seconds(cfg, objective, bc.pretrain_batch, bc.pretrain_steps, device))
+    return runs, step_runs, phases
+
+
+def benchmark(cfg: DictConfig, out: Path) -> dict:
+    """Run the measurements, print a table, write ``benchmark.json`` in the output directory."""
+    threads = resolve_threads(cfg.threads)
+    torch.set_num_threads(threads)
+    device = pick_device(cfg.device)
+    runs, step_runs, phases = measure(cfg, threads, device)
     med = {k: statistics.median(v) for k, v in runs.items()}
     step_med = {k: statistics.median(v) for k, v in step_runs.items()}
-    phase_med = {k: {p: statistics.median(v) for p, v in ph.items()} for k, ph in phases.items()}
+    update_seconds = statistics.median(phases["ppo"]["update_seconds"])
     batch = cfg.ppo.num_envs * cfg.ppo.num_steps
     # What the emulator and the update allow together: PPO's ceiling when acting costs nothing but emulation.
-    ceiling = batch / (batch / med["emulator"] + phase_med["ppo"]["update_seconds"])
+    ceiling = batch / (batch / med["emulator"] + update_seconds)
+    pretrain_batch = cfg.benchmark.pretrain_batch
     result = {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": threads,
@@ -165,6 +172,7 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
         "ppo_precision": "bf16" if use_bf16(cfg.ppo.autocast, device) else "float32",
         "env_groups": env_groups(cfg, threads),
         "freed_memory_kept": retain_freed_memory(),
+        "repeats": cfg.benchmark.repeats,
         "runs": runs,
         "median_sps": med,
         "ppo_over_emulator": med["ppo"] / med["emulator"],
@@ -173,16 +181,25 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
         "ppo_phase_seconds": phases,
         "emulator_plus_update_sps": ceiling,
         "ppo_over_emulator_plus_update": med["ppo"] / ceiling,
-        "pretrain_batch": bc.pretrain_batch,
+        "pretrain_batch": pretrain_batch,
         "pretrain_step_seconds": step_runs,
-        "pretrain_frames_per_sec": {k: bc.pretrain_batch / v for k, v in step_med.items()},
+        "pretrain_frames_per_sec": {k: pretrain_batch / v for k, v in step_med.items()},
         "jepa_over_vit_fwd_bwd": step_med["jepa"] / step_med["vit_fwd_bwd"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    print("\n".join(report_lines(result, batch)))
+    (out / "benchmark.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def report_lines(result: dict, batch: int) -> list[str]:
+    """The printed table of a ``benchmark`` result."""
+    med, ceiling = result["median_sps"], result["emulator_plus_update_sps"]
+    phase_med = {k: {p: statistics.median(v) for p, v in ph.items()} for k, ph in result["ppo_phase_seconds"].items()}
     lines = [
-        f"benchmark on {result['device']}, {threads} threads, {cfg.ppo.num_envs} envs, "
-        f"encoder={cfg.encoder.name}, autocast={cfg.ppo.autocast} ({result['ppo_precision']}; "
-        f"bf16 in hardware: {result['native_bf16']}), median of {bc.repeats}",
+        f"benchmark on {result['device']}, {result['threads']} threads, {result['num_envs']} envs, "
+        f"encoder={result['encoder']}, autocast={result['autocast']} ({result['ppo_precision']}; "
+        f"bf16 in hardware: {result['native_bf16']}), median of {result['repeats']}",
         f"  PPO: {result['env_groups']} env groups; malloc keeps freed memory: {result['freed_memory_kept']}",
     ]
     for key, label in (
@@ -199,13 +216,12 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
     frozen = f"{med['ppo_frozen_vit']:8.0f} agent steps/s   (d)/(c) = {result['frozen_vit_over_ppo']:.2f}"
     lines.append(f"  (d) PPO, frozen ViT  {frozen}")
     lines.append(phase_line(phase_med["ppo_frozen_vit"], batch))
+    step_seconds = {k: statistics.median(v) for k, v in result["pretrain_step_seconds"].items()}
     for key, label in (("jepa", "JEPA step"), ("ae", "autoencoder step"), ("vit_fwd_bwd", "ViT fwd+bwd")):
         lines.append(
             f"  (e) {label:<17} {result['pretrain_frames_per_sec'][key]:8.0f} frames/s "
-            f"({step_med[key] * 1000:.0f} ms per batch of {bc.pretrain_batch})"
+            f"({step_seconds[key] * 1000:.0f} ms per batch of {result['pretrain_batch']})"
         )
     lines.append(f"  JEPA step / ViT fwd+bwd = {result['jepa_over_vit_fwd_bwd']:.2f}")
     lines.append(f"  peak RSS {result['peak_rss_mb']:.0f} MB")
-    print("\n".join(lines))
-    (out / "benchmark.json").write_text(json.dumps(result, indent=2))
-    return result
+    return lines
