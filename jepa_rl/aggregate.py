@@ -138,7 +138,7 @@ def interval_estimates(scores: dict[str, np.ndarray], reps: int, seed: int) -> d
 
     One bootstrap per condition over its ``[seeds, perturbations]`` matrix: rliable's stratified
     bootstrap resamples the seeds of each perturbation (task) on its own, so each column gets the
-    bootstrap it would get alone, at a fifth of the calls.
+    bootstrap it would get alone, in one call instead of one per perturbation.
     """
 
     def per_column(x: np.ndarray) -> np.ndarray:

@@ -157,10 +157,10 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
     runs, step_runs, phases = measure(cfg, threads, device)
     med = {k: statistics.median(v) for k, v in runs.items()}
     step_med = {k: statistics.median(v) for k, v in step_runs.items()}
-    update_seconds = statistics.median(phases["ppo"]["update_seconds"])
+    phase_med = {k: {p: statistics.median(v) for p, v in ph.items()} for k, ph in phases.items()}
     batch = cfg.ppo.num_envs * cfg.ppo.num_steps
     # What the emulator and the update allow together: PPO's ceiling when acting costs nothing but emulation.
-    ceiling = batch / (batch / med["emulator"] + update_seconds)
+    ceiling = batch / (batch / med["emulator"] + phase_med["ppo"]["update_seconds"])
     pretrain_batch = cfg.benchmark.pretrain_batch
     result = {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
@@ -172,13 +172,13 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
         "ppo_precision": "bf16" if use_bf16(cfg.ppo.autocast, device) else "float32",
         "env_groups": env_groups(cfg, threads),
         "freed_memory_kept": retain_freed_memory(),
-        "repeats": cfg.benchmark.repeats,
         "runs": runs,
         "median_sps": med,
         "ppo_over_emulator": med["ppo"] / med["emulator"],
         "pipeline_over_emulator": med["pipeline"] / med["emulator"],
         "frozen_vit_over_ppo": med["ppo_frozen_vit"] / med["ppo"],
         "ppo_phase_seconds": phases,
+        "ppo_phase_median_seconds": phase_med,
         "emulator_plus_update_sps": ceiling,
         "ppo_over_emulator_plus_update": med["ppo"] / ceiling,
         "pretrain_batch": pretrain_batch,
@@ -194,12 +194,15 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
 
 def report_lines(result: dict, batch: int) -> list[str]:
     """The printed table of a ``benchmark`` result."""
-    med, ceiling = result["median_sps"], result["emulator_plus_update_sps"]
-    phase_med = {k: {p: statistics.median(v) for p, v in ph.items()} for k, ph in result["ppo_phase_seconds"].items()}
+    med, ceiling, phase_med = (
+        result["median_sps"],
+        result["emulator_plus_update_sps"],
+        result["ppo_phase_median_seconds"],
+    )
     lines = [
         f"benchmark on {result['device']}, {result['threads']} threads, {result['num_envs']} envs, "
         f"encoder={result['encoder']}, autocast={result['autocast']} ({result['ppo_precision']}; "
-        f"bf16 in hardware: {result['native_bf16']}), median of {result['repeats']}",
+        f"bf16 in hardware: {result['native_bf16']}), median of {len(result['runs']['ppo'])}",
         f"  PPO: {result['env_groups']} env groups; malloc keeps freed memory: {result['freed_memory_kept']}",
     ]
     for key, label in (
@@ -216,11 +219,11 @@ def report_lines(result: dict, batch: int) -> list[str]:
     frozen = f"{med['ppo_frozen_vit']:8.0f} agent steps/s   (d)/(c) = {result['frozen_vit_over_ppo']:.2f}"
     lines.append(f"  (d) PPO, frozen ViT  {frozen}")
     lines.append(phase_line(phase_med["ppo_frozen_vit"], batch))
-    step_seconds = {k: statistics.median(v) for k, v in result["pretrain_step_seconds"].items()}
     for key, label in (("jepa", "JEPA step"), ("ae", "autoencoder step"), ("vit_fwd_bwd", "ViT fwd+bwd")):
+        fps = result["pretrain_frames_per_sec"][key]
         lines.append(
-            f"  (e) {label:<17} {result['pretrain_frames_per_sec'][key]:8.0f} frames/s "
-            f"({step_seconds[key] * 1000:.0f} ms per batch of {result['pretrain_batch']})"
+            f"  (e) {label:<17} {fps:8.0f} frames/s "
+            f"({result['pretrain_batch'] / fps * 1000:.0f} ms per batch of {result['pretrain_batch']})"
         )
     lines.append(f"  JEPA step / ViT fwd+bwd = {result['jepa_over_vit_fwd_bwd']:.2f}")
     lines.append(f"  peak RSS {result['peak_rss_mb']:.0f} MB")

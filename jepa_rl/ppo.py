@@ -217,8 +217,9 @@ class PPO:
                 metrics.update({f"perf/{k}": v for k, v in split.items()})
                 metrics.update(episodes.end_iteration())
                 tracker.log(metrics, step=global_step)
-                self._show_progress(bar, iteration, global_step, sps, episodes.recent_mean())
-                stats = {"train_sps": sps, "final_train_return": episodes.recent_mean(), **split}
+                ret = episodes.recent_mean()
+                self._show_progress(bar, iteration, global_step, sps, ret)
+                stats = {"train_sps": sps, "final_train_return": ret, **split}
                 if on_iteration_end:
                     on_iteration_end(iteration + 1, global_step, stats)
         finally:
