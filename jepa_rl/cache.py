@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 # Bump when the code that builds an artifact changes what it produces: old entries stop matching.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: emulator seeds from SeedSequence children, per-environment perturbation streams
 
 
 def spec_key(spec: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ adds reward clipping and the life-loss signal itself (``info["lives"]``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cv2
@@ -29,6 +29,19 @@ from jepa_rl.config import resolve_threads
 from jepa_rl.perturbations import VisualPerturbation
 
 FRAME_SIZE = 84
+
+
+def env_seeds(seed: int | Sequence[int], num_envs: int, first_env: int = 0) -> np.ndarray:
+    """Emulator seeds of environments ``first_env`` .. ``first_env + num_envs - 1`` of a run seeded ``seed``.
+
+    Environment ``i``'s seed is child ``i`` of ``seed`` (numpy's ``SeedSequence`` spawn keys), so runs
+    with different seeds share no environment's random stream. A vector env's default, ``seed + i``,
+    would give seed 2 the no-op starts and sticky actions of seed 1's environments 1 to 7. ``seed``
+    may be a tuple of ints (e.g. the run's seed and a purpose). Values are below 2**31, as the ALE takes them.
+    """
+    entropy = int(seed) if isinstance(seed, int | np.integer) else [int(s) for s in seed]
+    children = (np.random.SeedSequence(entropy, spawn_key=(first_env + i,)) for i in range(num_envs))
+    return np.array([child.generate_state(1)[0] >> 1 for child in children], dtype=np.int64)
 
 
 def to_gray84(frames: np.ndarray) -> np.ndarray:
@@ -146,8 +159,10 @@ def ram_emulator(
 class AtariPipeline:
     """Vectorised Atari environments emitting ``[N, stack, 84, 84]`` uint8 observations.
 
-    ``step`` returns raw rewards and, in ``info``, ``lives``, ``frame_number`` (emulator frames
-    since construction), ``episode_frame_number`` and, for environments whose game just ended,
+    Environment ``j`` plays with emulator seed ``env_seeds(seed, num_envs, first_env)[j]``, and its
+    perturbation draws from streams of its own seeded from it. ``step`` returns raw rewards and, in
+    ``info``, ``lives``, ``frame_number`` (emulator frames since construction),
+    ``episode_frame_number`` and, for environments whose game just ended,
     ``episode_return`` / ``episode_length`` (raw score and agent steps; NaN / 0 elsewhere).
     Autoreset is same-step: when ``terminated | truncated``, the returned observation is
     already the first one of the next game. ``record_ram=True`` swaps the emulator stage for
@@ -158,7 +173,7 @@ class AtariPipeline:
         self,
         game: str,
         num_envs: int,
-        seed: int,
+        seed: int | Sequence[int],
         perturbation: VisualPerturbation | None = None,
         sticky_actions: float = 0.25,
         noop_max: int = 30,
@@ -169,13 +184,13 @@ class AtariPipeline:
         full_action_space: bool = False,
         num_threads: int = 0,
         record_ram: bool = False,
+        first_env: int = 0,
     ) -> None:
         if num_envs <= 0:
             raise ValueError(f"num_envs={num_envs} must be positive")
-        self.num_envs, self.seed = num_envs, seed
+        self.num_envs, self.seeds = num_envs, env_seeds(seed, num_envs, first_env)
         self.perturbation = perturbation or VisualPerturbation()
-        # Streams apart from the emulator seeds (seed + i) so they never coincide.
-        self.perturbation.bind(num_envs, seed=np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        self.perturbation.bind(self.seeds)
         emulator = ram_emulator if record_ram else vector_emulator  # same settings, same frames
         self.ale = emulator(
             game, num_envs, sticky_actions, noop_max, max_frames, frame_skip, fire_reset, full_action_space, num_threads
@@ -191,7 +206,9 @@ class AtariPipeline:
 
     def reset(self) -> tuple[np.ndarray, dict]:
         """Start a new game in every environment; returns ``([N, stack, 84, 84], info)``."""
-        raw, info = self.ale.reset(seed=self.seed)
+        # ale-py's vector env takes an array of seeds, gymnasium's a list of Python ints.
+        seeds = self.seeds if isinstance(self.ale, AtariVectorEnv) else self.seeds.tolist()
+        raw, info = self.ale.reset(seed=seeds)
         everyone = np.ones(self.num_envs, dtype=bool)
         self.perturbation.new_episode(everyone)
         self.episode_return[:] = 0
@@ -230,14 +247,15 @@ class AtariPipeline:
 def make_env(
     env_cfg: Mapping[str, Any],
     num_envs: int,
-    seed: int,
+    seed: int | Sequence[int],
     perturbation: VisualPerturbation | None = None,
     num_threads: int = 0,
     **overrides: Any,
 ) -> AtariPipeline:
     """Build the pipeline from the ``env`` config group: the one factory every stage calls.
 
-    ``overrides`` replace config values (evaluation passes its own ``sticky_actions``).
+    ``overrides`` replace config values (evaluation passes its own ``sticky_actions``) or add
+    ``AtariPipeline`` arguments (``first_env``, ``record_ram``).
     """
     kwargs = {k: v for k, v in dict(env_cfg).items() if k not in ("name", "env_id")}
     kwargs.update(overrides)

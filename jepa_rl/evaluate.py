@@ -48,7 +48,8 @@ def evaluate(
 ) -> dict[str, dict]:
     """Score ``agent`` under every perturbation of ``suite``: ``{name: {mean, std, returns}}``.
 
-    Every perturbation replays the same emulator seeds (paired comparison).
+    Every perturbation replays the same emulator seeds, and each environment's games get their
+    colour jitter in the same order for every agent (paired comparison).
     """
     agent.eval()
     results = {}

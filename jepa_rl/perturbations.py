@@ -21,12 +21,19 @@ Colour jitter (sampled once per episode, per environment), in OpenCV's HSV space
 
 Gaussian noise is drawn independently for every pixel and channel of every frame,
 with ``noise_std`` in 0-255 intensity units, then rounded and clipped to uint8.
+
+Every environment has two random streams of its own, seeded from its emulator seed: one for
+the jitter (three draws per game) and one for the noise. Game ``k`` of environment ``i`` thus
+gets the same jitter whatever the agent does, so two agents evaluated with the same seeds meet
+the same colours (the noise, drawn per frame, depends on how long their games last).
 Note that the agent sees the frame after grayscale conversion and the 84x84 area
 resize, which average several noisy values: the noise the network sees is weaker
 than ``noise_std`` (about a third of it at full Atari resolution).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -37,7 +44,7 @@ class VisualPerturbation:
 
     Example:
         >>> p = VisualPerturbation(name="noise", noise_std=10.0)
-        >>> p.bind(num_envs=2, seed=0)
+        >>> p.bind(seeds=[11, 12])
         >>> frames = np.zeros((2, 210, 160, 3), dtype=np.uint8)
         >>> p.new_episode(np.array([True, True]))
         >>> p(frames).shape
@@ -65,7 +72,7 @@ class VisualPerturbation:
         self.name = name
         self.hue, self.saturation, self.brightness = float(hue), float(saturation), float(brightness)
         self.noise_std = float(noise_std)
-        self.bind(num_envs=1, seed=0)
+        self.bind(seeds=[0])
 
     @property
     def has_jitter(self) -> bool:
@@ -75,21 +82,23 @@ class VisualPerturbation:
     def is_identity(self) -> bool:
         return not self.has_jitter and self.noise_std == 0
 
-    def bind(self, num_envs: int, seed: int) -> None:
-        """Size the per-environment episode parameters and seed the random stream."""
-        self.rng = np.random.default_rng(seed)
-        self.hue_shift = np.zeros(num_envs, dtype=np.float32)  # fraction of the hue circle
-        self.sat_scale = np.ones(num_envs, dtype=np.float32)
-        self.value_offset = np.zeros(num_envs, dtype=np.float32)  # 0-255 units
+    def bind(self, seeds: Sequence[int]) -> None:
+        """One environment per seed: size the per-game parameters and seed each one's two streams."""
+        self.jitter_rngs = [np.random.default_rng([int(seed), 1]) for seed in seeds]
+        self.noise_rngs = [np.random.default_rng([int(seed), 2]) for seed in seeds]
+        self.hue_shift = np.zeros(len(seeds), dtype=np.float32)  # fraction of the hue circle
+        self.sat_scale = np.ones(len(seeds), dtype=np.float32)
+        self.value_offset = np.zeros(len(seeds), dtype=np.float32)  # 0-255 units
 
     def new_episode(self, mask: np.ndarray) -> None:
         """Draw fresh jitter parameters for the environments where ``mask`` is True."""
-        n = int(mask.sum())
-        if n == 0 or not self.has_jitter:
+        if not self.has_jitter:
             return
-        self.hue_shift[mask] = self.rng.uniform(-self.hue, self.hue, n)
-        self.sat_scale[mask] = self.rng.uniform(1 - self.saturation, 1 + self.saturation, n)
-        self.value_offset[mask] = self.rng.uniform(-self.brightness, self.brightness, n) * 255
+        for i in np.flatnonzero(mask):
+            hue, sat, value = self.jitter_rngs[i].uniform(-1.0, 1.0, 3)
+            self.hue_shift[i] = hue * self.hue
+            self.sat_scale[i] = 1 + sat * self.saturation
+            self.value_offset[i] = value * self.brightness * 255
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """Perturb a batch of RGB frames ``[N, H, W, 3]`` uint8 (returns a new array or ``frames``)."""
@@ -98,7 +107,9 @@ class VisualPerturbation:
         if self.has_jitter:
             frames = np.stack([self._jitter(f, i) for i, f in enumerate(frames)])
         if self.noise_std > 0:
-            noise = self.rng.standard_normal(frames.shape, dtype=np.float32)
+            noise = np.empty(frames.shape, dtype=np.float32)
+            for rng, out in zip(self.noise_rngs, noise, strict=True):
+                rng.standard_normal(dtype=np.float32, out=out)
             noisy = frames.astype(np.float32) + noise * self.noise_std
             frames = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
         return frames

@@ -320,7 +320,9 @@ class PPO:
         batch = _Batch.flatten(buf, advantages, returns)
         clipfracs = []
         for _ in range(self.update_epochs):
-            perm = torch.randperm(self.batch_size, device=batch.obs.device)
+            # Drawn on the CPU: its generator's state is in the checkpoint, so a resumed run on a GPU
+            # shuffles as the uninterrupted one would.
+            perm = torch.randperm(self.batch_size).to(batch.obs.device, non_blocking=True)
             for start in range(0, self.batch_size, self.minibatch_size):
                 mb = perm[start : start + self.minibatch_size]
                 loss, (pg_loss, v_loss, entropy_loss, logratio) = self._loss(agent, batch, mb, features)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from jepa_rl.utils import pick_device, retain_freed_memory, seed_everything, wri
 log = logging.getLogger(__name__)
 
 # Config sections that define what a checkpoint was trained on: a resume must match them.
+# Emulator seeds derive from (seed, purpose, ...): training and evaluation never play the same game.
+TRAIN_GAMES, EVAL_GAMES = 0, 1
 TRAINING_KEYS = ("seed", "env", "encoder", "perturbation", "ppo", "pretrain")
 
 
@@ -138,25 +141,29 @@ def env_groups(cfg: DictConfig, threads: int) -> int:
     return 2 if cfg.encoder.name == "cnn" and cfg.ppo.num_envs % 2 == 0 and resolve_threads(threads) >= 2 else 1
 
 
-def make_train_envs(cfg: DictConfig, seed: int, threads: int = 0, groups: int | None = None) -> list[AtariPipeline]:
+def make_train_envs(
+    cfg: DictConfig, seed: int | Sequence[int], threads: int = 0, groups: int | None = None
+) -> list[AtariPipeline]:
     """The training environments: the shared pipeline under the training perturbation, in ``groups``
     (default: ``env_groups``) pipelines that split ``ppo.num_envs`` and the emulator threads between
-    them. Environment ``i`` gets emulator seed ``seed + i`` however they are grouped."""
+    them. Environment ``i`` gets the same emulator seed (``envs.env_seeds``) however they are grouped."""
     groups = groups or env_groups(cfg, threads)
     size, per_group = cfg.ppo.num_envs // groups, max(1, threads // groups) if threads else 0
     return [
-        make_env(cfg.env, size, seed + g * size, build_perturbation(cfg.perturbation, "perturbation"), per_group)
+        make_env(
+            cfg.env, size, seed, build_perturbation(cfg.perturbation, "perturbation"), per_group, first_env=g * size
+        )
         for g in range(groups)
     ]
 
 
-def make_train_env(cfg: DictConfig, seed: int, threads: int = 0) -> AtariPipeline:
+def make_train_env(cfg: DictConfig, seed: int | Sequence[int], threads: int = 0) -> AtariPipeline:
     """All the training environments in one pipeline (the benchmark's emulator measurement, tests)."""
     return make_train_envs(cfg, seed, threads, groups=1)[0]
 
 
 def make_eval_env(
-    cfg: DictConfig, num_envs: int, perturbation: VisualPerturbation, seed: int, threads: int = 0
+    cfg: DictConfig, num_envs: int, perturbation: VisualPerturbation, seed: int | Sequence[int], threads: int = 0
 ) -> AtariPipeline:
     """The evaluation environments: the same pipeline, with evaluation's sticky-action setting."""
     return make_env(cfg.env, num_envs, seed, perturbation, num_threads=threads, sticky_actions=cfg.eval.sticky_actions)
@@ -192,7 +199,7 @@ def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, An
     start_iteration = state["iteration"] if state else 0
     seed_everything(cfg.seed + start_iteration)
     # A resumed segment starts fresh games with seeds of its own, not a replay of the first ones.
-    env_seed = cfg.seed + start_iteration * 10_007
+    env_seed = (cfg.seed, TRAIN_GAMES, start_iteration)
     # A resumed run has its (possibly pretrained) encoder in the checkpoint already.
     weights = None if state else encoder_weights(cfg, cfg.encoder, device, threads, out)
     weights_used = state.get("encoder_weights") if state else (str(weights) if weights else None)
@@ -285,7 +292,7 @@ def evaluate_and_report(cfg, agent: Agent, device, tracker: Tracker, threads: in
     step = cfg.ppo.total_timesteps
 
     def env_factory(num_envs, perturbation):
-        return make_eval_env(cfg, num_envs, perturbation, cfg.seed + ev.seed_offset, threads)
+        return make_eval_env(cfg, num_envs, perturbation, (cfg.seed, EVAL_GAMES, ev.seed_offset), threads)
 
     def report(name, r):
         log.info("eval %-13s mean %8.2f  std %7.2f  (%d games)", name, r["mean"], r["std"], len(r["returns"]))

@@ -7,7 +7,7 @@ import pytest
 from conftest import compose_cfg
 
 from jepa_rl.config import build_perturbation
-from jepa_rl.envs import AtariPipeline, to_gray84
+from jepa_rl.envs import AtariPipeline, env_seeds, to_gray84
 from jepa_rl.run import make_eval_env, make_train_env
 
 
@@ -51,6 +51,24 @@ def test_sticky_actions_and_seeds_change_the_game():
         oa, *_ = a.step(np.array([2, 3]))
         ob, *_ = b.step(np.array([2, 3]))
         same &= np.array_equal(oa, ob)
+    assert not same
+    a.close(), b.close()
+
+
+def test_runs_with_different_seeds_share_no_environment_stream():
+    """Consecutive seeds s + i would give seed 2's environment i the game of seed 1's environment i + 1."""
+    one, two = env_seeds(1, 8), env_seeds(2, 8)
+    assert not set(one) & set(two) and len(set(one)) == 8
+    assert np.array_equal(env_seeds(1, 4, first_env=4), one[4:])  # the same seed however envs are grouped
+    assert np.array_equal(env_seeds((1, 0), 8), one) and not set(env_seeds((1, 1), 8)) & set(one)
+    a = AtariPipeline("breakout", 2, seed=1, num_threads=1)
+    b = AtariPipeline("breakout", 1, seed=2, num_threads=1)
+    a.reset(), b.reset()
+    same = True
+    for _ in range(100):
+        oa, *_ = a.step(np.array([2, 3]))
+        ob, *_ = b.step(np.array([3]))
+        same &= np.array_equal(oa[1], ob[0])
     assert not same
     a.close(), b.close()
 

@@ -11,7 +11,7 @@ def frames(n=4, value=128):
 
 def test_clean_is_identity():
     p = VisualPerturbation(name="clean")
-    p.bind(4, seed=0)
+    p.bind(range(4))
     p.new_episode(np.ones(4, bool))
     x = np.random.default_rng(0).integers(0, 256, (4, 210, 160, 3), dtype=np.uint8)
     assert np.array_equal(p(x), x)
@@ -20,7 +20,7 @@ def test_clean_is_identity():
 @pytest.mark.parametrize("std", [10.0, 25.0])
 def test_noise_std_matches_config_and_is_fresh_every_frame(std):
     p = VisualPerturbation(name="noise", noise_std=std)
-    p.bind(2, seed=0)
+    p.bind([0, 1])
     first, second = p(frames(2)), p(frames(2))
     delta = first.astype(np.float64) - 128
     assert abs(delta.mean()) < 0.1
@@ -30,7 +30,7 @@ def test_noise_std_matches_config_and_is_fresh_every_frame(std):
 
 def test_jitter_constant_within_an_episode_and_different_across_episodes():
     p = VisualPerturbation(name="color_jitter", hue=0.2, saturation=0.3, brightness=0.2)
-    p.bind(3, seed=0)
+    p.bind(range(3))
     rng = np.random.default_rng(1)
     x = rng.integers(0, 256, (3, 210, 160, 3), dtype=np.uint8)
     p.new_episode(np.ones(3, bool))
@@ -46,7 +46,7 @@ def test_jitter_constant_within_an_episode_and_different_across_episodes():
 
 def test_jitter_parameters_stay_in_their_ranges():
     p = VisualPerturbation(name="hard", hue=0.4, saturation=0.5, brightness=0.4)
-    p.bind(5000, seed=0)
+    p.bind(range(5000))
     p.new_episode(np.ones(5000, bool))
     assert np.abs(p.hue_shift).max() <= 0.4 and np.abs(p.hue_shift).max() > 0.39
     assert p.sat_scale.min() >= 0.5 and p.sat_scale.max() <= 1.5
@@ -56,12 +56,30 @@ def test_jitter_parameters_stay_in_their_ranges():
 def test_perturbations_are_seeded():
     def run(seed):
         p = VisualPerturbation(name="mild", hue=0.2, saturation=0.3, brightness=0.2, noise_std=10)
-        p.bind(2, seed=seed)
+        p.bind([seed, seed + 100])
         p.new_episode(np.ones(2, bool))
         return p(frames(2, 90))
 
     assert np.array_equal(run(3), run(3))
     assert not np.array_equal(run(3), run(4))
+
+
+def test_each_game_of_an_environment_gets_its_jitter_whatever_happens_elsewhere():
+    """Jitter and noise draw from separate per-environment streams: game k of environment i has the
+    same colours however many frames were perturbed before it and whenever other games ended."""
+    settings = dict(name="mild", hue=0.2, saturation=0.3, brightness=0.2, noise_std=10)
+    a, b = VisualPerturbation(**settings), VisualPerturbation(**settings)
+    a.bind([7, 8]), b.bind([7, 8])
+    a.new_episode(np.ones(2, bool)), b.new_episode(np.ones(2, bool))
+    for _ in range(5):  # a's first games last longer
+        a(frames(2))
+    b(frames(2))
+    b.new_episode(np.array([False, True]))  # b's environment 1 starts its second game first
+    for p in (a, b):
+        p.new_episode(np.array([True, False]))  # then both start environment 0's second game
+    assert a.hue_shift[0] == b.hue_shift[0] and a.sat_scale[0] == b.sat_scale[0]
+    assert a.value_offset[0] == b.value_offset[0]
+    assert a.hue_shift[1] != b.hue_shift[1]  # b's environment 1 is in its second game, a's in its first
 
 
 @pytest.mark.parametrize("key", ["hue", "saturation", "brightness", "noise_std"])

@@ -68,7 +68,7 @@ def test_rollout_in_overlapped_groups_records_what_the_environments_did():
     """Two groups of 2 envs, each acting and stepping in its own thread: replaying the recorded
     actions in one 4-env pipeline with the same emulator seeds gives back every observation, reward,
     done flag and finished game, across the boundary between two rollouts."""
-    groups = [AtariPipeline("breakout", 2, seed=3, num_threads=1), AtariPipeline("breakout", 2, seed=5, num_threads=1)]
+    groups = [AtariPipeline("breakout", 2, seed=3, num_threads=1, first_env=e) for e in (0, 2)]
     replay = AtariPipeline("breakout", 4, seed=3, num_threads=1)
     agent = Agent(NatureCNN(), groups[0].num_actions, autocast=PRECISION)
     ppo = PPO(total_timesteps=1200, num_envs=4, num_steps=150)
