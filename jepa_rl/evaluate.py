@@ -66,8 +66,14 @@ def evaluate(
 
 
 def robustness_ratio(results: dict[str, dict], clean: str = "clean") -> float | None:
-    """Mean over non-clean perturbations of (perturbed mean / clean mean); None when undefined."""
-    if clean not in results or results[clean]["mean"] == 0:
+    """Mean over non-clean perturbations of (perturbed mean / clean mean).
+
+    None when undefined: no clean or no other perturbation, or a clean mean <= 0. A ratio of raw
+    scores only means "the share of the clean score kept" when 0 is the floor, and in Pong (-21 to
+    21) a worse agent would look more robust (clean -20, perturbed -21: 1.05). The sweep report
+    compares conditions on random-normalised scores as well.
+    """
+    if clean not in results or results[clean]["mean"] <= 0:
         return None
     others = [r["mean"] / results[clean]["mean"] for name, r in results.items() if name != clean]
     return float(np.mean(others)) if others else None

@@ -79,6 +79,9 @@ class EpisodeLog:
 
     def __init__(self, path: Path | None) -> None:
         self.recent: deque[float] = deque(maxlen=100)
+        if path and path.exists():  # a resumed run: its recent games were played before the checkpoint
+            with open(path, newline="") as f:
+                self.recent.extend(float(row[2]) for row in csv.reader(f) if row)
         self.finished: list[tuple[float, int]] = []  # (score, length) of the games that ended this iteration
         self.file = open(path, "a", newline="") if path else None  # noqa: SIM115  (closed by close())
         self.writer = csv.writer(self.file) if self.file else None

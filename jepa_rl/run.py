@@ -184,12 +184,40 @@ def resume_state(cfg: DictConfig, ckpt_path: Path) -> dict[str, Any] | None:
     return state
 
 
+def results_fingerprint(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config sections ``results.json`` depends on: training's and evaluation's."""
+    suite = {name: OmegaConf.to_container(cfg.perturbations[name], resolve=True) for name in cfg.eval.suite}
+    return {**training_fingerprint(cfg), "eval": OmegaConf.to_container(cfg.eval, resolve=True), "perturbations": suite}
+
+
+def finished_results(cfg: DictConfig, path: Path) -> dict[str, Any] | None:
+    """The job's ``results.json`` if this config produced it; None when there is work to do.
+
+    Results of another training config are refused (a rerun must not relabel them). When only the
+    evaluation settings changed, the final checkpoint is evaluated again.
+    """
+    if not path.exists():
+        return None
+    results = json.loads(path.read_text())
+    diff = first_difference(results.get("config", {}), results_fingerprint(cfg)) if "config" in results else None
+    if diff is None:
+        return results
+    if diff.split(".")[0] in TRAINING_KEYS:
+        raise CheckpointError(
+            f"{path} holds results trained with a different {diff}; "
+            "rerun with the original config or choose a new hydra.run.dir (hydra.sweep.dir for -m)"
+        )
+    log.info("%s was evaluated with a different %s: evaluating the trained agent again", path, diff)
+    return None
+
+
 def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, Any]:
     """Pretrain if needed, train (or resume) PPO, evaluate under ``eval.suite``, write ``results.json``."""
     results_path = out / "results.json"
-    if results_path.exists():
+    done = finished_results(cfg, results_path)
+    if done is not None:
         log.info("%s exists: this job is complete, nothing to do", results_path)
-        return json.loads(results_path.read_text())
+        return done
 
     device = pick_device(cfg.device)
     ppo = instantiate(cfg.ppo)
@@ -240,6 +268,7 @@ def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, An
             env.close()
         results = evaluate_and_report(cfg, agent, device, tracker, threads, train_stats)
         results["encoder_weights"] = weights_used
+        results["config"] = results_fingerprint(cfg)
         write_json(results, results_path)
         tracker.summary({"robustness_ratio": results["robustness_ratio"], "train_sps": results["train_sps"]})
         log.info("wrote %s", results_path)

@@ -87,8 +87,11 @@ def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["total_timesteps"] == total and len(results["eval"]["clean"]["returns"]) == 1
     assert load_checkpoint(ckpt)["global_step"] == total
-    steps = [int(line.split(",")[0]) for line in (tmp_path / "run" / "episodes.csv").read_text().splitlines()]
+    games = [line.split(",") for line in (tmp_path / "run" / "episodes.csv").read_text().splitlines()]
+    steps = [int(game[0]) for game in games]
     assert steps == sorted(steps) and steps[-1] <= total  # each game once, none from a lost segment
+    # The last 100 games, across segments (not only those of the last one).
+    assert results["final_train_return"] == pytest.approx(sum(float(g[2]) for g in games[-100:]) / len(games[-100:]))
     assert not list((tmp_path / "run").glob(".*.tmp"))
     # One W&B run in five segments (offline: a directory each; a killed one may have recorded nothing):
     # no step is recorded twice, and the last segment ends the training.

@@ -48,6 +48,14 @@ def test_smoke_run_writes_results_and_wandb_files(tmp_path):
 def test_resume_with_another_config_is_refused(tmp_path):
     args = [*TINY, "logger=none", "hydra.run.dir=run", "eval.suite=[clean]"]
     assert launch(args, tmp_path).returncode == 0
+    # Finished results are never relabelled with another training config...
+    result = launch([*args, "ppo.learning_rate=0.001"], tmp_path)
+    assert result.returncode != 0 and "results trained with a different ppo.learning_rate" in result.stderr
+    # ...but other evaluation settings evaluate the trained agent again.
+    again = launch([*args[:-1], "eval.suite=[clean,noise]"], tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert list(results["eval"]) == ["clean", "noise"] and results["config"]["eval"]["suite"] == ["clean", "noise"]
     (tmp_path / "run" / "results.json").unlink()
     result = launch([*args, "ppo.learning_rate=0.001"], tmp_path)
     assert result.returncode != 0
