@@ -162,7 +162,7 @@ def set_schedules(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], step
     wd = wd_end + 0.5 * (wd_start - wd_end) * (1 + math.cos(math.pi * progress))
     for group in optimizer.param_groups:
         group["lr"] = lr
-        if group["weight_decay"] > 0:
+        if group["decay"]:  # a tag, not weight_decay > 0: a schedule may start at 0
             group["weight_decay"] = wd
     return lr
 
@@ -173,7 +173,10 @@ def make_adamw(model: MaskedPretrainer) -> torch.optim.Optimizer:
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 or "pos_embed" in name or "mask_token" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": 0.04}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": 0.04, "decay": True},
+        {"params": no_decay, "weight_decay": 0.0, "decay": False},
+    ]
     # On a GPU a step is launch-bound (a ViT-Tiny on 256 frames): the fused kernel updates every tensor at once.
     fused = True if next(model.parameters()).is_cuda else None
     return torch.optim.AdamW(groups, fused=fused)

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from jepa_rl.cache import cached_artifact, spec_key
 from jepa_rl.frames import cached_frames, load_frames
-from jepa_rl.pretrain import pretrain
+from jepa_rl.pretrain import pretrain, uses_bf16
 from jepa_rl.tracking import start_tracker
 from jepa_rl.utils import write_json
 
@@ -46,6 +46,8 @@ def pretrained_encoder(
     """
     frames_dir = pretrain_frames(cfg, threads)
     settings = {k: v for k, v in plain(cfg.pretrain).items() if k not in ("frames", "log_every")}
+    # The precision it will run in, not the setting: `auto` is bf16 on one machine and float32 on another.
+    settings["autocast"] = "bf16" if uses_bf16(cfg.pretrain.autocast, device) else "float32"
     spec = {
         "objective": encoder_cfg.objective,
         "net": plain(encoder_cfg.net),

@@ -12,7 +12,7 @@ from jepa_rl.encoders import ViTEncoder
 from jepa_rl.envs import AtariPipeline
 from jepa_rl.frames import collect
 from jepa_rl.masks import sample_masks
-from jepa_rl.pretrain import make_pretrainer, mask_config, patchify, pretrain, uses_bf16
+from jepa_rl.pretrain import make_adamw, make_pretrainer, mask_config, patchify, pretrain, set_schedules, uses_bf16
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +132,17 @@ def test_autocast_auto_is_bf16_only_on_a_cpu_that_computes_it(monkeypatch):
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
         assert uses_bf16("auto", cpu) is native and not uses_bf16("auto", cuda)
     assert uses_bf16("bf16", cuda) and uses_bf16("bf16", cpu) and not uses_bf16("none", cpu)
+
+
+def test_weight_decay_schedule_reaches_the_decayed_group_even_from_zero():
+    """The decayed group is found by its tag, so a schedule starting at 0 still rises to its end value."""
+    cfg = OmegaConf.to_container(compose_cfg([]).pretrain, resolve=True)
+    cfg.update(weight_decay=0.0, final_weight_decay=0.4)
+    model = make_pretrainer({"_target_": "jepa_rl.encoders.ViTEncoder", "depth": 1}, "jepa", cfg)
+    optimizer = make_adamw(model)
+    decays = []
+    for step in (0, 50, 99):
+        set_schedules(optimizer, cfg, step, total=100)
+        decays.append([group["weight_decay"] for group in optimizer.param_groups])
+    assert decays[0] == [0.0, 0.0] and decays[-1][0] == pytest.approx(0.4, rel=1e-3) and decays[-1][1] == 0.0
+    assert 0 < decays[1][0] < 0.4
