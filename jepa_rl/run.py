@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from jepa_rl import preemption
 from jepa_rl.agent import Agent, build_agent, make_optimizer
 from jepa_rl.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
-from jepa_rl.config import build_perturbation, check_writable, resolve_threads, validate
+from jepa_rl.config import build_perturbation, check_writable, resolve_threads, short_dirname, validate
 from jepa_rl.envs import AtariPipeline, make_env
 from jepa_rl.evaluate import evaluate, robustness_ratio
 from jepa_rl.perturbations import VisualPerturbation
@@ -62,6 +62,18 @@ def sweep_tags() -> list[str]:
     """A tag shared by every run of a sweep, so a W&B dashboard filters to it."""
     sid = sweep_id()
     return [f"sweep:{sid}"[:64]] if sid else []
+
+
+def condition_group(group: str, override_dirname: str, task_overrides: Sequence[str]) -> str:
+    """The W&B group of a job: ``logger.group`` plus the overrides that set its condition apart.
+
+    ``override_dirname`` leaves out the seed (``hydra.job.config.override_dirname``), so a condition's
+    seeds share a group while conditions differing only in, e.g., ``encoder.lr_scale`` do not. A
+    ``logger.group`` given on the command line is used as it is. W&B caps group names at 128 characters.
+    """
+    if not override_dirname or any(o.startswith("logger.group=") for o in task_overrides):
+        return group
+    return short_dirname(f"{group}-{override_dirname}", 128)
 
 
 def record_failure(error: Exception) -> bool:
@@ -241,9 +253,11 @@ def train_and_evaluate(cfg: DictConfig, out: Path, threads: int) -> dict[str, An
     # Episodes logged after the checkpoint will be played again: drop them (all of them on a fresh start).
     keep_rows_until(out / "episodes.csv", state["global_step"] if state else -1)
 
-    logger = OmegaConf.to_container(cfg.logger, resolve=True)
+    logger, hc = OmegaConf.to_container(cfg.logger, resolve=True), HydraConfig.get()
+    logger["group"] = condition_group(logger["group"], hc.job.override_dirname, hc.overrides.task)
+    logger["tags"] = [*logger["tags"], *sweep_tags()]
     tracker = start_tracker(
-        **{**logger, "tags": [*logger["tags"], *sweep_tags()]},
+        **logger,
         config=OmegaConf.to_container(cfg, resolve=True),
         run_dir=out,
         run_id=state["run_id"] if state else stable_run_id(out),

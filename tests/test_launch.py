@@ -8,6 +8,8 @@ import torch
 from conftest import TINY, launch
 
 from jepa_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from jepa_rl.run import condition_group
+from jepa_rl.wandb_files import records
 
 SUITE = ["clean", "color_jitter", "noise", "mild", "hard"]
 
@@ -40,9 +42,22 @@ def test_smoke_run_writes_results_and_wandb_files(tmp_path):
     assert state["global_step"] == 512
     offline = list((run / "wandb").glob("offline-run-*/run-*.wandb"))
     assert offline, "W&B offline mode writes a real run file"
+    # The group: the condition (env, encoder, training perturbation, preset) and its overrides, not the seed.
+    (group,) = {r.run.run_group for r in records(offline[0]) if r.WhichOneof("record_type") == "run"}
+    overrides = "eval.episodes=1,eval.num_envs=1,ppo.num_envs=4,ppo.num_steps=64,ppo.total_timesteps=512"
+    assert group == f"breakout-cnn-train_clean-study-{overrides}"
     # Running the same command again finds the finished job and does nothing.
     again = launch([*TINY, "hydra.run.dir=run"], tmp_path)
     assert again.returncode == 0 and "complete" in again.stderr + again.stdout
+
+
+def test_wandb_group_sets_conditions_apart_but_not_seeds():
+    base = "breakout-jepa-train_clean-cpu"
+    assert condition_group(base, "", []) == base
+    lr = "encoder.lr_scale=0.3"
+    assert condition_group(base, lr, ["seed=2", lr]) == f"{base}-{lr}"
+    assert condition_group(base, "logger.group=mine", ["logger.group=mine"]) == base  # the user's own group
+    assert len(condition_group(base, "ppo.learning_rate=0.001," * 20, [])) == 128  # W&B's limit
 
 
 def test_resume_with_another_config_is_refused(tmp_path):
