@@ -2,15 +2,18 @@
 
 Held-out frames (``probe.frames``, their own seed) are collected once with their RAM; the same
 games are then replayed under every perturbation of ``probe.suite`` (same actions, same emulator
-states, other pixels). Games, not frames, are split into probe-training and test sets. For each
-encoder of ``probe.encoders`` - a trained agent's (``probe.checkpoints.<name>``), a pretrained one
-(jepa, ae) or a random init - linear probes are fit on clean training frames and scored on the
+states, other pixels). Games, not frames, are split into probe-training and test sets; test frames
+byte-identical to a training frame are not scored, and variables of low entropy on the training
+frames (``probe.min_entropy``, nats) are not probed, as in AtariARI. For each encoder of
+``probe.encoders`` - a trained agent's (``probe.checkpoints.<name>``), a pretrained one (jepa,
+ae) or a random init - linear probes are fit on clean training frames and scored on the
 test frames under each perturbation. Writes ``probes.json`` and PCA / nearest-neighbour figures.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +28,12 @@ from jepa_rl.frames import cached_frames, load_frames
 from jepa_rl.pretrained import encoder_weights, plain
 from jepa_rl.probes import (
     labels_from_ram,
+    low_entropy_variables,
     neighbours_figure,
     nn_retrieval,
     pca_figure,
     probe_encoder,
+    repeats_reference,
 )
 from jepa_rl.tracking import stable_run_id, start_tracker
 from jepa_rl.utils import use_bf16, write_json
@@ -62,6 +67,23 @@ def split_games(episode: np.ndarray, test_fraction: float, seed: int) -> np.ndar
     return np.isin(episode, test_games)
 
 
+def probe_rows(
+    episode: np.ndarray, frames: np.ndarray, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(train_rows, test_rows, repeats)``: split by game; test frames equal to a training frame go to ``repeats``."""
+    test = split_games(episode, test_fraction, seed)
+    train_rows, test_rows = np.flatnonzero(~test), np.flatnonzero(test)
+    repeated = repeats_reference(frames, train_rows, test_rows)
+    if repeated.all():
+        raise ValueError(f"all {len(test_rows)} test frames repeat a training frame: collect more probe frames")
+    return train_rows, test_rows[~repeated], test_rows[repeated]
+
+
+def mean_f1(probes: dict[str, dict[str, dict[str, float]]], suite: list[str]) -> dict[str, float]:
+    """Mean F1 over the probed variables per perturbation (NaN when every variable was dropped)."""
+    return {s: float(np.mean([by_set[s]["f1"] for by_set in probes.values()])) if probes else math.nan for s in suite}
+
+
 def probed_encoder(cfg: DictConfig, name: str, device: torch.device, threads: int, out: Path) -> tuple[str, nn.Module]:
     """``(label, encoder)``: a trained agent's encoder, a pretrained one, or a random init."""
     checkpoint = cfg.probe.checkpoints.get(name)
@@ -93,8 +115,19 @@ def probe_stage(cfg: DictConfig, out: Path, device: torch.device, threads: int) 
     p = cfg.probe
     clean, views = probe_frames(cfg, threads)
     labels = labels_from_ram(clean["ram"], cfg.env.game)
-    test = split_games(clean["episode"], p.test_fraction, p.frames.seed)
-    train_rows, test_rows = np.flatnonzero(~test), np.flatnonzero(test)
+    train_rows, test_rows, duplicates = probe_rows(clean["episode"], clean["frames"], p.test_fraction, p.frames.seed)
+    train_labels = {k: v[train_rows] for k, v in labels.items()}
+    dropped = low_entropy_variables(train_labels, p.min_entropy)
+    train_labels = {k: v for k, v in train_labels.items() if k not in dropped}
+    log.info(
+        "probe: %d training frames, %d test frames (%d more repeat a training frame: not scored); "
+        "not probed, below %.2f nats of label entropy: %s",
+        len(train_rows),
+        len(test_rows),
+        len(duplicates),
+        p.min_entropy,
+        ", ".join(f"{k} {h:.2f}" for k, h in dropped.items()) or "none",
+    )
     autocast = use_bf16(cfg.ppo.autocast, device)
     results: dict[str, Any] = {}
     clean_test_features = {}
@@ -109,21 +142,23 @@ def probe_stage(cfg: DictConfig, out: Path, device: torch.device, threads: int) 
             else features(encoder, clean["frames"], test_rows, p.batch_size, device, autocast)
         )
         eval_sets = {s: (x, {k: v[test_rows] for k, v in labels.items()}) for s, x in test_x.items()}
-        probes = probe_encoder(train_x, {k: v[train_rows] for k, v in labels.items()}, eval_sets, seed=cfg.seed)
+        probes = probe_encoder(train_x, train_labels, eval_sets, seed=cfg.seed, games=clean["episode"][train_rows])
         results[label] = {
             "probes": probes,
-            "mean_f1": {s: float(np.mean([probes[v][s]["f1"] for v in probes])) for s in test_x},
+            "mean_f1": mean_f1(probes, list(test_x)),
             "nn_retrieval": {s: nn_retrieval(reference, x) for s, x in test_x.items() if s != "clean"},
         }
         clean_test_features[label] = reference
-        log.info(
-            "probe %-12s mean F1 %s", label, "  ".join(f"{s} {f:.3f}" for s, f in results[label]["mean_f1"].items())
-        )
+        scores = "  ".join(f"{s} {f:.3f}" for s, f in results[label]["mean_f1"].items())
+        log.info("probe %-12s mean F1 over %d variables %s", label, len(probes), scores)
     summary = {
         "env_id": cfg.env.env_id,
         "game": cfg.env.game,
         "train_frames": len(train_rows),
-        "test_frames": len(test_rows),
+        "test_frames": len(test_rows) + len(duplicates),  # frames of the test games
+        "test_duplicates_dropped": len(duplicates),  # of those, byte-identical to a training frame: not scored
+        "min_entropy": float(p.min_entropy),
+        "dropped_variables": dropped,  # name -> label entropy (nats) on the training frames: not probed
         "suite": list(p.suite),
         "encoders": results,
     }
@@ -164,6 +199,8 @@ def report(cfg: DictConfig, out: Path, summary: dict[str, Any], figures: dict[st
             for pert, score in by_pert.items()
         ]
         tracker.table("probe/table", ["encoder", "variable", "perturbation", "f1", "r2"], rows)
+        dropped_rows = [[var, entropy] for var, entropy in summary["dropped_variables"].items()]
+        tracker.table("probe/dropped_variables", ["variable", "entropy_nats"], dropped_rows)
         tracker.summary(
             {
                 f"probe/{label}/{pert}/{metric}": value

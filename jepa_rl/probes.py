@@ -19,6 +19,7 @@ Everything here works on plain arrays: collecting frames, RAM and features is th
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -50,6 +51,10 @@ POSITION_VARIABLES: frozenset[str] = frozenset(
 NUM_BYTE_VALUES = 256
 # Floor on feature standard deviations: dead units (constant features) must not divide by zero.
 STD_FLOOR = 1e-6
+# Relative tolerance under which two squared distances count as a tie in ``nn_retrieval``: the float32
+# expansion |q|² - 2 q·r + |r|² is exact only to about 1e-6 of |q|² + |r|², so identical clean rows
+# (repeated frames, a collapsed encoder's constant features) can come out a rounding error apart.
+TIE_TOLERANCE = 1e-5
 
 
 def labels_from_ram(ram: np.ndarray, game: str) -> dict[str, np.ndarray]:
@@ -60,6 +65,42 @@ def labels_from_ram(ram: np.ndarray, game: str) -> dict[str, np.ndarray]:
     if ram.ndim != 2 or ram.shape[1] != 128:
         raise ValueError(f"expected RAM of shape [N, 128], got {ram.shape}")
     return {name: ram[:, address].astype(np.int64) for name, address in GAME_VARIABLES[game].items()}
+
+
+def label_entropy(labels: np.ndarray) -> float:
+    """Shannon entropy in nats of the empirical distribution of ``labels`` ``[N]`` (0 for a constant)."""
+    _, counts = np.unique(np.asarray(labels), return_counts=True)
+    p = counts / counts.sum()
+    return float(np.sum(p * np.log(1.0 / p)))  # log(1 / p), not -log(p): a constant gives 0.0, not -0.0
+
+
+def low_entropy_variables(labels: dict[str, np.ndarray], min_entropy: float) -> dict[str, float]:
+    """The variables whose label entropy (nats) is below ``min_entropy``: name -> entropy.
+
+    Any features, even uninformative ones, predict a (nearly) constant variable perfectly, so such a
+    variable adds the same score to every encoder and shrinks the differences between them. AtariARI
+    drops them before probing (``remove_low_entropy_labels``, threshold 0.6 nats); Pong's paddle x
+    coordinates, for instance, never change.
+    """
+    if min_entropy < 0:
+        raise ValueError(f"min_entropy={min_entropy} must be non-negative (an entropy in nats)")
+    entropies = {name: label_entropy(y) for name, y in labels.items()}
+    return {name: h for name, h in entropies.items() if h < min_entropy}
+
+
+def repeats_reference(frames: np.ndarray, reference_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Boolean mask over ``rows``: whose frame (every byte of its stack) equals the frame of a reference row.
+
+    Games repeat frames exactly (a random policy replays the same openings), and a test frame equal
+    to a training frame measures memorisation, not generalisation: AtariARI removes them. Rows are
+    compared by a 128-bit hash of their bytes, so ``frames`` (e.g. a memory map) is read once.
+    """
+
+    def digest(row: int) -> bytes:
+        return hashlib.blake2b(np.ascontiguousarray(frames[row]).tobytes(), digest_size=16).digest()
+
+    seen = {digest(row) for row in np.asarray(reference_rows)}
+    return np.array([digest(row) in seen for row in np.asarray(rows)], dtype=bool)
 
 
 def _standardiser(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,14 +140,16 @@ def fit_linear_probe(
     epochs: int = 8,
     patience: int = 3,
     val_fraction: float = 0.1,
+    games: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Train a linear classifier of byte values on frozen features; weighted F1 per eval set.
 
     The probe is a multinomial logistic regression on features standardised with the training
     statistics, with an L2 penalty ``l2 * |W|²`` on the weights (not the biases). As in AtariARI
     it is trained with Adam and early stopping: the weights kept are those of the epoch with the
-    lowest cross-entropy on a validation split carved from the training set (``val_fraction``),
-    and training stops after ``patience`` epochs without improvement.
+    lowest cross-entropy on a validation split carved from the training set (``val_fraction``,
+    whole games when ``games`` is given: see ``validation_split``), and training stops after
+    ``patience`` epochs without improvement.
 
     Training budget: at most ``epochs`` passes of minibatch Adam, the learning rate decayed to
     zero on a cosine. A pass over the data costs the same for minibatch Adam and for full-batch
@@ -124,6 +167,7 @@ def fit_linear_probe(
         train_x, train_y: features ``[N, D]`` and integer labels ``[N]`` (byte values 0-255).
         eval_sets: name -> ``(features [M, D], labels [M])``.
         seed: seeds the validation split and the minibatch order.
+        games: game (episode) id ``[N]`` of each training frame, or None to split by frame.
     """
     train_y = np.asarray(train_y)
     if train_y.min() < 0 or train_y.max() >= NUM_BYTE_VALUES:
@@ -137,7 +181,9 @@ def fit_linear_probe(
     if len(classes) == 1:  # nothing to learn: every prediction is the one training value
         return {name: weighted_f1(y, np.full(len(y), classes[0])) for name, (_, y) in eval_sets.items()}
     x, y = standardise(train_x), torch.from_numpy(targets.astype(np.int64))
-    weight, bias = _train_softmax(x, y, len(classes), seed, l2, lr, batch_size, epochs, patience, val_fraction)
+    generator = torch.Generator().manual_seed(seed)
+    val, fit = validation_split(len(x), val_fraction, generator, games)
+    weight, bias = _train_softmax(x, y, len(classes), val, fit, generator, l2, lr, batch_size, epochs, patience)
     scores = {}
     with torch.no_grad():
         for name, (eval_x, eval_y) in eval_sets.items():
@@ -146,23 +192,45 @@ def fit_linear_probe(
     return scores
 
 
+def validation_split(
+    n: int, val_fraction: float, generator: torch.Generator, games: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(val, fit)`` row indices: a random ``val_fraction`` of ``n`` rows for early stopping.
+
+    With ``games`` (a game id per row) whole games are held out, in a random order, until they reach
+    ``val_fraction`` of the rows: consecutive frames of one game are near copies, so a frame-level
+    split would score the probe on frames it has all but seen. Fewer than 10 validation rows, or a
+    single game, give no validation set (``val`` empty: training keeps its last epoch).
+    """
+    if n * val_fraction < 10 or (games is not None and len(np.unique(games)) < 2):
+        return torch.empty(0, dtype=torch.int64), torch.randperm(n, generator=generator)
+    if games is None:
+        order = torch.randperm(n, generator=generator)
+        n_val = int(n * val_fraction)
+        return order[:n_val], order[n_val:]
+    ids, game_of_row = np.unique(np.asarray(games), return_inverse=True)
+    order = torch.randperm(len(ids), generator=generator).numpy()
+    # The fewest games (in this order) that reach the target, leaving at least one game to fit.
+    taken = min(int(np.searchsorted(np.cumsum(np.bincount(game_of_row)[order]), n * val_fraction)) + 1, len(ids) - 1)
+    held = np.isin(game_of_row, order[:taken])
+    return torch.from_numpy(np.flatnonzero(held)), torch.from_numpy(np.flatnonzero(~held))
+
+
 def _train_softmax(
     x: torch.Tensor,
     y: torch.Tensor,
     num_classes: int,
-    seed: int,
+    val: torch.Tensor,
+    fit: torch.Tensor,
+    generator: torch.Generator,
     l2: float,
     lr: float,
     batch_size: int,
     epochs: int,
     patience: int,
-    val_fraction: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosine-decayed minibatch Adam on softmax regression; the best validation epoch's ``(weight, bias)``."""
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(x), generator=generator)
-    n_val = int(len(x) * val_fraction) if len(x) * val_fraction >= 10 else 0  # too few: keep the last epoch
-    val, fit = order[:n_val], order[n_val:]
+    n_val = len(val)
     weight = torch.zeros(x.shape[1], num_classes, requires_grad=True)
     bias = torch.zeros(num_classes, requires_grad=True)
     # The L2 penalty as Adam's (coupled) weight decay, and a fused step: every separate tensor op of
@@ -225,16 +293,18 @@ def probe_encoder(
     train_labels: dict[str, np.ndarray],
     eval_sets: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]],
     seed: int = 0,
+    games: np.ndarray | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Probe every variable of ``train_labels``: variable -> eval-set name -> scores.
 
     Scores are ``{"f1": ...}``, plus ``"r2"`` for the variables in ``POSITION_VARIABLES``.
-    ``eval_sets`` maps a name to ``(features, labels)`` with the same variables as ``train_labels``.
+    ``eval_sets`` maps a name to ``(features, labels)`` with (at least) the variables of
+    ``train_labels``; ``games`` (a game id per training frame) makes early stopping validate on whole games.
     """
     results: dict[str, dict[str, dict[str, float]]] = {}
     for variable, train_y in train_labels.items():
         sets = {name: (x, labels[variable]) for name, (x, labels) in eval_sets.items()}
-        f1 = fit_linear_probe(train_x, train_y, sets, seed=seed)
+        f1 = fit_linear_probe(train_x, train_y, sets, seed=seed, games=games)
         results[variable] = {name: {"f1": score} for name, score in f1.items()}
         if variable in POSITION_VARIABLES:
             for name, score in ridge_r2(train_x, train_y, sets).items():
@@ -248,26 +318,36 @@ def _squared_distances(queries: np.ndarray, reference: np.ndarray, reference_sq:
 
 
 def nn_retrieval(clean: np.ndarray, perturbed: np.ndarray, chunk_size: int = 512) -> float:
-    """Fraction of perturbed frames whose nearest clean neighbour is the clean version of the same frame.
+    """Rate at which a perturbed frame's nearest clean neighbour is the clean version of the same frame.
 
     Row ``i`` of ``perturbed`` and of ``clean`` are features of the same frame. Both sets are
     standardised with the clean set's statistics, so every feature dimension counts on the
-    scale over which it varies between frames. A tie counts as a hit: Atari games repeat
-    frames exactly, and an identical clean frame is as good a match as the frame itself.
-    Distances are computed ``chunk_size`` query rows at a time, never ``N x N`` at once.
+    scale over which it varies between frames. A query whose ``t`` nearest clean rows tie (within
+    ``TIE_TOLERANCE``) scores ``1 / t`` if its own row is among them: the hit rate of a random
+    tie-break. Counting a tie as a hit would give a collapsed encoder (constant features, every
+    row tied) a perfect score; this way it scores chance, ``1 / N``. Distances are computed
+    ``chunk_size`` query rows at a time, never ``N x N`` at once.
     """
     if clean.shape != perturbed.shape:
         raise ValueError(f"clean and perturbed features differ in shape: {clean.shape} vs {perturbed.shape}")
+    clean, perturbed = np.asarray(clean, dtype=np.float64), np.asarray(perturbed, dtype=np.float64)
+    # A dimension constant over the clean rows adds the same amount to every distance from a query, so it
+    # cannot rank them; dropped, because a unit dead on clean frames but active on perturbed ones would
+    # be huge once standardised and its float32 rounding would swamp the dimensions that do vary.
+    varying = clean.std(axis=0) > STD_FLOOR
+    clean, perturbed = clean[:, varying], perturbed[:, varying]
     mean, std = _standardiser(clean)
     clean_z = ((clean - mean) / std).astype(np.float32)
     perturbed_z = ((perturbed - mean) / std).astype(np.float32)
     clean_sq = (clean_z**2).sum(axis=1)
-    hits = 0
+    score = 0.0
     for start in range(0, len(clean_z), chunk_size):
         rows = np.arange(start, min(start + chunk_size, len(clean_z)))
         distances = _squared_distances(perturbed_z[rows], clean_z, clean_sq)
-        hits += int(np.count_nonzero(distances[np.arange(len(rows)), rows] <= distances.min(axis=1)))
-    return hits / len(clean_z)
+        slack = TIE_TOLERANCE * ((perturbed_z[rows] ** 2).sum(axis=1, keepdims=True) + clean_sq)
+        tied = distances <= distances.min(axis=1, keepdims=True) + slack  # [rows, N]
+        score += float(np.sum(tied[np.arange(len(rows)), rows] / tied.sum(axis=1)))
+    return score / len(clean_z)
 
 
 def pca_2d(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

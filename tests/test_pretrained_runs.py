@@ -65,7 +65,15 @@ def test_probe_stage_on_a_tiny_frame_set(tmp_path):
     probes = json.loads((tmp_path / "probe" / "probes.json").read_text())
     assert list(probes["encoders"]) == ["cnn_agent", "vit_random", "jepa"]
     for res in probes["encoders"].values():
-        assert set(res["probes"]) == {"ball_x", "ball_y", "player_x", "blocks_hit_count", "score"}
+        # Variables of low entropy on so few frames (a random agent rarely scores) are reported, not probed.
+        assert set(res["probes"]) | set(probes["dropped_variables"]) == {
+            "ball_x",
+            "ball_y",
+            "player_x",
+            "blocks_hit_count",
+            "score",
+        }
+        assert {"ball_x", "player_x"} <= set(res["probes"])
         for scores in res["probes"].values():
             assert set(scores) == {"clean", "hard"} and 0 <= scores["clean"]["f1"] <= 1
         assert set(res["probes"]["player_x"]["clean"]) == {"f1", "r2"}

@@ -2,18 +2,25 @@ import numpy as np
 import pytest
 import torch
 
+from jepa_rl.envs import AtariPipeline
+from jepa_rl.frames import collect
+from jepa_rl.probe_stage import mean_f1, probe_rows
 from jepa_rl.probes import (
     GAME_VARIABLES,
     POSITION_VARIABLES,
     fit_linear_probe,
+    label_entropy,
     labels_from_ram,
+    low_entropy_variables,
     nearest_neighbours,
     neighbours_figure,
     nn_retrieval,
     pca_2d,
     pca_figure,
     probe_encoder,
+    repeats_reference,
     ridge_r2,
+    validation_split,
     weighted_f1,
 )
 
@@ -90,6 +97,42 @@ def test_labels_from_ram_rejects_unknown_game():
         labels_from_ram(np.zeros((1, 128), np.uint8), "space_invaders")
 
 
+# --- low-entropy variables -----------------------------------------------------------------------
+
+
+def test_label_entropy_in_nats():
+    assert label_entropy(np.full(10, 7)) == 0.0
+    assert label_entropy(np.array([3, 3, 9, 9])) == pytest.approx(np.log(2))
+    assert label_entropy(np.arange(8)) == pytest.approx(np.log(8))
+
+
+def test_constant_pong_paddles_are_not_probed_so_uninformative_features_score_low():
+    envs = AtariPipeline("pong", 2, seed=0, record_ram=True, num_threads=1)
+    data = collect(envs, num_frames=96, keep_every=2, seed=0)
+    envs.close()
+    labels = labels_from_ram(data["ram"], "pong")
+    train = {k: v[:64] for k, v in labels.items()}
+    held = {"test": (np.random.default_rng(1).normal(size=(32, 8)), {k: v[64:] for k, v in labels.items()})}
+    noise = np.random.default_rng(0).normal(size=(64, 8))  # features that carry nothing
+    # Probed anyway, the paddles' x coordinates (which never change) score perfectly on noise.
+    every = probe_encoder(noise, train, held, seed=0)
+    assert every["player_x"]["test"] == every["enemy_x"]["test"] == {"f1": 1.0, "r2": 1.0}
+    dropped = low_entropy_variables(train, min_entropy=0.6)
+    assert {"player_x", "enemy_x"} <= set(dropped) and dropped["player_x"] == 0.0
+    assert all(label_entropy(train[k]) >= 0.6 for k in set(train) - set(dropped))
+    assert {"player_y", "ball_x", "ball_y"}.isdisjoint(dropped)  # they move under random play
+    informative = probe_encoder(noise, {k: v for k, v in train.items() if k not in dropped}, held, seed=0)
+    assert set(informative) == set(train) - set(dropped)
+    assert mean_f1(informative, ["test"])["test"] < 0.3 < mean_f1(every, ["test"])["test"]
+    assert low_entropy_variables(train, min_entropy=0.0) == {}
+
+
+def test_mean_f1_without_probed_variables_is_nan():
+    assert np.isnan(mean_f1({}, ["clean"])["clean"])
+    with pytest.raises(ValueError, match="nats"):
+        low_entropy_variables({"x": np.zeros(3)}, min_entropy=-1)
+
+
 # --- weighted F1 ----------------------------------------------------------------------------------
 
 
@@ -147,6 +190,33 @@ def test_probe_standardises_eval_features_with_train_statistics():
     f1 = fit_linear_probe(x, y, {"same": (x, y), "shifted": (x + 10, y)})
     assert f1["same"] == 1.0
     assert f1["shifted"] == pytest.approx(1 / 3)  # class 1: P=1/2, R=1 -> F1=2/3; class 0: 0
+
+
+def test_validation_split_holds_out_whole_games():
+    games = np.repeat(np.arange(20), np.arange(20) % 5 + 8)  # 20 games of 8-12 frames
+    val, fit = validation_split(len(games), 0.2, torch.Generator().manual_seed(3), games)
+    assert sorted(np.concatenate([val.numpy(), fit.numpy()])) == list(range(len(games)))
+    assert set(games[val.numpy()]).isdisjoint(games[fit.numpy()])
+    assert 0.2 * len(games) <= len(val) < 0.2 * len(games) + 12  # the target, overshot by less than one game
+    again, _ = validation_split(len(games), 0.2, torch.Generator().manual_seed(3), games)
+    other, _ = validation_split(len(games), 0.2, torch.Generator().manual_seed(4), games)
+    assert torch.equal(val, again) and not torch.equal(val, other)
+
+
+def test_validation_split_needs_two_games_and_ten_rows():
+    one_game = validation_split(200, 0.2, torch.Generator().manual_seed(0), np.zeros(200))
+    by_frame = validation_split(200, 0.2, torch.Generator().manual_seed(0))
+    few_rows = validation_split(40, 0.2, torch.Generator().manual_seed(0), np.arange(40) // 4)
+    assert len(one_game[0]) == 0 and len(one_game[1]) == 200
+    assert len(by_frame[0]) == 40 and len(few_rows[0]) == 0
+
+
+def test_probe_validating_on_games_is_deterministic():
+    train_y = split_labels(600, 8, seed=0)
+    train_x, games = encoded(train_y, noise=3.0, seed=0), np.arange(600) // 30
+    sets = {"test": (encoded(train_y[:200], noise=3.0, seed=1), train_y[:200])}
+    first = fit_linear_probe(train_x, train_y, sets, seed=2, games=games)
+    assert first == fit_linear_probe(train_x, train_y, sets, seed=2, games=games) and first["test"] > 0.5
 
 
 def test_probe_with_a_single_training_value_predicts_it():
@@ -211,10 +281,60 @@ def test_nn_retrieval_counts_exactly_the_unmoved_rows_across_chunks():
     assert nn_retrieval(clean, perturbed, chunk_size=37) == pytest.approx(200 / 300)
 
 
-def test_nn_retrieval_counts_a_duplicate_clean_frame_as_a_hit():
+def test_nn_retrieval_counts_a_duplicate_clean_frame_as_half_a_hit():
     clean = np.random.default_rng(2).normal(size=(50, 8))
-    clean[10] = clean[20]  # a repeated frame
-    assert nn_retrieval(clean, clean.copy()) == 1.0
+    clean[10] = clean[20]  # a repeated frame: a random tie-break finds the right copy half the time
+    assert nn_retrieval(clean, clean.copy()) == pytest.approx(49 / 50)
+
+
+def test_nn_retrieval_of_collapsed_features_is_chance():
+    rng = np.random.default_rng(4)
+    constant = np.full((300, 16), 0.1, np.float32)
+    assert nn_retrieval(constant, constant.copy(), chunk_size=64) == pytest.approx(1 / 300)
+    assert nn_retrieval(constant, constant + 2.0) == pytest.approx(1 / 300)
+    # Five distinct feature vectors: each group of c tied rows is found 1/c of the time, 5/N in all.
+    five = rng.normal(size=(5, 16))[rng.integers(0, 5, 300)] * 100
+    assert nn_retrieval(five, five + 1e-3 * rng.normal(size=five.shape), chunk_size=64) == pytest.approx(5 / 300)
+    informative = rng.normal(size=(300, 16))
+    assert nn_retrieval(informative, informative + 0.05 * rng.normal(size=informative.shape)) > 0.95
+
+
+def test_nn_retrieval_ignores_a_unit_dead_on_clean_frames():
+    # Unit 0 never fires on clean frames and fires on perturbed ones: it moves every query by the
+    # same amount from every clean row, so it must not blur the ranking by the other units.
+    rng = np.random.default_rng(5)
+    clean = np.abs(rng.normal(size=(400, 16)))
+    clean[:, 0] = 0.0
+    perturbed = clean + 0.01 * rng.normal(size=clean.shape)
+    perturbed[:, 0] = 0.5
+    assert nn_retrieval(clean, perturbed) == 1.0
+
+
+# --- test frames that repeat training frames ------------------------------------------------------
+
+
+def test_repeats_reference_matches_whole_stacks_byte_for_byte():
+    frames = np.random.default_rng(0).integers(0, 256, (12, 4, 6, 6), dtype=np.uint8)
+    frames[8] = frames[1]
+    frames[9] = frames[2]
+    frames[9, 3, 5, 5] ^= 1  # one bit off: not a repeat
+    frames[10] = frames[11]  # a repeat among the checked rows only
+    repeated = repeats_reference(frames, np.arange(6), np.arange(6, 12))
+    np.testing.assert_array_equal(repeated, [False, False, True, False, False, False])
+
+
+def test_probe_rows_split_by_game_and_leave_out_repeated_test_frames():
+    episode = np.repeat(np.arange(10), 6)
+    frames = np.random.default_rng(1).integers(0, 256, (60, 2, 4, 4), dtype=np.uint8)
+    frames[np.flatnonzero(np.diff(episode, prepend=-1))] = frames[0]  # every game opens with the same frame
+    train_rows, test_rows, repeats = probe_rows(episode, frames, test_fraction=0.3, seed=2)
+    assert set(episode[train_rows]).isdisjoint(episode[np.concatenate([test_rows, repeats])])
+    assert len(repeats) == 3 and len(train_rows) + len(test_rows) + len(repeats) == 60
+    assert all(np.array_equal(frames[r], frames[0]) for r in repeats)
+    again = probe_rows(episode, frames, test_fraction=0.3, seed=2)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (train_rows, test_rows, repeats), strict=True))
+    with pytest.raises(ValueError, match="repeat a training frame"):
+        probe_rows(episode, np.zeros_like(frames), test_fraction=0.3, seed=2)
 
 
 # --- PCA, neighbours and figures ------------------------------------------------------------------
