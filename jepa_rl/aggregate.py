@@ -17,12 +17,15 @@ import json
 import logging
 import sys
 import warnings
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ class Cell:
     env_id: str | None = None
     results: dict[str, Any] = field(default_factory=dict)
     problem: str = ""
+    encoder: str = ""  # the encoder's config name: cnn, vit, jepa, ae
+    variant: str = ""  # the label's varying overrides, "key=value ..." ("" when none vary)
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -54,12 +59,15 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(p.parent.parent for p in Path(sweep_dir).rglob(".hydra/config.yaml"))
 
 
-def read_cell(job: Path, varying: list[str]) -> Cell:
-    """The cell in ``job``: its condition label, seed and results (or why there are none)."""
-    cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
+def read_cell(job: Path, cfg: DictConfig, name: str, varying: list[str]) -> Cell:
+    """The cell in ``job`` (resolved config ``cfg``): its condition label, seed and results (or why there are none).
+
+    The label is ``name`` followed by the job's value of each ``varying`` override.
+    """
     given = overrides(job)
-    label = " ".join([cfg.get("condition") or cfg.encoder.name, *(f"{k}={given.get(k, '-')}" for k in varying)])
-    cell = Cell(job, label, int(cfg.seed), "missing", env_id=cfg.env.env_id)
+    variant = " ".join(f"{k}={given.get(k, '-')}" for k in varying)
+    label = f"{name} {variant}" if variant else name
+    cell = Cell(job, label, int(cfg.seed), "missing", env_id=cfg.env.env_id, encoder=cfg.encoder.name, variant=variant)
     results_path = job / "results.json"
     if results_path.exists():
         try:
@@ -89,16 +97,34 @@ def varying_overrides(jobs: list[Path]) -> list[str]:
     return sorted(k for k in keys - NOT_CONDITION if len({g.get(k) for g in given}) > 1)
 
 
+def condition_names(configs: dict[Path, DictConfig]) -> dict[Path, str]:
+    """Each job's condition name: its ``condition`` (else its encoder), plus ``/<encoder>`` where that name
+    covers cells with different encoders, so that a constant ``condition=`` does not merge them."""
+    base = {job: cfg.get("condition") or cfg.encoder.name for job, cfg in configs.items()}
+    encoders: dict[str, set[str]] = {}
+    for job, name in base.items():
+        encoders.setdefault(name, set()).add(configs[job].encoder.name)
+    return {
+        job: f"{name}/{configs[job].encoder.name}" if len(encoders[name]) > 1 else name for job, name in base.items()
+    }
+
+
+def main_game(cells: list[Cell]) -> str:
+    """The game most cells play; a tie goes to the first name in sorted order (never to hash order)."""
+    counts = Counter(c.env_id for c in cells)
+    return min(counts, key=lambda env: (-counts[env], str(env)))
+
+
 def collect_cells(sweep_dir: Path) -> list[Cell]:
     """Read every cell of a sweep; raises ``AggregationError`` when there is nothing to aggregate."""
     jobs = job_dirs(sweep_dir)
     if not jobs:
         raise AggregationError(f"{sweep_dir} holds no job directories (.hydra/config.yaml); pass a sweep directory")
-    varying = varying_overrides(jobs)
-    cells = [read_cell(job, varying) for job in jobs]
+    configs = {job: OmegaConf.load(job / ".hydra" / "config.yaml") for job in jobs}
+    names, varying = condition_names(configs), varying_overrides(jobs)
+    cells = [read_cell(job, configs[job], names[job], varying) for job in jobs]
     # One game per report: the most common one; cells of other games are listed, not mixed in.
-    envs = [c.env_id for c in cells]
-    main_env = max(set(envs), key=envs.count)
+    main_env = main_game(cells)
     for c in cells:
         if c.env_id != main_env:
             c.status = "other_game"
@@ -123,13 +149,25 @@ def score_matrix(cells: list[Cell], suite: list[str]) -> dict[str, np.ndarray]:
     return {k: np.array(v, dtype=float) for k, v in out.items()}
 
 
+@contextmanager
+def global_numpy_seed(seed: int) -> Iterator[None]:
+    """Seed numpy's global generator inside the block, and give it back its previous state after."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def bootstrap(scores: dict, func, reps: int, seed: int) -> tuple[dict, dict]:
-    """rliable's stratified-bootstrap point estimates and 95% CIs, seeded."""
+    """rliable's stratified-bootstrap point estimates and 95% CIs, seeded: the same intervals in every process."""
     from rliable import library as rly
 
     logging.getLogger("absl").setLevel(logging.WARNING)  # rliable logs a line per estimate
-    with warnings.catch_warnings():  # arch deprecates the RandomState that rliable passes it
-        warnings.simplefilter("ignore", FutureWarning)
+    # rliable 1.2.0 draws its resample indices with np.random.choice, ignoring random_state: seed the global one.
+    with warnings.catch_warnings(), global_numpy_seed(seed):
+        warnings.simplefilter("ignore", FutureWarning)  # arch deprecates the RandomState that rliable passes it
         return rly.get_interval_estimates(scores, func, reps=reps, random_state=np.random.RandomState(seed))
 
 
@@ -196,7 +234,7 @@ def write_cells_csv(cells: list[Cell], suite: list[str], path: Path) -> None:
 
 
 def robustness_ratios(cells: list[Cell]) -> np.ndarray:
-    """The finished cells' robustness ratios (a run that scored 0 on clean games has none)."""
+    """The finished cells' robustness ratios (a run whose clean mean is <= 0 has none)."""
     return np.array([c.results["robustness_ratio"] for c in cells if c.results.get("robustness_ratio") is not None])
 
 
@@ -204,22 +242,25 @@ def fmt_ci(value: float, ci: list[float], digits: int = 1) -> str:
     return f"{value:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
+def mean_std(values: np.ndarray, digits: int) -> str:
+    """``mean ± sample std`` (ddof=1) of ``values``; the mean alone for a single value, ``-`` for none."""
+    if len(values) == 0:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+
+
 def study_table(cells: list[Cell], suite: list[str]) -> str:
-    """The study's table in markdown: mean +/- std over seeds per perturbation, and the robustness ratio."""
+    """The study's table in markdown: mean ± sample std over seeds per perturbation, and the robustness ratio."""
     rows = ["| condition | seeds | " + " | ".join(suite) + " | robustness ratio |"]
     rows.append("|---" * (len(suite) + 3) + "|")
     for condition in sorted({c.condition for c in cells}):
         done = [c for c in cells if c.condition == condition and c.status == "ok"]
-        if not done:
-            rows.append(f"| {condition} | 0 | " + " | ".join("-" for _ in suite) + " | - |")
-            continue
-        means = np.array([[c.results["eval"][p]["mean"] for p in suite] for c in done])
-        ratios = robustness_ratios(done)
-        cols = [f"{m:.1f} ± {s:.1f}" for m, s in zip(means.mean(0), means.std(0), strict=True)]
+        means = np.array([[c.results["eval"][p]["mean"] for p in suite] for c in done]).reshape(len(done), len(suite))
+        cols = [mean_std(means[:, j], 1) for j in range(len(suite))]
         rows.append(
-            f"| {condition} | {len(done)} | "
-            + " | ".join(cols)
-            + (f" | {ratios.mean():.2f} ± {ratios.std():.2f} |" if len(ratios) else " | - |")
+            f"| {condition} | {len(done)} | " + " | ".join(cols) + f" | {mean_std(robustness_ratios(done), 2)} |"
         )
     return "\n".join(rows)
 
@@ -240,21 +281,15 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any
     """Aggregate ``sweep_dir``: writes ``cells.csv``, ``stats.json`` and ``REPORT.md`` there; returns the stats."""
     sweep_dir = Path(sweep_dir)
     cells = collect_cells(sweep_dir)
-    done = [c for c in cells if c.status == "ok"]
-    suite = list(done[0].results["eval"]) if done else []
-    for c in done:
-        if list(c.results["eval"]) != suite:
-            c.status, c.problem = (
-                "malformed",
-                f"{c.path / 'results.json'} evaluates {list(c.results['eval'])}, not {suite}",
-            )
+    suite = common_suite(cells)
+    flag_duplicates(cells)
     write_cells_csv(cells, suite, sweep_dir / "cells.csv")
     env_id = next(c.env_id for c in cells if c.status != "other_game")
     scores = score_matrix(cells, suite)
     stats = interval_estimates(scores, reps, seed) if scores else {}
     known = env_id in REFERENCE_SCORES and scores
     norm_stats = interval_estimates({k: normalised(v, env_id) for k, v in scores.items()}, reps, seed) if known else {}
-    pairs = comparisons(scores, env_id, reps, seed)
+    pairs = comparisons(cells, scores, env_id, reps, seed)
     summary = {
         "sweep_dir": str(sweep_dir),
         "env_id": env_id,
@@ -281,14 +316,51 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any
     return summary
 
 
-def comparisons(scores: dict[str, np.ndarray], env_id: str, reps: int, seed: int) -> dict[str, Any]:
-    """P(jepa > cnn) and P(jepa > ae) on normalised scores over all perturbations, where both ran."""
+def common_suite(cells: list[Cell]) -> list[str]:
+    """The perturbations most finished cells evaluated, compared as sets (a tie goes to the first cell's, in path
+    order), in the order of the first cell evaluating them; finished cells that evaluated another set are marked
+    malformed."""
+    done = [c for c in cells if c.status == "ok"]
+    counts = Counter(frozenset(c.results["eval"]) for c in done)  # insertion order: path order
+    if not counts:
+        return []
+    common = max(counts, key=counts.__getitem__)  # max keeps the first of equal counts
+    suite = next(list(c.results["eval"]) for c in done if set(c.results["eval"]) == common)
+    for c in done:
+        if set(c.results["eval"]) != common:
+            c.status = "malformed"
+            c.problem = (
+                f"{c.path / 'results.json'} evaluates {list(c.results['eval'])}, not {suite} "
+                f"(the suite of {counts[common]} of {len(done)} finished cells)"
+            )
+    return suite
+
+
+def flag_duplicates(cells: list[Cell]) -> None:
+    """Mark a finished cell malformed when an earlier one (path order) has its condition and seed: averaging the
+    two would count one seed twice."""
+    first: dict[tuple[str, int], Cell] = {}
+    for c in cells:
+        if c.status != "ok":
+            continue
+        other = first.setdefault((c.condition, c.seed), c)
+        if other is not c:
+            c.status = "malformed"
+            c.problem = (
+                f"same condition ({c.condition}) and seed ({c.seed}) as {other.path}; only that one is aggregated"
+            )
+
+
+def comparisons(cells: list[Cell], scores: dict[str, np.ndarray], env_id: str, reps: int, seed: int) -> dict[str, Any]:
+    """P(jepa > cnn) and P(jepa > ae) on normalised scores over all perturbations, between conditions whose
+    other varying overrides are equal (e.g. the same ``ppo.total_timesteps``)."""
+    kinds = sorted({(c.condition, c.encoder, c.variant) for c in cells if c.condition in scores})
     out = {}
     for x, y in (("jepa", "cnn"), ("jepa", "ae")):
-        a = [k for k in scores if k.split()[0].startswith(x)]
-        b = [k for k in scores if k.split()[0].startswith(y)]
-        for ka in a:
-            for kb in b:
+        for ka, encoder_a, variant_a in kinds:
+            for kb, encoder_b, variant_b in kinds:
+                if (encoder_a, encoder_b) != (x, y) or variant_a != variant_b:
+                    continue
                 xa, yb = scores[ka], scores[kb]
                 if env_id in REFERENCE_SCORES:
                     xa, yb = normalised(xa, env_id), normalised(yb, env_id)

@@ -17,6 +17,8 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from jepa_rl.aggregate import Cell  # noqa: E402
 
+SEED = 0  # seaborn's bootstrapped error bars: the same figure every time
+
 
 def returns_frame(cells: list[Cell], suite: list[str]) -> pd.DataFrame:
     """Long form: one row per (condition, seed, perturbation) with the run's mean raw score."""
@@ -39,7 +41,7 @@ def save(fig: plt.Figure, path: Path) -> Path:
 def returns_bars(df: pd.DataFrame, path: Path) -> Path:
     """Grouped bars: mean return per perturbation and condition, 95% bootstrap CI over seeds."""
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * df["perturbation"].nunique()), 4))
-    sns.barplot(df, x="perturbation", y="return", hue="condition", errorbar=("ci", 95), ax=ax)
+    sns.barplot(df, x="perturbation", y="return", hue="condition", errorbar=("ci", 95), seed=SEED, ax=ax)
     sns.stripplot(
         df, x="perturbation", y="return", hue="condition", dodge=True, palette="dark:black", size=3, ax=ax, legend=False
     )
@@ -47,13 +49,20 @@ def returns_bars(df: pd.DataFrame, path: Path) -> Path:
     return save(fig, path)
 
 
-def drop_heatmap(df: pd.DataFrame, path: Path) -> Path:
-    """Heatmap of the drop from clean, 1 - perturbed / clean (mean over seeds), per condition and perturbation."""
+def drop_from_clean(df: pd.DataFrame) -> pd.DataFrame:
+    """1 - perturbed / clean of the means over seeds, ``[conditions, perturbations]``; NaN where the clean mean is
+    <= 0 (e.g. Pong's negative scores), whose ratio means nothing."""
     means = df.groupby(["condition", "perturbation"], sort=False)["return"].mean().unstack()
-    drop = 1 - means.div(means["clean"].replace(0, np.nan), axis=0)
-    fig, ax = plt.subplots(figsize=(1.3 * len(drop.columns) + 2, 0.6 * len(drop) + 1.5))
-    sns.heatmap(drop.drop(columns="clean"), annot=True, fmt=".2f", cmap="rocket_r", vmin=0, vmax=1, ax=ax)
-    ax.set(title="Drop from clean (1 - perturbed / clean)", xlabel="", ylabel="")
+    clean = means["clean"].where(means["clean"] > 0)
+    return (1 - means.div(clean, axis=0)).drop(columns="clean")
+
+
+def drop_heatmap(df: pd.DataFrame, path: Path) -> Path:
+    """Heatmap of the drop from clean (``drop_from_clean``) per condition and perturbation."""
+    drop = drop_from_clean(df)
+    fig, ax = plt.subplots(figsize=(1.3 * len(drop.columns) + 3, 0.6 * len(drop) + 1.5))
+    sns.heatmap(drop, annot=True, fmt=".2f", cmap="rocket_r", vmin=0, vmax=1, ax=ax)
+    ax.set(title="Drop from clean (1 - perturbed / clean; blank: clean mean <= 0)", xlabel="", ylabel="")
     return save(fig, path)
 
 
@@ -72,7 +81,7 @@ def ratio_and_tradeoff(cells: list[Cell], ratio_path: Path, pareto_path: Path) -
     df = pd.DataFrame(rows, columns=["condition", "seed", "clean", "robustness ratio"])
     fig, ax = plt.subplots(figsize=(6, 4))
     if len(df):
-        sns.barplot(df, x="condition", y="robustness ratio", errorbar=("ci", 95), ax=ax)
+        sns.barplot(df, x="condition", y="robustness ratio", errorbar=("ci", 95), seed=SEED, ax=ax)
         sns.stripplot(
             df, x="condition", y="robustness ratio", hue="condition", palette="dark:black", size=4, ax=ax, legend=False
         )
@@ -115,6 +124,7 @@ def degradation(df: pd.DataFrame, levels: pd.DataFrame, path: Path) -> Path:
             hue="condition",
             marker="o",
             errorbar=("ci", 95),
+            seed=SEED,
             ax=ax,
         )
         ax.set(xlabel=family, title=f"Degradation with {family}")
@@ -146,7 +156,7 @@ def learning_curves(cells: list[Cell], path: Path, bins: int = 50) -> Path:
     rows = curve_rows(cells, bins)
     fig, ax = plt.subplots(figsize=(7, 4))
     if not rows.empty:
-        sns.lineplot(rows, x="step", y="return", hue="condition", errorbar=("ci", 95), ax=ax)
+        sns.lineplot(rows, x="step", y="return", hue="condition", errorbar=("ci", 95), seed=SEED, ax=ax)
     ax.set(
         xlabel="agent steps",
         ylabel="training return (raw, per game)",
@@ -156,19 +166,24 @@ def learning_curves(cells: list[Cell], path: Path, bins: int = 50) -> Path:
 
 
 def sweep_plots(sweep_dir: Path, cells: list[Cell], suite: list[str]) -> dict[str, Path]:
-    """Every figure of the report, written into ``sweep_dir``; returns ``{name: path}``."""
+    """Every figure of the report, written into ``sweep_dir``; returns ``{name: path}``.
+
+    Without ``clean`` in the suite, the figures relative to clean (drop, robustness ratio, trade-off) are left out.
+    """
     df = returns_frame(cells, suite)
     if df.empty:
         return {}
     sns.set_theme(style="whitegrid")
-    out = {
-        "returns": returns_bars(df, sweep_dir / "returns.png"),
-        "drop_from_clean": drop_heatmap(df, sweep_dir / "drop_from_clean.png"),
-        "degradation": degradation(df, strength_levels(cells, suite), sweep_dir / "degradation.png"),
-        "learning_curves": learning_curves(cells, sweep_dir / "learning_curves.png"),
-    }
-    ratio, pareto = ratio_and_tradeoff(cells, sweep_dir / "robustness_ratio.png", sweep_dir / "clean_vs_robustness.png")
-    out.update(robustness_ratio=ratio, clean_vs_robustness=pareto)
+    out = {"returns": returns_bars(df, sweep_dir / "returns.png")}
+    if "clean" in suite:
+        out["drop_from_clean"] = drop_heatmap(df, sweep_dir / "drop_from_clean.png")
+    out["degradation"] = degradation(df, strength_levels(cells, suite), sweep_dir / "degradation.png")
+    out["learning_curves"] = learning_curves(cells, sweep_dir / "learning_curves.png")
+    if "clean" in suite:
+        ratio, pareto = ratio_and_tradeoff(
+            cells, sweep_dir / "robustness_ratio.png", sweep_dir / "clean_vs_robustness.png"
+        )
+        out.update(robustness_ratio=ratio, clean_vs_robustness=pareto)
     out.update(agent_media(sweep_dir, cells))
     return out
 

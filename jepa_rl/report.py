@@ -29,7 +29,7 @@ def protocol(cells: list[Cell]) -> list[str]:
         f"- evaluation: {cfg.eval.episodes} full games per perturbation, raw scores, "
         f"{'greedy' if cfg.eval.greedy else 'sampled'} actions",
     ]
-    if any(c.condition.split()[0].startswith(("jepa", "ae")) for c in cells):
+    if any(c.encoder in ("jepa", "ae") for c in cells):
         p = cfg.pretrain
         lines.append(
             f"- pretraining (jepa, ae): {p.frames.num_frames:,} frames of random play, {p.epochs} epochs "
@@ -40,38 +40,73 @@ def protocol(cells: list[Cell]) -> list[str]:
 
 def findings(cells: list[Cell], suite: list[str], stats: dict, pairs: dict) -> list[str]:
     """Sentences that follow from the numbers; each says how sure it can be."""
-    out = []
-    env_id = next(c.env_id for c in cells if c.status == "ok")
-    if env_id in REFERENCE_SCORES and all(normalised(np.array(per[0]["iqm"]), env_id) < 0.05 for per in stats.values()):
-        out.append(
-            "- **No condition plays clearly above random on clean games** (normalised clean IQM < 0.05): "
-            "this sweep cannot answer the question; robustness ratios and comparisons below are about noise. "
-            "Train longer (e.g. experiment=cpu's 1M steps or the study's 10M)."
-        )
+    if "clean" in suite:
+        out = clean_findings(cells, suite, stats)
+    else:
+        out = [
+            f"- The suite {suite} has no `clean` evaluation: the clean IQM, robustness ratios, drop from clean "
+            "and clean-vs-robustness figures are left out."
+        ]
+    out += [pair_finding(pair, est) for pair, est in pairs.items()]
     seeds = max((sum(c.condition == k and c.status == "ok" for c in cells) for k in stats), default=0)
-    for condition, per in sorted(stats.items(), key=lambda kv: -kv[1][0]["iqm"]):
-        ratios = robustness_ratios([c for c in cells if c.condition == condition and c.status == "ok"])
-        clean = per[0]["iqm"]
-        ratio = f"{ratios.mean():.2f}" if len(ratios) else "undefined (clean score 0)"
-        line = f"- {condition}: clean IQM {fmt(clean, per[0]['iqm_ci'])}, robustness ratio {ratio}"
-        if env_id in REFERENCE_SCORES and normalised(np.array(clean), env_id) < 0.05:
-            line += " (clean play is near random: its ratio says little)"
-        out.append(line)
-    for pair, est in pairs.items():
-        lo, hi = est["ci"]
-        first, second = pair.split(" > ", 1)
-        if lo > 0.5:
-            verdict = f"{first} scores higher more often than not, and the interval excludes 0.5"
-        elif hi < 0.5:
-            verdict = f"{second} scores higher more often than not, and the interval excludes 0.5"
-        else:
-            verdict = "the interval includes 0.5: no reliable difference"
-        out.append(f"- P({pair}) over all perturbations = {est['p']:.2f} [{lo:.2f}, {hi:.2f}]: {verdict}")
     out.append(
         f"- {seeds} seed(s) per condition: bootstrap intervals over so few runs are wide and themselves uncertain; "
         "treat differences inside them as unresolved."
     )
     return out
+
+
+def clean_findings(cells: list[Cell], suite: list[str], stats: dict) -> list[str]:
+    """Whether any condition plays above random on clean games, then each condition's clean IQM and robustness
+    ratio, best first; ``clean`` is looked up by name in ``suite``."""
+    j = suite.index("clean")
+    env_id = next(c.env_id for c in cells if c.status == "ok")
+
+    def near_random(score: float) -> bool:
+        return env_id in REFERENCE_SCORES and normalised(np.array(score), env_id) < 0.05
+
+    out = []
+    if all(near_random(per[j]["iqm"]) for per in stats.values()):
+        out.append(
+            "- **No condition plays clearly above random on clean games** (normalised clean IQM < 0.05): "
+            "this sweep cannot answer the question; robustness ratios and comparisons below are about noise. "
+            "Train longer (e.g. experiment=cpu's 1M steps or the study's 10M)."
+        )
+    for condition, per in sorted(stats.items(), key=lambda kv: -kv[1][j]["iqm"]):
+        ratios = robustness_ratios([c for c in cells if c.condition == condition and c.status == "ok"])
+        ratio = f"{ratios.mean():.2f}" if len(ratios) else "undefined (clean mean <= 0)"
+        line = f"- {condition}: clean IQM {fmt(per[j]['iqm'], per[j]['iqm_ci'])}, robustness ratio {ratio}"
+        if near_random(per[j]["iqm"]):
+            line += " (clean play is near random: its ratio says little)"
+        out.append(line)
+    return out
+
+
+def pair_finding(pair: str, est: dict[str, Any]) -> str:
+    """One sentence on P(first > second) and whether its 95% interval excludes 0.5."""
+    lo, hi = est["ci"]
+    first, second = pair.split(" > ", 1)
+    if lo > 0.5:
+        verdict = f"{first} scores higher more often than not, and the interval excludes 0.5"
+    elif hi < 0.5:
+        verdict = f"{second} scores higher more often than not, and the interval excludes 0.5"
+    else:
+        verdict = "the interval includes 0.5: no reliable difference"
+    return f"- P({pair}) over all perturbations = {est['p']:.2f} [{lo:.2f}, {hi:.2f}]: {verdict}"
+
+
+def other_games(sweep_dir: Path, cells: list[Cell]) -> list[str]:
+    """A line naming the cells left out because they play another game than the report's, if any."""
+    others = [c for c in cells if c.status == "other_game"]
+    if not others:
+        return []
+    env_id = next(c.env_id for c in cells if c.status != "other_game")
+    left_out = ", ".join(f"`{c.path.relative_to(sweep_dir)}` ({c.env_id})" for c in others)
+    return [
+        f"This report is for `{env_id}`, the game most cells play (a tie goes to the first name); "
+        f"left out, playing other games: {left_out}.",
+        "",
+    ]
 
 
 def fmt(value: float, ci: list[float]) -> str:
@@ -99,12 +134,17 @@ def write_report(
         *protocol(cells),
         "",
     ]
-    parts += [f"## Cells: {len(cells) - len(bad)} of {len(cells)} finished", ""]
+    parts += [f"## Cells: {len(cells) - len(bad)} of {len(cells)} finished", "", *other_games(sweep_dir, cells)]
     parts += [
         f"- **{c.status}**: `{c.path.relative_to(sweep_dir)}` ({c.condition}, seed {c.seed}): {c.problem}" for c in bad
     ]
     if suite:
-        parts += ["", "## Returns (mean ± std over seeds of each run's mean raw score)", "", study_table(cells, suite)]
+        parts += [
+            "",
+            "## Returns (mean ± sample std over seeds of each run's mean raw score; no std for one seed)",
+            "",
+            study_table(cells, suite),
+        ]
         parts += [
             "",
             "## Interquartile mean over seeds, 95% stratified-bootstrap CI",
