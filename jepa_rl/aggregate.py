@@ -310,7 +310,8 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any
     from jepa_rl.plots import sweep_plots
     from jepa_rl.report import write_report
 
-    summary["plots"] = {k: str(v) for k, v in sweep_plots(sweep_dir, cells, suite).items()}
+    with global_numpy_seed(seed):  # seaborn's strip-plot jitter draws from numpy's global generator
+        summary["plots"] = {k: str(v) for k, v in sweep_plots(sweep_dir, cells, suite).items()}
     write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"], norm_stats)
     (sweep_dir / "stats.json").write_text(json.dumps(summary, indent=2))
     return summary
