@@ -22,13 +22,14 @@ Colour jitter (sampled once per episode, per environment), in OpenCV's HSV space
 Gaussian noise is drawn independently for every pixel and channel of every frame,
 with ``noise_std`` in 0-255 intensity units, then rounded and clipped to uint8.
 
+Note that the agent sees the frame after grayscale conversion and the 84x84 area
+resize, which average several noisy values: the noise the network sees is weaker
+than ``noise_std`` (about a third of it at full Atari resolution).
+
 Every environment has two random streams of its own, seeded from its emulator seed: one for
 the jitter (three draws per game) and one for the noise. Game ``k`` of environment ``i`` thus
 gets the same jitter whatever the agent does, so two agents evaluated with the same seeds meet
 the same colours (the noise, drawn per frame, depends on how long their games last).
-Note that the agent sees the frame after grayscale conversion and the 84x84 area
-resize, which average several noisy values: the noise the network sees is weaker
-than ``noise_std`` (about a third of it at full Atari resolution).
 """
 
 from __future__ import annotations

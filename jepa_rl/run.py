@@ -27,9 +27,9 @@ from jepa_rl.utils import pick_device, retain_freed_memory, seed_everything, wri
 
 log = logging.getLogger(__name__)
 
-# Config sections that define what a checkpoint was trained on: a resume must match them.
 # Emulator seeds derive from (seed, purpose, ...): training and evaluation never play the same game.
 TRAIN_GAMES, EVAL_GAMES = 0, 1
+# Config sections that define what a checkpoint was trained on: a resume must match them.
 TRAINING_KEYS = ("seed", "env", "encoder", "perturbation", "ppo", "pretrain")
 
 
