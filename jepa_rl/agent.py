@@ -12,8 +12,8 @@ from hydra.utils import instantiate
 from torch import nn
 
 from jepa_rl.checkpoint import CheckpointError, load_checkpoint
+from jepa_rl.config.resolve import precision
 from jepa_rl.encoders import layer_init
-from jepa_rl.utils import use_bf16
 
 
 class Agent(nn.Module):
@@ -94,6 +94,8 @@ class Agent(nn.Module):
 
     def param_groups(self, lr: float, encoder_lr_scale: float = 1.0) -> list[dict]:
         """Optimizer parameter groups: the encoder at ``lr * encoder_lr_scale``, heads at ``lr``."""
+        if encoder_lr_scale < 0:
+            raise ValueError(f"lr_scale={encoder_lr_scale} must be >= 0")
         enc = [p for p in self.encoder.parameters() if p.requires_grad]
         heads = list(self.actor.parameters()) + list(self.critic.parameters())
         groups = [{"params": heads, "lr": lr, "base_lr": lr}]
@@ -126,31 +128,32 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
     encoder.load_state_dict(state)
 
 
-def build_encoder(encoder_cfg: Mapping[str, Any], weights: str | Path | None = None) -> nn.Module:
-    """Instantiate ``encoder.net``, load ``weights`` when given, freeze it when ``encoder.freeze``."""
-    encoder = instantiate(encoder_cfg["net"])
+def build_encoder(net: Mapping[str, Any], freeze: bool, weights: str | Path | None = None) -> nn.Module:
+    """Instantiate ``encoder.net``, load ``weights`` when given, freeze it when ``freeze``."""
+    if freeze and net.get("pool") == "attention":
+        raise ValueError(
+            "freeze=true with net.pool=attention: attention pooling is a trained layer, which a frozen encoder "
+            "cannot train; use net.pool=mean or freeze=false"
+        )
+    encoder = instantiate(net)
     if weights is not None:
         load_encoder_weights(encoder, weights)
-    if encoder_cfg["freeze"]:
+    if freeze:
         encoder.requires_grad_(False)
     return encoder
 
 
-def precision(autocast: str, device: torch.device) -> str:
-    """``Agent``'s ``autocast`` (``bf16`` or ``none``) for the ``ppo.autocast`` setting on ``device``."""
-    return "bf16" if use_bf16(autocast, device) else "none"
-
-
 def build_agent(
-    encoder_cfg: Mapping[str, Any],
+    net: Mapping[str, Any],
+    freeze: bool,
     num_actions: int,
     autocast: str,
     device: torch.device,
     weights: str | Path | None = None,
 ) -> Agent:
-    """The configured encoder (pretrained ``weights`` if given) wrapped in an ``Agent``; ``autocast`` is
-    ``ppo.autocast`` (``auto``: bf16 where ``device`` computes it natively)."""
-    return Agent(build_encoder(encoder_cfg, weights), num_actions, autocast=precision(autocast, device)).to(device)
+    """The encoder ``net`` (pretrained ``weights`` if given, frozen if ``freeze``) in an ``Agent``; ``autocast``
+    is the resolved precision (``bf16`` or ``none``)."""
+    return Agent(build_encoder(net, freeze, weights), num_actions, autocast=autocast).to(device)
 
 
 def agent_from_checkpoint(path: str | Path, device: torch.device) -> Agent:

@@ -9,6 +9,13 @@ from torch import nn
 from jepa_rl.masks import apply_masks
 
 
+def check_positive(**values: float) -> None:
+    """Raise ``ValueError`` naming the first of ``values`` that is not positive."""
+    for name, value in values.items():
+        if value <= 0:
+            raise ValueError(f"{name}={value} must be positive")
+
+
 def layer_init(layer: nn.Module, std: float = float(np.sqrt(2)), bias: float = 0.0) -> nn.Module:
     """Orthogonal weights and constant bias, as in CleanRL's PPO."""
     nn.init.orthogonal_(layer.weight, std)
@@ -31,8 +38,9 @@ def scale_pixels(obs: torch.Tensor, memory_format: torch.memory_format = torch.c
 class NatureCNN(nn.Module):
     """The DQN Nature CNN (Mnih et al. 2015) as CleanRL's ppo_atari builds it."""
 
-    def __init__(self, in_channels: int = 4, feature_dim: int = 512) -> None:
+    def __init__(self, *, in_channels: int, feature_dim: int) -> None:
         super().__init__()
+        check_positive(in_channels=in_channels, feature_dim=feature_dim)
         self.feature_dim = feature_dim
         self.net = nn.Sequential(
             layer_init(nn.Conv2d(in_channels, 32, 8, stride=4)),
@@ -58,8 +66,9 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0) -> None:
         super().__init__()
+        check_positive(width=dim, heads=heads, mlp_ratio=mlp_ratio)
         if dim % heads:
-            raise ValueError(f"width {dim} is not divisible by heads {heads}")
+            raise ValueError(f"heads={heads} must divide the width {dim}; choose a divisor of {dim}")
         self.heads = heads
         self.norm1 = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * dim)
@@ -87,18 +96,21 @@ class ViTEncoder(nn.Module):
 
     def __init__(
         self,
-        in_channels: int = 4,
-        image_size: int = 84,
-        patch_size: int = 12,
-        width: int = 192,
-        depth: int = 4,
-        heads: int = 3,
-        mlp_ratio: float = 4.0,
-        pool: str = "mean",
+        *,
+        in_channels: int,
+        image_size: int,
+        patch_size: int,
+        width: int,
+        depth: int,
+        heads: int,
+        mlp_ratio: float,
+        pool: str,
     ) -> None:
         super().__init__()
+        check_positive(in_channels=in_channels, image_size=image_size, patch_size=patch_size, depth=depth)
         if image_size % patch_size:
-            raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}")
+            divisors = ", ".join(str(d) for d in range(1, image_size + 1) if image_size % d == 0)
+            raise ValueError(f"patch_size={patch_size} must divide image_size={image_size}; choose one of {divisors}")
         if pool not in ("mean", "attention"):
             raise ValueError(f"pool={pool!r}; choose 'mean' or 'attention'")
         self.grid = image_size // patch_size

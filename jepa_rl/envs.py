@@ -14,18 +14,17 @@ adds reward clipping and the life-loss signal itself (``info["lives"]``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cv2
-import gymnasium as gym
 import numpy as np
-from ale_py.env import AtariEnv
+from ale_py.roms import get_rom_path
 from ale_py.vector_env import AtariVectorEnv
-from gymnasium.wrappers import AtariPreprocessing
 from hydra.utils import instantiate
 
-from jepa_rl.config import resolve_threads
+from jepa_rl.emulators import ram_emulator, vector_emulator
 from jepa_rl.perturbations import VisualPerturbation
 
 FRAME_SIZE = 84
@@ -58,102 +57,24 @@ def to_gray84(frames: np.ndarray) -> np.ndarray:
     return gray.reshape(n, FRAME_SIZE, FRAME_SIZE)
 
 
-def vector_emulator(
-    game: str,
-    num_envs: int,
-    sticky_actions: float,
-    noop_max: int,
-    max_frames: int,
-    frame_skip: int,
-    fire_reset: bool,
-    full_action_space: bool,
-    num_threads: int = 0,
-) -> AtariVectorEnv:
-    """The emulator stage of the pipeline: ale-py's threaded vector env, full-resolution RGB out."""
-    return AtariVectorEnv(
-        game,
-        num_envs,
-        num_threads=num_threads,
-        max_num_frames_per_episode=max_frames,
-        repeat_action_probability=sticky_actions,
-        full_action_space=full_action_space,
-        autoreset_mode="SameStep",
-        img_height=210,
-        img_width=160,
-        grayscale=False,
-        stack_num=1,
-        frameskip=frame_skip,
-        maxpool=True,
-        noop_max=noop_max,
-        episodic_life=False,
-        life_loss_info=False,
-        reward_clipping=False,
-        use_fire_reset=fire_reset,
-    )
-
-
-class _FireResetWithRam(gym.Wrapper):
-    """Press FIRE for one frame after each reset (as ``AtariVectorEnv`` does) and report the RAM in ``info``."""
-
-    def __init__(self, env: gym.Env, fire_reset: bool) -> None:
-        super().__init__(env)
-        self.ale = env.unwrapped.ale
-        self.fire = fire_reset and env.unwrapped.get_action_meanings()[1] == "FIRE"
-
-    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
-        obs, info = self.env.reset(**kwargs)
-        if self.fire:
-            self.ale.act(1)
-            obs = self.ale.getScreenRGB()
-        return obs, self._with_ram(info)
-
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        return obs, reward, terminated, truncated, self._with_ram(info)
-
-    def _with_ram(self, info: dict) -> dict:
-        info = dict(info, ram=self.ale.getRAM(), lives=self.ale.lives())
-        info["frame_number"], info["episode_frame_number"] = self.ale.getFrameNumber(), self.ale.getEpisodeFrameNumber()
-        return info
-
-
-def ram_emulator(
-    game: str,
-    num_envs: int,
-    sticky_actions: float,
-    noop_max: int,
-    max_frames: int,
-    frame_skip: int,
-    fire_reset: bool,
-    full_action_space: bool,
-    num_threads: int = 0,
-) -> gym.vector.VectorEnv:
-    """The emulator stage of the pipeline, built from gymnasium's ALE env and ``AtariPreprocessing``.
-
-    Same settings and output (full-resolution RGB, max-pool of the last two frames, same-step
-    autoreset) as ``AtariVectorEnv``, plus each frame's 128-byte RAM in ``info["ram"]``, which the
-    vector env cannot report. Used where RAM is needed (frame collection). With more than one
-    thread (``num_threads``; 0 = every CPU) each game runs in its own process (gymnasium's
-    ``AsyncVectorEnv``: the same frames; up to one game per core at a time), else all in this one.
-    """
-
-    def make() -> gym.Env:
-        env = AtariEnv(
-            game,
-            frameskip=1,
-            repeat_action_probability=sticky_actions,
-            max_num_frames_per_episode=max_frames,
-            full_action_space=full_action_space,
-        )
-        # screen_size = the native 160x210: no resize here; conversion and resize stay in AtariPipeline.
-        env = AtariPreprocessing(
-            env, noop_max=noop_max, frame_skip=frame_skip, screen_size=(160, 210), grayscale_obs=False
-        )
-        return _FireResetWithRam(env, fire_reset)
-
-    parallel = resolve_threads(num_threads) > 1 and num_envs > 1
-    vector = gym.vector.AsyncVectorEnv if parallel else gym.vector.SyncVectorEnv
-    return vector([make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+def check_pipeline(
+    game: str, num_envs: int, sticky_actions: float, noop_max: int, max_frames: int, frame_skip: int, frame_stack: int
+) -> None:
+    """The pipeline's ranges, and a game the emulator knows; raises ``ValueError`` naming the argument."""
+    with warnings.catch_warnings():  # ale-py warns as well as returning None: the error below says it once
+        warnings.simplefilter("ignore")
+        known = get_rom_path(game) is not None
+    if not known:
+        raise ValueError(f"game={game} is not a ROM ale-py ships; use a snake_case name such as breakout or pong")
+    for name, value in (("num_envs", num_envs), ("max_frames", max_frames), ("frame_skip", frame_skip)):
+        if value <= 0:
+            raise ValueError(f"{name}={value} must be positive")
+    if not 0 <= sticky_actions <= 1:
+        raise ValueError(f"sticky_actions={sticky_actions} must be in [0, 1]")
+    if noop_max < 0:
+        raise ValueError(f"noop_max={noop_max} must be >= 0")
+    if frame_stack < 1:
+        raise ValueError(f"frame_stack={frame_stack} must be >= 1")
 
 
 class AtariPipeline:
@@ -174,20 +95,20 @@ class AtariPipeline:
         game: str,
         num_envs: int,
         seed: int | Sequence[int],
+        *,
+        sticky_actions: float,
+        noop_max: int,
+        max_frames: int,
+        frame_skip: int,
+        frame_stack: int,
+        fire_reset: bool,
+        full_action_space: bool,
         perturbation: VisualPerturbation | None = None,
-        sticky_actions: float = 0.25,
-        noop_max: int = 30,
-        max_frames: int = 108_000,
-        frame_skip: int = 4,
-        frame_stack: int = 4,
-        fire_reset: bool = True,
-        full_action_space: bool = False,
         num_threads: int = 0,
         record_ram: bool = False,
         first_env: int = 0,
     ) -> None:
-        if num_envs <= 0:
-            raise ValueError(f"num_envs={num_envs} must be positive")
+        check_pipeline(game, num_envs, sticky_actions, noop_max, max_frames, frame_skip, frame_stack)
         self.num_envs, self.seeds = num_envs, env_seeds(seed, num_envs, first_env)
         self.perturbation = perturbation or VisualPerturbation()
         self.perturbation.bind(self.seeds)
@@ -260,3 +181,30 @@ def make_env(
     kwargs = {k: v for k, v in dict(env_cfg).items() if k not in ("name", "env_id")}
     kwargs.update(overrides)
     return instantiate(kwargs, num_envs=num_envs, seed=seed, perturbation=perturbation, num_threads=num_threads)
+
+
+def make_train_envs(
+    env_cfg: Mapping[str, Any],
+    perturbation: VisualPerturbation,
+    num_envs: int,
+    groups: int,
+    seed: int | Sequence[int],
+    threads: int = 0,
+) -> list[AtariPipeline]:
+    """The training environments: the pipeline under the training perturbation, in ``groups`` pipelines
+    that split ``num_envs`` and the emulator threads between them. Environment ``i`` gets the same
+    emulator seed (``env_seeds``) however they are grouped; each group gets its own perturbation copy."""
+    size, per_group = num_envs // groups, max(1, threads // groups) if threads else 0
+    return [make_env(env_cfg, size, seed, perturbation.copy(), per_group, first_env=g * size) for g in range(groups)]
+
+
+def make_eval_env(
+    env_cfg: Mapping[str, Any],
+    num_envs: int,
+    perturbation: VisualPerturbation,
+    seed: int | Sequence[int],
+    sticky_actions: float,
+    threads: int = 0,
+) -> AtariPipeline:
+    """The evaluation environments: the same pipeline, with evaluation's sticky-action setting."""
+    return make_env(env_cfg, num_envs, seed, perturbation, num_threads=threads, sticky_actions=sticky_actions)

@@ -124,6 +124,10 @@ class VisualPerturbation:
         hsv = np.clip(np.rint(hsv), 0, [179, 255, 255]).astype(np.uint8)
         return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
+    def copy(self) -> VisualPerturbation:
+        """The same settings, unbound (a pipeline binds its own environments' streams)."""
+        return VisualPerturbation(**self.params())
+
     def params(self) -> dict[str, float | str]:
         """The settings that define this perturbation (cache keys use them)."""
         return {

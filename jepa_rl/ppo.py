@@ -113,32 +113,57 @@ class EpisodeLog:
             self.file.close()
 
 
+def check_hyperparameters(h: dict) -> None:
+    """Raise ``ValueError`` naming the first hyperparameter that cannot work, and the fix."""
+    for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "learning_rate", "max_grad_norm"):
+        if h[name] <= 0:
+            raise ValueError(f"{name}={h[name]} must be positive")
+    for name in ("gamma", "gae_lambda"):
+        if not 0 <= h[name] <= 1:
+            raise ValueError(f"{name}={h[name]} must be in [0, 1]")
+    for name in ("clip_coef", "ent_coef", "vf_coef"):
+        if h[name] < 0:
+            raise ValueError(f"{name}={h[name]} must be >= 0")
+    if h["autocast"] not in ("auto", "none", "bf16"):
+        raise ValueError(f"autocast={h['autocast']} must be auto, none or bf16")
+    rollout = h["num_envs"] * h["num_steps"]
+    if h["total_timesteps"] < rollout:
+        raise ValueError(
+            f"total_timesteps={h['total_timesteps']} is smaller than one rollout (num_envs * num_steps = "
+            f"{rollout}); raise ppo.total_timesteps or shrink the rollout"
+        )
+    if rollout % h["num_minibatches"]:
+        raise ValueError(f"num_minibatches={h['num_minibatches']} must divide the batch of {rollout} transitions")
+
+
 class PPO:
     """Proximal Policy Optimisation (clipped objective, clipped value loss, annealed lr)."""
 
     def __init__(
         self,
         *,
-        total_timesteps: int = 10_000_000,
-        num_envs: int = 8,
-        num_steps: int = 128,
-        learning_rate: float = 2.5e-4,
-        anneal_lr: bool = True,
-        gamma: float = 0.99,
-        gae_lambda: float = 0.95,
-        num_minibatches: int = 4,
-        update_epochs: int = 4,
-        norm_adv: bool = True,
-        clip_coef: float = 0.1,
-        clip_vloss: bool = True,
-        ent_coef: float = 0.01,
-        vf_coef: float = 0.5,
-        max_grad_norm: float = 0.5,
-        target_kl: float | None = None,
-        clip_rewards: bool = True,
-        life_loss: bool = True,
-        autocast: str = "bf16",
+        total_timesteps: int,
+        num_envs: int,
+        num_steps: int,
+        learning_rate: float,
+        anneal_lr: bool,
+        gamma: float,
+        gae_lambda: float,
+        num_minibatches: int,
+        update_epochs: int,
+        norm_adv: bool,
+        clip_coef: float,
+        clip_vloss: bool,
+        ent_coef: float,
+        vf_coef: float,
+        max_grad_norm: float,
+        target_kl: float | None,
+        clip_rewards: bool,
+        life_loss: bool,
+        autocast: str,
     ) -> None:
+        """Hyperparameters as ``conf/ppo`` names them (defaults: ``PPOSchema``); ranges are checked here."""
+        check_hyperparameters(locals())
         self.total_timesteps, self.num_envs, self.num_steps = total_timesteps, num_envs, num_steps
         self.learning_rate, self.anneal_lr = learning_rate, anneal_lr
         self.gamma, self.gae_lambda = gamma, gae_lambda

@@ -11,7 +11,7 @@ Two further diagnostics, shown as figures in the study this project replicates:
 
 - ``nn_retrieval``: does a perturbed frame's feature vector still sit closest to the clean
   version of the same frame? (a direct measure of invariance to the visual perturbation);
-- ``pca_figure`` / ``neighbours_figure``: 2-D PCA of the features coloured by a state
+- ``probe_figures``: 2-D PCA of the features coloured by a state
   variable, and the frames nearest to a few query frames in each encoder's feature space.
 
 Everything here works on plain arrays: collecting frames, RAM and features is the caller's job.
@@ -21,32 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
-# RAM addresses of the AtariARI annotations (Anand et al. 2019, ``atariari/benchmark/ram_annotations.py``).
-GAME_VARIABLES: dict[str, dict[str, int]] = {
-    "breakout": {"ball_x": 99, "ball_y": 101, "player_x": 72, "blocks_hit_count": 77, "score": 84},
-    "pong": {
-        "player_y": 51,
-        "player_x": 46,
-        "enemy_y": 50,
-        "enemy_x": 45,
-        "ball_x": 49,
-        "ball_y": 54,
-        "enemy_score": 13,
-        "player_score": 14,
-    },
-}
-
-# Variables that are screen coordinates: these also get a ridge-regression R².
-POSITION_VARIABLES: frozenset[str] = frozenset(
-    name for variables in GAME_VARIABLES.values() for name in variables if name.endswith(("_x", "_y"))
-)
+from jepa_rl.game_state import POSITION_VARIABLES
 
 NUM_BYTE_VALUES = 256
 # Floor on feature standard deviations: dead units (constant features) must not divide by zero.
@@ -55,37 +34,6 @@ STD_FLOOR = 1e-6
 # expansion |q|² - 2 q·r + |r|² is exact only to about 1e-6 of |q|² + |r|², so identical clean rows
 # (repeated frames, a collapsed encoder's constant features) can come out a rounding error apart.
 TIE_TOLERANCE = 1e-5
-
-
-def labels_from_ram(ram: np.ndarray, game: str) -> dict[str, np.ndarray]:
-    """Per-variable int64 labels ``[N]`` from RAM snapshots ``[N, 128]`` (uint8) of ``game``."""
-    if game not in GAME_VARIABLES:
-        raise ValueError(f"no RAM annotations for game {game!r}; known games: {sorted(GAME_VARIABLES)}")
-    ram = np.asarray(ram)
-    if ram.ndim != 2 or ram.shape[1] != 128:
-        raise ValueError(f"expected RAM of shape [N, 128], got {ram.shape}")
-    return {name: ram[:, address].astype(np.int64) for name, address in GAME_VARIABLES[game].items()}
-
-
-def label_entropy(labels: np.ndarray) -> float:
-    """Shannon entropy in nats of the empirical distribution of ``labels`` ``[N]`` (0 for a constant)."""
-    _, counts = np.unique(np.asarray(labels), return_counts=True)
-    p = counts / counts.sum()
-    return float(np.sum(p * np.log(1.0 / p)))  # log(1 / p), not -log(p): a constant gives 0.0, not -0.0
-
-
-def low_entropy_variables(labels: dict[str, np.ndarray], min_entropy: float) -> dict[str, float]:
-    """The variables whose label entropy (nats) is below ``min_entropy``: name -> entropy.
-
-    Any features, even uninformative ones, predict a (nearly) constant variable perfectly, so such a
-    variable adds the same score to every encoder and shrinks the differences between them. AtariARI
-    drops them before probing (``remove_low_entropy_labels``, threshold 0.6 nats); Pong's paddle x
-    coordinates, for instance, never change.
-    """
-    if min_entropy < 0:
-        raise ValueError(f"min_entropy={min_entropy} must be non-negative (an entropy in nats)")
-    entropies = {name: label_entropy(y) for name, y in labels.items()}
-    return {name: h for name, h in entropies.items() if h < min_entropy}
 
 
 def repeats_reference(frames: np.ndarray, reference_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -350,38 +298,6 @@ def nn_retrieval(clean: np.ndarray, perturbed: np.ndarray, chunk_size: int = 512
     return score / len(clean_z)
 
 
-def pca_2d(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Projection ``[N, 2]`` of centred features on their two principal axes, and the variance fraction of each."""
-    centred = np.asarray(features, dtype=np.float64)
-    centred = centred - centred.mean(axis=0)
-    u, s, _ = np.linalg.svd(centred, full_matrices=False)
-    total = float(np.sum(s**2))
-    explained = s[:2] ** 2 / total if total > 0 else np.zeros(2)
-    return u[:, :2] * s[:2], explained
-
-
-def pca_figure(features: dict[str, np.ndarray], color: np.ndarray, color_name: str, path: Path) -> None:
-    """One 2-D PCA scatter per encoder (name -> features ``[N, D]``), coloured by ``color`` ``[N]``; saved as PNG.
-
-    An encoder that tracks the colouring variable shows it as a smooth gradient across the plane.
-    """
-    # A bare Figure renders with Agg and leaves pyplot's global state (and backend) alone.
-    fig = Figure(figsize=(4.2 * len(features), 3.8), layout="constrained")
-    axes = fig.subplots(1, len(features), squeeze=False)[0]
-    for ax, (name, x) in zip(axes, features.items(), strict=True):
-        projection, explained = pca_2d(x)
-        points = ax.scatter(
-            projection[:, 0], projection[:, 1], c=color, s=3, cmap="viridis", alpha=0.7, linewidths=0, rasterized=True
-        )
-        ax.set_title(f"{name}\nPC1 {explained[0]:.1%}, PC2 {explained[1]:.1%} of variance", fontsize=9)
-        ax.set_xlabel("PC1")
-        ax.set_ylabel("PC2")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.colorbar(points, ax=axes.tolist(), label=color_name)
-    fig.savefig(Path(path), dpi=120, format="png")
-
-
 def nearest_neighbours(features: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``[Q, k]`` and distances of the ``k`` rows nearest to each query row (itself excluded).
 
@@ -394,34 +310,3 @@ def nearest_neighbours(features: np.ndarray, queries: np.ndarray, k: int) -> tup
     squared[np.arange(len(queries)), queries] = np.inf
     order = np.argsort(squared, axis=1, kind="stable")[:, :k]
     return order, np.sqrt(np.maximum(np.take_along_axis(squared, order, axis=1), 0.0))
-
-
-def neighbours_figure(
-    frames: np.ndarray, features: dict[str, np.ndarray], queries: np.ndarray, k: int, path: Path
-) -> None:
-    """Each query frame followed by its ``k`` nearest neighbours, one block of rows per encoder; saved as PNG.
-
-    ``frames`` is ``[N, 4, 84, 84]`` uint8 (the last frame of each stack is shown) and
-    ``features`` maps an encoder name to its features ``[N, D]`` of the same frames.
-    """
-    queries = np.asarray(queries, dtype=np.int64)
-    rows = len(features) * len(queries)
-    fig = Figure(figsize=(1.1 * (k + 1), 1.2 * rows), layout="constrained")
-    axes = fig.subplots(rows, k + 1, squeeze=False)
-    for block, (name, x) in enumerate(features.items()):
-        neighbours, distances = nearest_neighbours(x, queries, k)
-        for i, query in enumerate(queries):
-            row = axes[block * len(queries) + i]
-            _show_frame(row[0], frames[query, -1], f"query #{query}")
-            row[0].set_ylabel(name, fontsize=7)
-            for ax, index, distance in zip(row[1:], neighbours[i], distances[i], strict=True):
-                _show_frame(ax, frames[index, -1], f"#{index} d={distance:.1f}")
-    fig.savefig(Path(path), dpi=100, format="png")
-
-
-def _show_frame(ax: Axes, frame: np.ndarray, title: str) -> None:
-    """A grayscale frame without ticks (but keeping the axis so a row label can be drawn)."""
-    ax.imshow(frame, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    ax.set_title(title, fontsize=6)
-    ax.set_xticks([])
-    ax.set_yticks([])

@@ -6,6 +6,8 @@ import hashlib
 import logging
 import netrc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +128,20 @@ def start_tracker(
             wandb.teardown()  # the failed attempt still holds the run id in wandb's service process
             resolved = "offline"
     return Tracker(wandb.init(mode=resolved, **kwargs), previous_offline_step(run_dir, run_id))
+
+
+@contextmanager
+def tracker_session(**settings: Any) -> Iterator[Tracker]:
+    """A tracker for the span of a ``with`` block (``start_tracker``'s arguments): finished at its end,
+    marked failed (exit code 1) when the block raises, so one crashed stage leaves no half-open run."""
+    tracker = start_tracker(**settings)
+    try:
+        yield tracker
+    except BaseException:
+        tracker.finish(exit_code=1)
+        raise
+    finally:
+        tracker.finish()
 
 
 def previous_offline_step(run_dir: Path, run_id: str) -> int:

@@ -12,16 +12,11 @@ import pytest
 from conftest import ROOT, TINY, TINY_PRETRAIN, compose_cfg, launch
 from omegaconf import OmegaConf
 
-from jepa_rl.aggregate import (
-    AggregationError,
-    aggregate,
-    collect_cells,
-    improvement_probability,
-    interval_estimates,
-    normalised,
-)
-from jepa_rl.callbacks import AggregateSweep
-from jepa_rl.plots import curve_rows, drop_from_clean
+from jepa_rl.sweep.aggregate import aggregate
+from jepa_rl.sweep.callback import AggregateSweep
+from jepa_rl.sweep.cells import AggregationError, collect_cells
+from jepa_rl.sweep.plots import curve_rows, drop_from_clean
+from jepa_rl.sweep.statistics import improvement_probability, interval_estimates, normalised
 
 SUITE = ["clean", "noise", "hard"]
 
@@ -167,7 +162,7 @@ def test_learning_curves_of_seeds_share_their_steps(tmp_path):
 
 BOOTSTRAP_SCRIPT = """
 import json, numpy as np
-from jepa_rl.aggregate import interval_estimates, probability_of_improvement
+from jepa_rl.sweep.statistics import interval_estimates, probability_of_improvement
 x = np.array([[10.0, 5, 2], [20, 10, 4], [30, 30, 6], [40, 20, 8], [100, 50, 10]])
 print(json.dumps([interval_estimates({"c": x}, 300, 0)["c"], probability_of_improvement(x, x[::-1] * 0.9, 300, 0)]))
 """
@@ -249,7 +244,7 @@ def test_the_most_common_suite_is_the_reference_in_any_order(tmp_path):
 def test_a_tie_between_games_is_decided_by_name(tmp_path):
     fake_cell(tmp_path, "cnn", 1, [10, 5, 2])
     fake_cell(tmp_path, "cnn", 2, [-20, -21, -19], env="pong")
-    script = f"from jepa_rl.aggregate import collect_cells; print(collect_cells({str(tmp_path)!r})[0].status)"
+    script = f"from jepa_rl.sweep.cells import collect_cells; print(collect_cells({str(tmp_path)!r})[0].status)"
     for h in (0, 1):  # hash seeds under which a set of the two env ids iterates in either order
         env = {**os.environ, "PYTHONHASHSEED": str(h)}
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)

@@ -19,36 +19,56 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from jepa_rl.agent import agent_from_checkpoint, build_encoder
-from jepa_rl.config import build_perturbation
-from jepa_rl.frames import cached_frames, load_frames
-from jepa_rl.pretrained import encoder_weights, plain
-from jepa_rl.probes import (
-    labels_from_ram,
-    low_entropy_variables,
-    neighbours_figure,
-    nn_retrieval,
-    pca_figure,
-    probe_encoder,
-    repeats_reference,
-)
-from jepa_rl.tracking import stable_run_id, start_tracker
-from jepa_rl.utils import use_bf16, write_json
+from jepa_rl.config import ConfigError
+from jepa_rl.config.resolve import Resolved
+from jepa_rl.config.schema import FramesSchema, ProbeSchema
+from jepa_rl.config.validate import build_encoder_of, config_key, settings
+from jepa_rl.encoder_cache import EncoderSource, encoder_source
+from jepa_rl.files import write_json
+from jepa_rl.frame_collection import cached_frames, load_frames
+from jepa_rl.game_state import GAME_VARIABLES, labels_from_ram, low_entropy_variables
+from jepa_rl.perturbations import VisualPerturbation
+from jepa_rl.probe_figures import neighbours_figure, pca_figure
+from jepa_rl.probes import nn_retrieval, probe_encoder, repeats_reference
+from jepa_rl.stages.resume import plain
+from jepa_rl.tracking import stable_run_id, tracker_session
 
 log = logging.getLogger(__name__)
 
 
-def probe_frames(cfg: DictConfig, threads: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def check(cfg: DictConfig) -> None:
+    """The probe settings, every probed encoder (a checkpoint's agent, or the net and its pretrainer), the logger."""
+    p = settings(cfg.probe, "probe")
+    if cfg.env.game not in GAME_VARIABLES:
+        known = ", ".join(sorted(GAME_VARIABLES))
+        raise ConfigError(f"stage=probe: env={cfg.env.name} has no RAM annotations to probe; use env= one of {known}")
+    for name in p.encoders:
+        choices = ", ".join(cfg.encoders)
+        if name not in cfg.encoders:
+            raise ConfigError(f"probe.encoders names unknown encoder '{name}'; choose from {choices}")
+        checkpoint = p.checkpoints.get(name)
+        if checkpoint:
+            with config_key(f"probe.checkpoints.{name}={checkpoint}"):
+                agent_from_checkpoint(checkpoint, torch.device("cpu"))
+        else:
+            build_encoder_of(cfg, name, with_pretrainer=True)
+    settings(cfg.logger, "logger")
+
+
+def probe_frames(
+    source: EncoderSource, frames_cfg: FramesSchema, suite: dict[str, VisualPerturbation]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The clean probe frame set (all arrays) and ``{perturbation: frames}`` for every suite entry."""
-    env, frames_cfg, cache = plain(cfg.env), plain(cfg.probe.frames), Path(cfg.cache_dir)
+    cache, env, threads = source.cache_dir, source.env, source.threads
     clean_dir = cached_frames(cache, env, frames_cfg, threads=threads)
     clean = load_frames(clean_dir)
     views = {}
-    for name in cfg.probe.suite:
-        perturbation = build_perturbation(cfg.perturbations[name], f"perturbations.{name}")
+    for name, perturbation in suite.items():
         if perturbation.is_identity:
             views[name] = clean["frames"]
             continue
@@ -84,16 +104,17 @@ def mean_f1(probes: dict[str, dict[str, dict[str, float]]], suite: list[str]) ->
     return {s: float(np.mean([by_set[s]["f1"] for by_set in probes.values()])) if probes else math.nan for s in suite}
 
 
-def probed_encoder(cfg: DictConfig, name: str, device: torch.device, threads: int, out: Path) -> tuple[str, nn.Module]:
-    """``(label, encoder)``: a trained agent's encoder, a pretrained one, or a random init."""
-    checkpoint = cfg.probe.checkpoints.get(name)
+def probed_encoder(
+    name: str, encoder_cfg: dict[str, Any], checkpoint: str | None, source: EncoderSource, seed: int, out: Path
+) -> tuple[str, nn.Module]:
+    """``(label, encoder)``: a trained agent's encoder, a pretrained one, or a random init seeded ``seed``."""
     if checkpoint:
-        return f"{name}_agent", agent_from_checkpoint(checkpoint, device).encoder
-    enc_cfg = cfg.encoders[name]
-    weights = encoder_weights(cfg, enc_cfg, device, threads, out)
-    torch.manual_seed(cfg.seed)
+        return f"{name}_agent", agent_from_checkpoint(checkpoint, source.device).encoder
+    net = encoder_cfg["net"]
+    weights = source.weights(net, encoder_cfg["objective"], encoder_cfg["weights"], out)
+    torch.manual_seed(seed)
     label = name if weights else f"{name}_random"
-    return label, build_encoder(enc_cfg, weights).to(device)
+    return label, build_encoder(net, encoder_cfg["freeze"], weights).to(source.device)
 
 
 @torch.no_grad()
@@ -110,11 +131,21 @@ def features(
     return np.concatenate(out)
 
 
-def probe_stage(cfg: DictConfig, out: Path, device: torch.device, threads: int) -> dict[str, Any]:
+def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     """Probe every encoder of ``probe.encoders``; write ``probes.json`` and figures; log them to W&B."""
-    p = cfg.probe
-    clean, views = probe_frames(cfg, threads)
-    labels = labels_from_ram(clean["ram"], cfg.env.game)
+    p: ProbeSchema = OmegaConf.to_object(cfg.probe)
+    source, game, seed = encoder_source(cfg, res), cfg.env.game, cfg.seed
+    suite = {name: instantiate(cfg.perturbations[name]) for name in p.suite}
+    encoders = {name: plain(cfg.encoders[name]) for name in p.encoders}
+    tracking = {
+        **source.logger,
+        "group": f"probe-{cfg.env.name}-{cfg.experiment_name}",
+        "name": f"probe-seed{seed}",
+        "tags": [f"env:{cfg.env.name}", "probe", cfg.experiment_name],
+        "config": plain(cfg),
+    }
+    clean, views = probe_frames(source, p.frames, suite)
+    labels = labels_from_ram(clean["ram"], game)
     train_rows, test_rows, duplicates = probe_rows(clean["episode"], clean["frames"], p.test_fraction, p.frames.seed)
     train_labels = {k: v[train_rows] for k, v in labels.items()}
     dropped = low_entropy_variables(train_labels, p.min_entropy)
@@ -122,27 +153,24 @@ def probe_stage(cfg: DictConfig, out: Path, device: torch.device, threads: int) 
     log.info(
         "probe: %d training frames, %d test frames (%d more repeat a training frame: not scored); "
         "not probed, below %.2f nats of label entropy: %s",
-        len(train_rows),
-        len(test_rows),
-        len(duplicates),
-        p.min_entropy,
+        len(train_rows), len(test_rows), len(duplicates), p.min_entropy,
         ", ".join(f"{k} {h:.2f}" for k, h in dropped.items()) or "none",
-    )
-    autocast = use_bf16(cfg.ppo.autocast, device)
+    )  # fmt: skip
+    autocast = res.ppo_precision == "bf16"
     results: dict[str, Any] = {}
     clean_test_features = {}
-    for name in p.encoders:
-        label, encoder = probed_encoder(cfg, name, device, threads, out)
-        train_x = features(encoder, clean["frames"], train_rows, p.batch_size, device, autocast)
-        test_x = {s: features(encoder, v, test_rows, p.batch_size, device, autocast) for s, v in views.items()}
+    for name, encoder_cfg in encoders.items():
+        label, encoder = probed_encoder(name, encoder_cfg, p.checkpoints.get(name), source, seed, out)
+
+        def feats(frames: np.ndarray, rows: np.ndarray, encoder: nn.Module = encoder) -> np.ndarray:
+            return features(encoder, frames, rows, p.batch_size, res.device, autocast)
+
+        train_x = feats(clean["frames"], train_rows)
+        test_x = {s: feats(v, test_rows) for s, v in views.items()}
         # The clean test features: already computed when the suite has clean, else computed once here.
-        reference = (
-            test_x["clean"]
-            if "clean" in test_x
-            else features(encoder, clean["frames"], test_rows, p.batch_size, device, autocast)
-        )
+        reference = test_x["clean"] if "clean" in test_x else feats(clean["frames"], test_rows)
         eval_sets = {s: (x, {k: v[test_rows] for k, v in labels.items()}) for s, x in test_x.items()}
-        probes = probe_encoder(train_x, train_labels, eval_sets, seed=cfg.seed, games=clean["episode"][train_rows])
+        probes = probe_encoder(train_x, train_labels, eval_sets, seed=seed, games=clean["episode"][train_rows])
         results[label] = {
             "probes": probes,
             "mean_f1": mean_f1(probes, list(test_x)),
@@ -153,7 +181,7 @@ def probe_stage(cfg: DictConfig, out: Path, device: torch.device, threads: int) 
         log.info("probe %-12s mean F1 over %d variables %s", label, len(probes), scores)
     summary = {
         "env_id": cfg.env.env_id,
-        "game": cfg.env.game,
+        "game": game,
         "train_frames": len(train_rows),
         "test_frames": len(test_rows) + len(duplicates),  # frames of the test games
         "test_duplicates_dropped": len(duplicates),  # of those, byte-identical to a training frame: not scored
@@ -164,7 +192,7 @@ def probe_stage(cfg: DictConfig, out: Path, device: torch.device, threads: int) 
     }
     write_json(summary, out / "probes.json")
     figures = write_figures(clean["frames"], labels, test_rows, clean_test_features, p.neighbours, out)
-    report(cfg, out, summary, figures)
+    report(tracking, out, summary, figures)
     return summary
 
 
@@ -178,20 +206,9 @@ def write_figures(frames, labels, test_rows, test_features, k: int, out: Path) -
     return paths
 
 
-def report(cfg: DictConfig, out: Path, summary: dict[str, Any], figures: dict[str, Path]) -> None:
-    """Log the probe table, retrieval scores and figures to the stage's own W&B run."""
-    tracker = start_tracker(
-        **{
-            **plain(cfg.logger),
-            "group": f"probe-{cfg.env.name}-{cfg.experiment_name}",
-            "name": f"probe-seed{cfg.seed}",
-            "tags": [f"env:{cfg.env.name}", "probe", cfg.experiment_name],
-        },
-        config=plain(cfg),
-        run_dir=out,
-        run_id=f"probe-{stable_run_id(out)}",
-    )
-    try:
+def report(tracking: dict[str, Any], out: Path, summary: dict[str, Any], figures: dict[str, Path]) -> None:
+    """Log the probe table, retrieval scores and figures to the stage's own W&B run (``tracking``: its settings)."""
+    with tracker_session(**tracking, run_dir=out, run_id=f"probe-{stable_run_id(out)}") as tracker:
         rows = [
             [label, var, pert, score["f1"], score.get("r2")]
             for label, res in summary["encoders"].items()
@@ -210,5 +227,3 @@ def report(cfg: DictConfig, out: Path, summary: dict[str, Any], figures: dict[st
             }
         )
         tracker.images({f"probe/{name}": path for name, path in figures.items()})
-    finally:
-        tracker.finish()

@@ -9,6 +9,7 @@ states, which is how probes obtain the *same* frames under each perturbation.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ import torch
 from jepa_rl.agent import agent_from_checkpoint
 from jepa_rl.cache import cached_artifact, file_sha256
 from jepa_rl.checkpoint import CheckpointError
+from jepa_rl.config.schema import FramesSchema
 from jepa_rl.envs import make_env
 from jepa_rl.perturbations import VisualPerturbation
 
@@ -92,9 +94,10 @@ def agent_policy(checkpoint: str | Path, num_actions: int, device: torch.device)
     return act
 
 
-def frames_spec(env_cfg: Mapping[str, Any], frames_cfg: Mapping[str, Any], perturbation: VisualPerturbation) -> dict:
+def frames_spec(env_cfg: Mapping[str, Any], frames: FramesSchema, perturbation: VisualPerturbation) -> dict:
     """Everything that determines a frame set's content (its cache key)."""
-    spec = {"env": dict(env_cfg), **dict(frames_cfg), "perturbation": perturbation.params()}
+    frames_cfg = dataclasses.asdict(frames)
+    spec = {"env": dict(env_cfg), **frames_cfg, "perturbation": perturbation.params()}
     if frames_cfg.get("policy_checkpoint") and frames_cfg.get("policy_fraction", 0) > 0:
         spec["policy_sha256"] = file_sha256(Path(frames_cfg["policy_checkpoint"]))
     else:  # without a policy its settings change nothing
@@ -105,38 +108,30 @@ def frames_spec(env_cfg: Mapping[str, Any], frames_cfg: Mapping[str, Any], pertu
 def cached_frames(
     cache_root: Path,
     env_cfg: Mapping[str, Any],
-    frames_cfg: Mapping[str, Any],
+    frames: FramesSchema,
     perturbation: VisualPerturbation | None = None,
     replay: Path | None = None,
     threads: int = 1,
 ) -> Path:
-    """The cache directory of the frame set ``frames_cfg`` describes, collecting it if needed.
+    """The cache directory of the frame set ``frames`` describes, collecting it if needed.
 
     ``replay`` (a cached frame set) replays that set's actions under ``perturbation``: the same
     emulator states, seen through another perturbation.
     """
     perturbation = perturbation or VisualPerturbation()
-    spec = frames_spec(env_cfg, frames_cfg, perturbation)
+    spec = frames_spec(env_cfg, frames, perturbation)
     if replay is not None:
         spec["replay_of"] = Path(replay).name
 
     def build(tmp: Path) -> None:
-        envs = make_env(
-            env_cfg, frames_cfg["num_envs"], frames_cfg["seed"], perturbation, num_threads=threads, record_ram=True
-        )
+        envs = make_env(env_cfg, frames.num_envs, frames.seed, perturbation, num_threads=threads, record_ram=True)
         policy = None
         if spec["policy_fraction"] > 0:
-            policy = agent_policy(frames_cfg["policy_checkpoint"], envs.num_actions, torch.device("cpu"))
+            policy = agent_policy(frames.policy_checkpoint, envs.num_actions, torch.device("cpu"))
         actions = np.load(Path(replay) / "actions.npy") if replay is not None else None
         try:
             data = collect(
-                envs,
-                frames_cfg["num_frames"],
-                frames_cfg["keep_every"],
-                frames_cfg["seed"],
-                policy,
-                spec["policy_fraction"],
-                actions,
+                envs, frames.num_frames, frames.keep_every, frames.seed, policy, spec["policy_fraction"], actions
             )
         finally:
             envs.close()

@@ -1,9 +1,11 @@
-"""Sweep figures (seaborn), each a PNG in the sweep directory: returns, degradation, robustness, learning, trade-off."""
+"""Sweep figures (seaborn), each a PNG in the sweep directory: returns, degradation, robustness, learning, trade-off.
+
+The figures that need the trained agents (saliency, gameplay) are in ``agent_figures``.
+"""
 
 from __future__ import annotations
 
 import csv
-import re
 from pathlib import Path
 
 import matplotlib
@@ -15,7 +17,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from jepa_rl.aggregate import Cell  # noqa: E402
+from jepa_rl.sweep.cells import Cell  # noqa: E402
 
 SEED = 0  # seaborn's bootstrapped error bars: the same figure every time
 
@@ -32,6 +34,7 @@ def returns_frame(cells: list[Cell], suite: list[str]) -> pd.DataFrame:
 
 
 def save(fig: plt.Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as a PNG and close it (a sweep draws many: each open figure holds memory)."""
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -166,7 +169,8 @@ def learning_curves(cells: list[Cell], path: Path, bins: int = 50) -> Path:
 
 
 def sweep_plots(sweep_dir: Path, cells: list[Cell], suite: list[str]) -> dict[str, Path]:
-    """Every figure of the report, written into ``sweep_dir``; returns ``{name: path}``.
+    """Every figure of the report drawn from the cells' numbers, written into ``sweep_dir``; returns
+    ``{name: path}``, empty when no cell finished.
 
     Without ``clean`` in the suite, the figures relative to clean (drop, robustness ratio, trade-off) are left out.
     """
@@ -184,19 +188,4 @@ def sweep_plots(sweep_dir: Path, cells: list[Cell], suite: list[str]) -> dict[st
             cells, sweep_dir / "robustness_ratio.png", sweep_dir / "clean_vs_robustness.png"
         )
         out.update(robustness_ratio=ratio, clean_vs_robustness=pareto)
-    out.update(agent_media(sweep_dir, cells))
-    return out
-
-
-def agent_media(sweep_dir: Path, cells: list[Cell]) -> dict[str, Path]:
-    """Saliency maps and clean-vs-hard GIFs from each condition's first trained agent (cells with checkpoints)."""
-    from jepa_rl.media import first_agents, gameplay_gif, saliency_figure
-
-    out = {}
-    figure = saliency_figure(cells, sweep_dir / "saliency.png")
-    if figure:
-        out["saliency"] = figure
-    for condition, cell in first_agents(cells).items():
-        name = "gameplay_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", condition)
-        out[name] = gameplay_gif(cell, sweep_dir / f"{name}.gif")
     return out

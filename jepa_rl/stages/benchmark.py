@@ -19,32 +19,68 @@ import logging
 import resource
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from jepa_rl.agent import build_agent, make_optimizer
-from jepa_rl.config import resolve_threads
-from jepa_rl.pretrain import make_adamw, make_pretrainer, mask_config, train_step, uses_bf16
-from jepa_rl.pretrained import plain
-from jepa_rl.run import env_groups, make_train_env, make_train_envs
+from jepa_rl.config.resolve import Resolved, env_groups, native_bf16
+from jepa_rl.config.schema import BenchmarkSchema, PretrainSchema
+from jepa_rl.config.validate import build_encoder_of, settings
+from jepa_rl.envs import make_env, make_train_envs
+from jepa_rl.memory import retain_freed_memory
+from jepa_rl.objectives import make_pretrainer
+from jepa_rl.perturbations import VisualPerturbation
+from jepa_rl.pretraining import make_adamw, mask_config, train_step
+from jepa_rl.stages import train
+from jepa_rl.stages.resume import plain
 from jepa_rl.tracking import Tracker
-from jepa_rl.utils import native_bf16, pick_device, retain_freed_memory, use_bf16
 
 log = logging.getLogger(__name__)
 
 
-def emulator_sps(cfg: DictConfig, threads: int, steps: int, preprocess: bool) -> float:
+def check(cfg: DictConfig) -> None:
+    """What training builds, the ViT the frozen and pretraining measurements use, the benchmark settings."""
+    train.check(cfg)
+    build_encoder_of(cfg, "jepa", with_pretrainer=True)
+    settings(cfg.benchmark, "benchmark")
+
+
+@dataclass(frozen=True)
+class PPOCase:
+    """One PPO measurement: the encoder it trains and how its envs are grouped."""
+
+    encoder: str  # config name, for the table
+    net: dict[str, Any]
+    freeze: bool
+    lr_scale: float
+    groups: int
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every measurement of a benchmark run shares."""
+
+    env: dict[str, Any]
+    perturbation: VisualPerturbation
+    ppo: dict[str, Any]  # the ppo group, plain values
+    seed: int
+    res: Resolved
+
+
+def emulator_sps(setup: Setup, steps: int, preprocess: bool) -> float:
     """Agent steps/s with random actions: the bare emulator, or the whole observation pipeline."""
-    envs = make_train_env(cfg, cfg.seed, threads)
-    rng = np.random.default_rng(cfg.seed)
+    n = setup.ppo["num_envs"]
+    envs = make_env(setup.env, n, setup.seed, setup.perturbation.copy(), setup.res.threads)
+    rng = np.random.default_rng(setup.seed)
     step = envs.step if preprocess else envs.ale.step
     try:
         envs.reset()
-        n = envs.num_envs
         for _ in range(10):  # warm-up
             step(rng.integers(0, envs.num_actions, n, dtype=np.int32))
         start = time.perf_counter()
@@ -55,22 +91,21 @@ def emulator_sps(cfg: DictConfig, threads: int, steps: int, preprocess: bool) ->
         envs.close()
 
 
-def ppo_sps(cfg: DictConfig, threads: int, iterations: int, device: torch.device) -> dict[str, float]:
+def ppo_sps(setup: Setup, case: PPOCase, iterations: int) -> dict[str, float]:
     """PPO training over ``iterations`` after one warm-up: agent steps/s (rollout and update), and the
     seconds per iteration spent in the rollout (``rollout_seconds``) and in the update (``update_seconds``)."""
-    batch = cfg.ppo.num_envs * cfg.ppo.num_steps
-    with open_dict(cfg):
-        cfg.ppo.total_timesteps = batch * (iterations + 1)
-    envs = make_train_envs(cfg, cfg.seed, threads)
-    agent = build_agent(cfg.encoder, envs[0].num_actions, cfg.ppo.autocast, device)
-    optimizer = make_optimizer(agent, cfg.ppo.learning_rate, cfg.encoder.lr_scale)
+    res, batch = setup.res, setup.res.rollout_batch
+    ppo = instantiate({**setup.ppo, "total_timesteps": batch * (iterations + 1)})
+    envs = make_train_envs(setup.env, setup.perturbation, ppo.num_envs, case.groups, setup.seed, res.threads)
+    agent = build_agent(case.net, case.freeze, envs[0].num_actions, res.ppo_precision, res.device)
+    optimizer = make_optimizer(agent, ppo.learning_rate, case.lr_scale)
     marks: list[tuple[float, dict]] = []  # (time, stats) at the end of each iteration
 
     def mark(iteration: int, global_step: int, stats: dict) -> None:
         marks.append((time.perf_counter(), stats))
 
     try:
-        instantiate(cfg.ppo).learn(agent, envs, optimizer, Tracker(), device, on_iteration_end=mark)
+        ppo.learn(agent, envs, optimizer, Tracker(), res.device, on_iteration_end=mark)
     finally:
         for env in envs:
             env.close()
@@ -81,15 +116,16 @@ def ppo_sps(cfg: DictConfig, threads: int, iterations: int, device: torch.device
     }
 
 
-def pretrain_step_seconds(cfg: DictConfig, objective: str | None, batch: int, steps: int, device) -> float:
+def pretrain_step_seconds(
+    net: dict[str, Any], pretrain: PretrainSchema, objective: str | None, batch: int, steps: int, res: Resolved
+) -> float:
     """Seconds per pretraining step (``objective``) or per plain ViT forward+backward (``None``), after warm-up."""
-    settings = plain(cfg.pretrain)
-    model = make_pretrainer(cfg.encoders.jepa.net, objective or "ae", settings).to(device)
+    device, bf16 = res.device, res.pretrain_precision == "bf16"
+    model = make_pretrainer(net, objective or "ae", pretrain.predictor).to(device)
     optimizer = make_adamw(model)
-    masks, gen = mask_config(settings["masks"], model.encoder.grid), torch.Generator().manual_seed(0)
+    masks, gen = mask_config(pretrain.masks, model.encoder.grid), torch.Generator().manual_seed(0)
     obs = torch.randint(0, 256, (batch, model.encoder.patch_embed.in_channels, 84, 84), dtype=torch.uint8)
     obs = obs.to(device)
-    bf16 = uses_bf16(settings["autocast"], device)
 
     def step() -> None:
         if objective:
@@ -122,55 +158,62 @@ def phase_line(phase: dict[str, float], batch: int) -> str:
     )
 
 
-def frozen_vit_cfg(cfg: DictConfig) -> DictConfig:
-    """``cfg`` with the encoder replaced by a frozen ViT-Tiny (random weights: speed does not depend on them)."""
-    frozen = cfg.copy()
-    with open_dict(frozen):
-        frozen.encoder = {**cfg.encoders.jepa, "freeze": True, "objective": None, "weights": None}
-    return frozen
+def ppo_cases(cfg: DictConfig, res: Resolved) -> dict[str, PPOCase]:
+    """(c) the configured encoder, and (d) a frozen ViT-Tiny (random weights: speed does not depend on them)."""
+    vit = cfg.encoders.jepa
+    groups = env_groups(cfg.env_groups, vit.name, cfg.ppo.num_envs, res.threads)
+    return {
+        "ppo": PPOCase(
+            cfg.encoder.name, plain(cfg.encoder.net), cfg.encoder.freeze, cfg.encoder.lr_scale, res.env_groups
+        ),
+        "ppo_frozen_vit": PPOCase(vit.name, plain(vit.net), True, vit.lr_scale, groups),
+    }
 
 
-def measure(cfg: DictConfig, threads: int, device: torch.device) -> tuple[dict, dict, dict]:
-    """``benchmark.repeats`` rounds of every measurement: ``(agent steps/s, pretraining step seconds, PPO phases)``."""
-    bc = cfg.benchmark
-    runs: dict[str, list[float]] = {k: [] for k in ("emulator", "pipeline", "ppo", "ppo_frozen_vit")}
+def measure(
+    setup: Setup, cases: dict[str, PPOCase], vit_net: dict, pretrain: PretrainSchema, bc: BenchmarkSchema
+) -> tuple[dict, dict, dict]:
+    """``bc.repeats`` rounds of every measurement: ``(agent steps/s, pretraining step seconds, PPO phases)``."""
+    runs: dict[str, list[float]] = {k: [] for k in ("emulator", "pipeline", *cases)}
     step_runs: dict[str, list[float]] = {"jepa": [], "ae": [], "vit_fwd_bwd": []}
-    phases = {k: {"rollout_seconds": [], "update_seconds": []} for k in ("ppo", "ppo_frozen_vit")}
+    phases = {k: {"rollout_seconds": [], "update_seconds": []} for k in cases}
     for _ in range(bc.repeats):
-        runs["emulator"].append(emulator_sps(cfg, threads, bc.env_steps, preprocess=False))
-        runs["pipeline"].append(emulator_sps(cfg, threads, bc.env_steps, preprocess=True))
-        for key, run_cfg in (("ppo", cfg), ("ppo_frozen_vit", frozen_vit_cfg(cfg))):
-            measured = ppo_sps(run_cfg, threads, bc.ppo_iterations, device)
+        runs["emulator"].append(emulator_sps(setup, bc.env_steps, preprocess=False))
+        runs["pipeline"].append(emulator_sps(setup, bc.env_steps, preprocess=True))
+        for key, case in cases.items():
+            measured = ppo_sps(setup, case, bc.ppo_iterations)
             runs[key].append(measured.pop("sps"))
             for phase, seconds in measured.items():
                 phases[key][phase].append(seconds)
         for key, objective in (("jepa", "jepa"), ("ae", "ae"), ("vit_fwd_bwd", None)):
-            step_runs[key].append(pretrain_step_seconds(cfg, objective, bc.pretrain_batch, bc.pretrain_steps, device))
+            seconds = pretrain_step_seconds(
+                vit_net, pretrain, objective, bc.pretrain_batch, bc.pretrain_steps, setup.res
+            )
+            step_runs[key].append(seconds)
     return runs, step_runs, phases
 
 
-def benchmark(cfg: DictConfig, out: Path) -> dict:
+def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
     """Run the measurements, print a table, write ``benchmark.json`` in the output directory."""
-    threads = resolve_threads(cfg.threads)
-    torch.set_num_threads(threads)
-    device = pick_device(cfg.device)
-    runs, step_runs, phases = measure(cfg, threads, device)
+    bc: BenchmarkSchema = OmegaConf.to_object(cfg.benchmark)
+    setup = Setup(plain(cfg.env), instantiate(cfg.perturbation), plain(cfg.ppo), cfg.seed, res)
+    cases = ppo_cases(cfg, res)
+    runs, step_runs, phases = measure(setup, cases, plain(cfg.encoders.jepa.net), OmegaConf.to_object(cfg.pretrain), bc)
     med = {k: statistics.median(v) for k, v in runs.items()}
     step_med = {k: statistics.median(v) for k, v in step_runs.items()}
     phase_med = {k: {p: statistics.median(v) for p, v in ph.items()} for k, ph in phases.items()}
-    batch = cfg.ppo.num_envs * cfg.ppo.num_steps
+    batch, device = res.rollout_batch, res.device
     # What the emulator and the update allow together: PPO's ceiling when acting costs nothing but emulation.
     ceiling = batch / (batch / med["emulator"] + phase_med["ppo"]["update_seconds"])
-    pretrain_batch = cfg.benchmark.pretrain_batch
     result = {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
-        "threads": threads,
-        "num_envs": cfg.ppo.num_envs,
-        "encoder": cfg.encoder.name,
-        "autocast": cfg.ppo.autocast,
+        "threads": res.threads,
+        "num_envs": setup.ppo["num_envs"],
+        "encoder": cases["ppo"].encoder,
+        "autocast": setup.ppo["autocast"],
         "native_bf16": native_bf16(device),
-        "ppo_precision": "bf16" if use_bf16(cfg.ppo.autocast, device) else "float32",
-        "env_groups": env_groups(cfg, threads),
+        "ppo_precision": "bf16" if res.ppo_precision == "bf16" else "float32",
+        "env_groups": res.env_groups,
         "freed_memory_kept": retain_freed_memory(),
         "runs": runs,
         "median_sps": med,
@@ -181,9 +224,9 @@ def benchmark(cfg: DictConfig, out: Path) -> dict:
         "ppo_phase_median_seconds": phase_med,
         "emulator_plus_update_sps": ceiling,
         "ppo_over_emulator_plus_update": med["ppo"] / ceiling,
-        "pretrain_batch": pretrain_batch,
+        "pretrain_batch": bc.pretrain_batch,
         "pretrain_step_seconds": step_runs,
-        "pretrain_frames_per_sec": {k: pretrain_batch / v for k, v in step_med.items()},
+        "pretrain_frames_per_sec": {k: bc.pretrain_batch / v for k, v in step_med.items()},
         "jepa_over_vit_fwd_bwd": step_med["jepa"] / step_med["vit_fwd_bwd"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }

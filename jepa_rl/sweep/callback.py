@@ -1,4 +1,8 @@
-"""Hydra callbacks: aggregate a sweep when it ends."""
+"""The Hydra callback that aggregates a sweep when it ends, and the sweep's W&B summary run.
+
+Named in ``conf/config.yaml`` (``hydra.callbacks``), so Hydra builds it for every launch: it imports the
+aggregation (plots, statistics) only when a multirun ends.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,9 @@ class AggregateSweep(Callback):
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from jepa_rl.aggregate import AggregationError, aggregate
+        # Imported here: Hydra builds the callback for every launch, and only a multirun's end needs the plotting stack.
+        from jepa_rl.sweep.aggregate import aggregate
+        from jepa_rl.sweep.cells import AggregationError
 
         sweep_dir = Path(config.hydra.sweep.dir)
         # Hydra turns a callback's exception into a warning: exit instead, so a broken report is not missed.
@@ -33,7 +39,7 @@ class AggregateSweep(Callback):
             log.exception("aggregation failed")
             sys.exit(
                 f"error: the sweep report for {sweep_dir} failed ({type(e).__name__}: {e}); "
-                f"rerun it with: python -m jepa_rl.aggregate {sweep_dir}"
+                f"rerun it with: python -m jepa_rl.sweep {sweep_dir}"
             )
         try:  # the W&B summary is a copy of the report: its failure must not skip the failed-cells exit below
             log_summary_run(config, sweep_dir, summary)

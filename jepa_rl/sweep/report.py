@@ -8,12 +8,53 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from jepa_rl.aggregate import REFERENCE_SCORES, Cell, normalised, robustness_ratios, statistics_table, study_table
+from jepa_rl.sweep.cells import Cell, robustness_ratios
+from jepa_rl.sweep.statistics import REFERENCE_SCORES, normalised
 
 QUESTION = (
     "Does a self-supervised JEPA encoder make an Atari PPO agent more robust to visual perturbations "
     "than a CNN trained end to end, with a pixel-reconstruction autoencoder as the control?"
 )
+
+
+def fmt_ci(value: float, ci: list[float], digits: int = 1) -> str:
+    """``value [low, high]``, each with ``digits`` decimals."""
+    return f"{value:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def mean_std(values: np.ndarray, digits: int) -> str:
+    """``mean ± sample std`` (ddof=1) of ``values``; the mean alone for a single value, ``-`` for none."""
+    if len(values) == 0:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+
+
+def study_table(cells: list[Cell], suite: list[str]) -> str:
+    """The study's table in markdown: mean ± sample std over seeds per perturbation, and the robustness ratio."""
+    rows = ["| condition | seeds | " + " | ".join(suite) + " | robustness ratio |"]
+    rows.append("|---" * (len(suite) + 3) + "|")
+    for condition in sorted({c.condition for c in cells}):
+        done = [c for c in cells if c.condition == condition and c.status == "ok"]
+        means = np.array([[c.results["eval"][p]["mean"] for p in suite] for c in done]).reshape(len(done), len(suite))
+        cols = [mean_std(means[:, j], 1) for j in range(len(suite))]
+        rows.append(
+            f"| {condition} | {len(done)} | " + " | ".join(cols) + f" | {mean_std(robustness_ratios(done), 2)} |"
+        )
+    return "\n".join(rows)
+
+
+def statistics_table(stats: dict[str, dict[int, dict]], suite: list[str], key: str, digits: int = 1) -> str:
+    """Markdown table of a statistic (``mean`` or ``iqm``) with its 95% CI per condition and perturbation."""
+    rows = ["| condition | " + " | ".join(suite) + " |", "|---" * (len(suite) + 1) + "|"]
+    for condition, per in sorted(stats.items()):
+        rows.append(
+            f"| {condition} | "
+            + " | ".join(fmt_ci(per[j][key], per[j][f"{key}_ci"], digits) for j in range(len(suite)))
+            + " |"
+        )
+    return "\n".join(rows)
 
 
 def protocol(cells: list[Cell]) -> list[str]:
@@ -75,7 +116,7 @@ def clean_findings(cells: list[Cell], suite: list[str], stats: dict) -> list[str
     for condition, per in sorted(stats.items(), key=lambda kv: -kv[1][j]["iqm"]):
         ratios = robustness_ratios([c for c in cells if c.condition == condition and c.status == "ok"])
         ratio = f"{ratios.mean():.2f}" if len(ratios) else "undefined (clean mean <= 0)"
-        line = f"- {condition}: clean IQM {fmt(per[j]['iqm'], per[j]['iqm_ci'])}, robustness ratio {ratio}"
+        line = f"- {condition}: clean IQM {fmt_ci(per[j]['iqm'], per[j]['iqm_ci'])}, robustness ratio {ratio}"
         if near_random(per[j]["iqm"]):
             line += " (clean play is near random: its ratio says little)"
         out.append(line)
@@ -107,10 +148,6 @@ def other_games(sweep_dir: Path, cells: list[Cell]) -> list[str]:
         f"left out, playing other games: {left_out}.",
         "",
     ]
-
-
-def fmt(value: float, ci: list[float]) -> str:
-    return f"{value:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]"
 
 
 def write_report(

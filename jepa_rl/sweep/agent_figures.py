@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # files only; no display needed on a cluster node
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from jepa_rl.agent import Agent, agent_from_checkpoint  # noqa: E402
-from jepa_rl.aggregate import Cell  # noqa: E402
 from jepa_rl.checkpoint import CHECKPOINT_NAME  # noqa: E402
-from jepa_rl.config import build_perturbation  # noqa: E402
 from jepa_rl.envs import make_env  # noqa: E402
+from jepa_rl.sweep.cells import Cell  # noqa: E402
 
 
 def first_agents(cells: list[Cell]) -> dict[str, Cell]:
@@ -81,7 +82,7 @@ def gameplay_gif(cell: Cell, path: Path, perturbation: str = "hard", steps: int 
     agent = agent_from_checkpoint(cell.path / CHECKPOINT_NAME, torch.device("cpu")).eval()
     sides = []
     for name in ("clean", perturbation):
-        envs = make_env(cfg.env, 1, seed, build_perturbation(cfg.perturbations[name], name), num_threads=1)
+        envs = make_env(cfg.env, 1, seed, instantiate(cfg.perturbations[name]), num_threads=1)
         obs, _ = envs.reset()
         torch.manual_seed(seed)
         frames = [obs[0, -1]]
@@ -100,3 +101,17 @@ def gameplay_gif(cell: Cell, path: Path, perturbation: str = "hard", steps: int 
     ]
     images[0].save(path, save_all=True, append_images=images[1:], duration=50, loop=0)
     return path
+
+
+def sweep_agent_figures(sweep_dir: Path, cells: list[Cell]) -> dict[str, Path]:
+    """Saliency maps and clean-vs-hard GIFs from each condition's first trained agent (cells with checkpoints),
+    written into ``sweep_dir``; returns ``{name: path}``, empty when no cell left a checkpoint."""
+    out = {}
+    figure = saliency_figure(cells, sweep_dir / "saliency.png")
+    if figure:
+        out["saliency"] = figure
+    for condition, cell in first_agents(cells).items():
+        # A condition label holds spaces, '=' and '/' (its varying overrides): not in a file name.
+        name = "gameplay_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", condition)
+        out[name] = gameplay_gif(cell, sweep_dir / f"{name}.gif")
+    return out

@@ -1,0 +1,158 @@
+"""Checks of the command line before Hydra starts: each failure is one line naming the key and the fix.
+
+Hydra reports a bad group option, an unknown key or a value of the wrong type in a multi-line
+message; ``check_command_line`` composes the config once itself and answers in one line instead.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf.errors import OmegaConfBaseException
+
+from jepa_rl.config import ConfigError
+
+GROUPS = (
+    "env",
+    "encoder",
+    "perturbation",
+    "ppo",
+    "pretrain",
+    "probe",
+    "eval",
+    "logger",
+    "benchmark",
+    "experiment",
+    "hydra/launcher",
+)
+# Launchers that Hydra and its plugins register in code (conf/hydra/launcher adds slurm and local).
+PLUGIN_LAUNCHERS = ("basic", "joblib", "submitit_local", "submitit_slurm")
+# Hydra's own flags that take a value, and those that stop a run (nothing to check then).
+VALUE_FLAGS = {"-cd", "--config-dir", "-cn", "--config-name", "-cp", "--config-path", "-p", "--package"}
+INFO_FLAGS = {"-h", "--help", "--hydra-help", "-i", "--info", "-c", "--cfg", "--shell-completion", "-sc"}
+
+
+def key_values(overrides: list[str]) -> Iterator[tuple[str, str]]:
+    """``(key, value)`` of each ``key=value`` command-line override, without Hydra's ``+``/``~`` prefixes."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep:
+            yield key.lstrip("+~"), value
+
+
+def check_group_choices(overrides: list[str], conf_dir: Path) -> None:
+    """Reject ``group=option`` overrides naming a file that is not in ``conf/<group>/``."""
+    for key, value in key_values(overrides):
+        if key not in GROUPS:
+            continue
+        choices = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
+        if key == "hydra/launcher":
+            choices = sorted({*choices, *PLUGIN_LAUNCHERS})
+        for option in value.split(","):  # multirun sweeps list options with commas
+            if option and option != "null" and option not in choices:
+                raise ConfigError(f"{key}={option} is not a known option; choose one of {', '.join(choices)}")
+
+
+def check_writable(directory: Path, fix: str = "hydra.run.dir=PATH (or hydra.sweep.dir=PATH with -m)") -> None:
+    """Fail early, and in one line, when outputs cannot be written to ``directory``; ``fix`` names the override."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(
+            f"output directory {directory} is not writable ({e.strerror}); choose another with {fix}"
+        ) from e
+
+
+def check_output_root(overrides: list[str]) -> None:
+    """Before Hydra creates the job directory: can the run (or sweep) directory be created?
+
+    Creates and probes the literal part of ``hydra.run.dir`` / ``hydra.sweep.dir`` (up to the
+    first interpolation), or the working directory where the defaults put outputs.
+    """
+    key = "hydra.sweep.dir" if {"-m", "--multirun"} & set(overrides) else "hydra.run.dir"
+    target = Path.cwd()
+    for override in overrides:
+        if override.startswith(key + "="):
+            target = Path(override.split("=", 1)[1].split("${", 1)[0] or ".").absolute()
+    check_writable(target, fix=f"{key}=PATH")
+
+
+def check_launcher(overrides: list[str]) -> None:
+    """A SLURM launcher needs SLURM's commands: say so in one line instead of submitit's trace."""
+    for key, value in key_values(overrides):
+        if key == "hydra/launcher" and value in ("slurm", "submitit_slurm") and not shutil.which("sbatch"):
+            raise ConfigError(
+                f"hydra/launcher={value} submits to SLURM, but there is no sbatch here; run it where SLURM is "
+                "(a login node), or use hydra/launcher=local or joblib on this machine"
+            )
+
+
+def split_argv(argv: list[str], conf_dir: Path) -> tuple[Path, str, list[str]] | None:
+    """``(config dir, config name, overrides)`` of a ``launch.py`` command line; None for ``--help`` and the like."""
+    config_dir, config_name, overrides = conf_dir, "config", []
+    args = iter(argv)
+    for arg in args:
+        if arg in INFO_FLAGS:
+            return None
+        if arg in VALUE_FLAGS:
+            value = next(args, "")
+            if arg in ("-cd", "--config-dir"):
+                config_dir = Path(value).absolute()
+            elif arg in ("-cn", "--config-name"):
+                config_name = value
+        elif not arg.startswith("-"):
+            overrides.append(arg)
+    return config_dir, config_name, overrides
+
+
+def first_point(overrides: list[str]) -> list[str]:
+    """The overrides of a multirun's first job: each sweep (``a,b``, ``range(..)``) replaced by its first value."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    out = []
+    for text, override in zip(overrides, parsed, strict=True):
+        if override.is_sweep_override():
+            value = next(iter(override.sweep_string_iterator()))
+            out.append(f"{override.get_key_element()}={value}")
+        else:
+            out.append(text)
+    return out
+
+
+def composition_error(error: Exception) -> str:
+    """One line for an error Hydra or OmegaConf raised while composing: the key, the problem, the fix."""
+    cause = error
+    while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
+        cause = cause.__cause__
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        first = str(cause).splitlines()[0]
+        if "Key '" in first and "not in struct" in first or "Could not override" in str(error):
+            return f"{cause.full_key} is not a config key; `python launch.py --cfg job` lists them (a typo?)"
+        return f"{cause.full_key}: {first}; see jepa_rl/config/schema.py for its type"
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return text
+
+
+def check_command_line(argv: list[str], conf_dir: Path) -> None:
+    """Every check that needs no job: group options, the launcher, the output root, and that the
+    config composes (unknown keys, values of the wrong type) for the first job of a multirun."""
+    parts = split_argv(argv, conf_dir)
+    if parts is None:
+        return
+    config_dir, config_name, overrides = parts
+    check_group_choices(overrides, conf_dir)
+    check_launcher(overrides)
+    check_output_root(argv)
+    # As Hydra with --config-dir: conf/ and that directory are both searched.
+    search = [f"hydra.searchpath=[file://{conf_dir}]"] if config_dir != conf_dir else []
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            compose(config_name=config_name, overrides=[*search, *first_point(overrides)], return_hydra_config=True)
+    except Exception as e:  # Hydra and OmegaConf raise many kinds; each becomes one line
+        raise ConfigError(composition_error(e)) from e

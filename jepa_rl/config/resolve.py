@@ -1,0 +1,125 @@
+"""The ``auto`` and derived values of a job, resolved once right after validation and passed down.
+
+Stages receive a ``Resolved``, never re-derive these from the config: the device, the threads of
+this job (``threads``, else submitit's ``cpus_per_task``, else the CPUs shared among joblib's
+``n_jobs``), the precision PPO and pretraining run in, the training env groups and the rollout batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from jepa_rl.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What ``auto`` and the derived settings mean for this job on this machine."""
+
+    device: torch.device
+    threads: int  # torch and emulator threads of this job
+    ppo_precision: str  # the agent's encoder precision: bf16 | none
+    pretrain_precision: str  # pretraining's: bf16 | none
+    env_groups: int  # training env groups (see ``env_groups``)
+    rollout_batch: int  # ppo.num_envs * ppo.num_steps
+
+
+def pick_device(requested: str) -> torch.device:
+    """``auto`` means CUDA when available, else the CPU; a device torch does not know is a ``ConfigError``."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError as e:
+        raise ConfigError(f"device={requested} is not a device; use auto, cpu or cuda") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={requested}, but torch sees no CUDA GPU here; use device=auto or cpu")
+    return device
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (SLURM's allocation, not the node's count)."""
+    return len(os.sched_getaffinity(0))
+
+
+def job_threads(requested: int, launcher: Mapping[str, Any]) -> int:
+    """``requested`` if > 0, else the launcher's ``cpus_per_task`` (submitit), else the CPUs shared
+    evenly among joblib's ``n_jobs`` parallel jobs (all of them for a single job)."""
+    if requested > 0:
+        return requested
+    if launcher.get("cpus_per_task"):
+        return int(launcher["cpus_per_task"])
+    n = launcher.get("n_jobs") or 1
+    parallel = cpu_count() if n <= 0 else int(n)
+    return max(1, cpu_count() // max(1, parallel))
+
+
+def native_bf16(device: torch.device) -> bool:
+    """True where ``device`` computes bf16 convolutions and matmuls in hardware: a CUDA GPU with bf16
+    support, or a CPU with AVX512-BF16 or AMX. Elsewhere oneDNN emulates bf16 (the README has the cost)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own probes
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def precision(autocast: str, device: torch.device, auto_on_gpu: bool = True) -> str:
+    """An ``autocast`` setting on ``device`` -> ``bf16`` or ``none``.
+
+    ``auto`` is bf16 where ``device`` computes it natively; on a GPU only when ``auto_on_gpu``
+    (pretraining's small ViT is launch-bound there, and bf16 adds a cast kernel per weight use).
+    """
+    if autocast not in ("auto", "none", "bf16"):
+        raise ValueError(f"autocast={autocast} must be auto, none or bf16")
+    if autocast == "auto":
+        return "bf16" if native_bf16(device) and (auto_on_gpu or device.type == "cpu") else "none"
+    if autocast == "bf16" and device.type == "cpu" and not native_bf16(device):
+        log.warning("autocast=bf16 on a CPU without AVX512-BF16 or AMX is emulated and ~10x slower; use auto")
+    return autocast
+
+
+def env_groups(setting: Any, encoder: str, num_envs: int, threads: int) -> int:
+    """``env_groups``: a divisor of ``num_envs``, or ``auto`` = 2 for the CNN with 2 or more threads, else 1.
+
+    The CNN's forward pass costs less than emulating a step, so one group's emulators can run on one
+    core while the policy acts for the other group on another. A ViT's forward pass needs every core,
+    and a one-thread job has no second core to overlap onto.
+    """
+    if setting == "auto":
+        return 2 if encoder == "cnn" and num_envs % 2 == 0 and threads >= 2 else 1
+    if not (isinstance(setting, int) and not isinstance(setting, bool) and setting > 0 and num_envs % setting == 0):
+        raise ConfigError(
+            f"env_groups={setting} must be auto or a positive number that divides ppo.num_envs={num_envs}"
+        )
+    return setting
+
+
+def resolve(cfg: DictConfig, launcher: Mapping[str, Any]) -> Resolved:
+    """Every ``auto`` and derived value of the job ``cfg``, launched by ``launcher`` (Hydra's launcher config)."""
+    device = pick_device(cfg.device)
+    threads = job_threads(cfg.threads, launcher)
+    precisions = {}
+    for key, auto_on_gpu in (("ppo", True), ("pretrain", False)):
+        try:
+            precisions[key] = precision(cfg[key].autocast, device, auto_on_gpu)
+        except ValueError as e:
+            raise ConfigError(f"{key}.{e}") from e
+    return Resolved(
+        device=device,
+        threads=threads,
+        ppo_precision=precisions["ppo"],
+        pretrain_precision=precisions["pretrain"],
+        env_groups=env_groups(cfg.env_groups, cfg.encoder.name, cfg.ppo.num_envs, threads),
+        rollout_batch=cfg.ppo.num_envs * cfg.ppo.num_steps,
+    )

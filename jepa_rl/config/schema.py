@@ -1,0 +1,328 @@
+"""Typed schemas of every config group: the single source of defaults, registered with Hydra's ConfigStore.
+
+Each ``conf/<group>/*.yaml`` lists its schema first in its defaults (``/<group>_schema@_here_``), so it
+sets only what differs from these values; Hydra then rejects unknown keys and values of the wrong type.
+A schema is not applied to a YAML of the same name: each is stored under a name of its own.
+Components built with ``instantiate`` (``_target_``) check their ranges in their constructors; the
+settings groups (frames, pretrain, probe, eval, logger, benchmark) check theirs in ``__post_init__``,
+which runs when a stage turns its group into the dataclass (``OmegaConf.to_object``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import II, MISSING, OmegaConf
+
+PRECISIONS = ("auto", "none", "bf16")
+STAGES = ("train", "pretrain", "probe", "benchmark")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _positive(owner: object, *names: str) -> None:
+    for name in names:
+        value = getattr(owner, name)
+        _require(value > 0, f"{name}={value} must be positive")
+
+
+@dataclass
+class AtariEnvSchema:
+    """``env``: the game and the shared observation pipeline (``jepa_rl.envs``)."""
+
+    _target_: str = "jepa_rl.envs.AtariPipeline"
+    name: str = MISSING  # short name used in paths and W&B groups
+    env_id: str = MISSING  # gymnasium id of the game, reported in results.json
+    game: str = MISSING  # ale-py ROM name (snake_case)
+    sticky_actions: float = 0.25  # repeat_action_probability (Machado et al. 2018); CleanRL's scores use 0.0
+    noop_max: int = 30  # random no-ops at the start of each game
+    max_frames: int = 108_000  # emulator frames per game (30 minutes of play)
+    frame_skip: int = 4  # emulator frames per agent step, max-pooled over the last two
+    frame_stack: int = 4  # frames per observation
+    fire_reset: bool = True  # press FIRE at the start of each game (for games that need it)
+    full_action_space: bool = False  # all 18 actions instead of the game's minimal set
+
+
+@dataclass
+class PerturbationSchema:
+    """``perturbation`` and each ``perturbations.<name>``: colour jitter per game, noise per frame."""
+
+    _target_: str = "jepa_rl.perturbations.VisualPerturbation"
+    name: str = MISSING  # the name eval.suite and reports use
+    hue: float = 0.0  # hue shift, fraction of the hue circle, U(-hue, hue)
+    saturation: float = 0.0  # saturation factor U(1 - s, 1 + s)
+    brightness: float = 0.0  # value offset U(-b, b) * 255
+    noise_std: float = 0.0  # Gaussian noise std in 0-255 units, per pixel and channel
+
+
+@dataclass
+class NatureCNNSchema:
+    """``encoder.net`` of the Nature-CNN (CleanRL ppo_atari's network)."""
+
+    _target_: str = "jepa_rl.encoders.NatureCNN"
+    in_channels: int = II("env.frame_stack")  # stacked frames in
+    feature_dim: int = 512  # width of the trained layer after the convolutions
+
+
+@dataclass
+class ViTSchema:
+    """``encoder.net`` of the ViT-Tiny (the study's architecture)."""
+
+    _target_: str = "jepa_rl.encoders.ViTEncoder"
+    in_channels: int = II("env.frame_stack")  # stacked frames in
+    image_size: int = 84  # observation height and width
+    patch_size: int = 12  # 7x7 tokens
+    width: int = 192  # token width
+    depth: int = 4  # transformer blocks
+    heads: int = 3  # attention heads (must divide width)
+    mlp_ratio: float = 4.0  # MLP hidden width / token width
+    pool: str = "mean"  # mean | attention: how patch tokens become the RL feature vector
+
+
+@dataclass
+class EncoderSchema:
+    """``encoder`` (the one trained) and each ``encoders.<name>`` (for probes)."""
+
+    name: str = MISSING  # config name: cnn, vit, jepa, ae
+    freeze: bool = False  # true: keep the encoder's weights fixed, train only the heads
+    lr_scale: float = 1.0  # encoder learning rate = ppo.learning_rate * lr_scale
+    net: Any = MISSING  # the network (NatureCNNSchema or ViTSchema), built by instantiate
+    objective: str | None = None  # jepa | ae: pretrained with it first; null: trained from scratch
+    weights: str | None = None  # a file of encoder weights (state_dict) to start from instead
+
+
+@dataclass
+class PPOSchema:
+    """``ppo``: CleanRL ppo_atari's hyperparameters, under its names."""
+
+    _target_: str = "jepa_rl.ppo.PPO"
+    total_timesteps: int = 10_000_000  # agent steps of training
+    num_envs: int = 8  # parallel environments
+    num_steps: int = 128  # steps per environment per rollout
+    learning_rate: float = 2.5e-4  # Adam's learning rate (the heads'; the encoder's is scaled by lr_scale)
+    anneal_lr: bool = True  # linear decay to 0 over training
+    gamma: float = 0.99  # discount
+    gae_lambda: float = 0.95  # GAE's lambda
+    num_minibatches: int = 4  # minibatches per epoch (must divide num_envs * num_steps)
+    update_epochs: int = 4  # passes over each rollout
+    norm_adv: bool = True  # normalise advantages per minibatch
+    clip_coef: float = 0.1  # PPO's ratio clip (and the value clip)
+    clip_vloss: bool = True  # clip the value loss as CleanRL does
+    ent_coef: float = 0.01  # entropy bonus
+    vf_coef: float = 0.5  # value loss weight
+    max_grad_norm: float = 0.5  # gradient clipping
+    target_kl: float | None = None  # stop an update's epochs early above this KL (null: never)
+    clip_rewards: bool = True  # learner-side sign(reward); evaluation and logged scores stay raw
+    life_loss: bool = True  # learner-side: a lost life ends the bootstrapped return (EpisodicLifeEnv)
+    autocast: str = "auto"  # auto (bf16 where the hardware has it) | bf16 | none: encoder precision; heads fp32
+
+
+@dataclass
+class FramesSchema:
+    """``pretrain.frames`` and ``probe.frames``: a frame set collected through the shared pipeline."""
+
+    num_frames: int = 100_000  # observations kept
+    keep_every: int = 4  # keep every k-th agent step (consecutive stacks are near duplicates)
+    num_envs: int = 8  # environments played in parallel
+    seed: int = 0  # emulator seed of the collection
+    policy_checkpoint: str | None = None  # a PPO checkpoint.pt whose policy is mixed with the random one
+    policy_fraction: float = 0.0  # per step and env: probability of taking the checkpoint policy's action
+
+    def __post_init__(self) -> None:
+        _positive(self, "num_frames", "keep_every", "num_envs")
+        _require(self.seed >= 0, f"seed={self.seed} must be >= 0")
+        _require(0 <= self.policy_fraction <= 1, f"policy_fraction={self.policy_fraction} must be in [0, 1]")
+        _require(
+            self.policy_fraction == 0 or bool(self.policy_checkpoint and Path(self.policy_checkpoint).is_file()),
+            f"policy_fraction={self.policy_fraction} needs policy_checkpoint=PATH to a PPO checkpoint.pt "
+            f"(got {self.policy_checkpoint})",
+        )
+
+
+@dataclass
+class MasksSchema:
+    """``pretrain.masks``: I-JEPA's multi-block masks on the patch grid (checked by ``masks.MaskConfig``)."""
+
+    num_targets: int = 4  # target blocks per frame
+    target_scale: list[float] = field(default_factory=lambda: [0.15, 0.2])  # area of a target block, U(lo, hi)
+    target_aspect: list[float] = field(default_factory=lambda: [0.75, 1.5])  # its height / width, U(lo, hi)
+    context_scale: list[float] = field(default_factory=lambda: [0.85, 1.0])  # area of the context block
+    min_context: int = 4  # fewest context patches a sample may keep
+
+
+@dataclass
+class PredictorSchema:
+    """``pretrain.predictor``: the JEPA predictor, which is also the autoencoder's pixel decoder."""
+
+    width: int = 96  # token width (narrower than the encoder's)
+    depth: int = 2  # transformer blocks
+    heads: int = 3  # attention heads (must divide width)
+
+
+@dataclass
+class PretrainSchema:
+    """``pretrain``: self-supervised pretraining for encoder=jepa / encoder=ae (both share all of it)."""
+
+    seed: int = 0  # the encoder's own seed: PPO seeds share one encoder (pretrain.seed=${seed}: one each)
+    frames: FramesSchema = field(default_factory=FramesSchema)  # clean frames it learns from
+    epochs: int = 100  # passes over the frames
+    batch_size: int = 256  # frames per step
+    lr: float = 5.0e-4  # peak, after a linear warmup from start_lr; cosine decay to final_lr
+    start_lr: float = 1.0e-4  # learning rate at step 0
+    final_lr: float = 1.0e-6  # learning rate at the last step
+    warmup: float = 0.1  # fraction of the steps spent in the linear warmup (I-JEPA: 40 of 300 epochs)
+    weight_decay: float = 0.04  # AdamW, rising to final_weight_decay on a cosine (I-JEPA)
+    final_weight_decay: float = 0.4  # weight decay at the last step
+    ema_start: float = 0.996  # target-encoder EMA momentum, linear to ema_end (I-JEPA)
+    ema_end: float = 1.0  # EMA momentum at the last step
+    masks: MasksSchema = field(default_factory=MasksSchema)  # I-JEPA multi-block masks
+    predictor: PredictorSchema = field(default_factory=PredictorSchema)  # predictor = pixel decoder shape
+    autocast: str = "auto"  # auto (bf16 on a CPU with AVX512-BF16/AMX, else float32) | bf16 | none
+    log_every: int = 20  # steps between pretrain/ metrics
+
+    def __post_init__(self) -> None:
+        _positive(self, "epochs", "batch_size", "log_every")
+        for name in ("lr", "start_lr", "final_lr", "weight_decay", "final_weight_decay"):
+            _require(getattr(self, name) >= 0, f"{name}={getattr(self, name)} must be >= 0")
+        _require(0 <= self.warmup < 1, f"warmup={self.warmup} (a fraction of the steps) must be in [0, 1)")
+        _require(
+            0 <= self.ema_start <= self.ema_end <= 1,
+            f"ema_start={self.ema_start} <= ema_end={self.ema_end} must lie in [0, 1]",
+        )
+        _require(self.autocast in PRECISIONS, f"autocast={self.autocast} must be auto, none or bf16")
+
+
+@dataclass
+class ProbeSchema:
+    """``probe``: linear probes of frozen features for RAM game-state variables (AtariARI), clean and perturbed."""
+
+    encoders: list[str] = field(default_factory=lambda: ["cnn", "vit", "jepa", "ae"])  # names under `encoders`
+    # A PPO checkpoint.pt per encoder: probe that trained agent's encoder; null: jepa/ae use their
+    # pretrained encoder, cnn/vit a random init.
+    checkpoints: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(["cnn", "vit", "jepa", "ae"]))
+    frames: FramesSchema = field(default_factory=lambda: FramesSchema(num_frames=20_000, seed=1000))  # held out
+    test_fraction: float = 0.2  # fraction of games (not frames) held out to score the probes
+    min_entropy: float = 0.6  # nats: variables of lower label entropy are not probed (AtariARI; 0: probe all)
+    suite: list[str] = II("eval.suite")  # the test frames are replayed under each of these perturbations
+    batch_size: int = 512  # frames per encoder forward pass
+    neighbours: int = 5  # neighbours per query in the nearest-neighbour figure
+
+    def __post_init__(self) -> None:
+        _require(0 < self.test_fraction < 1, f"test_fraction={self.test_fraction} must be in (0, 1)")
+        _require(self.min_entropy >= 0, f"min_entropy={self.min_entropy} must be >= 0 (0 probes every variable)")
+        _positive(self, "batch_size", "neighbours")
+        _require(len(self.encoders) > 0, "encoders is empty; list encoders to probe, e.g. probe.encoders=[cnn,jepa]")
+        _require(len(self.suite) > 0, "suite is empty; list perturbations, e.g. probe.suite=[clean,noise]")
+
+
+@dataclass
+class EvalSchema:
+    """``eval``: after training, full games with raw scores under each perturbation of the suite."""
+
+    suite: list[str] = field(default_factory=lambda: ["clean", "color_jitter", "noise", "mild", "hard"])
+    episodes: int = 30  # games per perturbation
+    num_envs: int = 8  # games played in parallel (each env plays a fixed share)
+    greedy: bool = False  # false: sample from the policy (CleanRL's evaluation); true: argmax
+    sticky_actions: float = 0.25  # evaluation always uses sticky actions, whatever training used
+    seed_offset: int = 1_000_000  # evaluation's emulator seeds derive from (seed, eval, seed_offset)
+
+    def __post_init__(self) -> None:
+        _positive(self, "episodes", "num_envs")
+        _require(0 <= self.sticky_actions <= 1, f"sticky_actions={self.sticky_actions} must be in [0, 1]")
+        _require(self.seed_offset >= 0, f"seed_offset={self.seed_offset} must be >= 0")
+        _require(len(self.suite) > 0, "suite is empty; list perturbations, e.g. eval.suite=[clean,noise]")
+
+
+@dataclass
+class LoggerSchema:
+    """``logger``: one W&B run per job (``wandb``) or none."""
+
+    backend: str = "wandb"  # wandb | none
+    project: str = "jepa-rl"  # W&B project
+    entity: str | None = None  # W&B entity (team or user); null: the default one
+    mode: str | None = None  # online | offline | disabled; null: WANDB_MODE, online when logged in, else offline
+    group: str | None = None  # W&B group (the condition's seeds share it)
+    name: str | None = None  # W&B run name
+    tags: list[str] = field(default_factory=list)  # W&B tags
+    init_timeout: float = 30.0  # seconds online mode may wait for the server before falling back to offline
+
+    def __post_init__(self) -> None:
+        _require(self.backend in ("wandb", "none"), f"backend={self.backend} must be wandb or none")
+        modes = (None, "online", "offline", "disabled")
+        _require(self.mode in modes, f"mode={self.mode} must be online, offline, disabled or null")
+        _require(self.init_timeout > 0, f"init_timeout={self.init_timeout} must be positive")
+
+
+@dataclass
+class BenchmarkSchema:
+    """``benchmark``: what ``stage=benchmark`` measures, each ``repeats`` times (medians reported)."""
+
+    repeats: int = 3  # rounds of every measurement
+    env_steps: int = 8000  # agent steps per emulator measurement
+    ppo_iterations: int = 8  # PPO updates timed per measurement (after one warm-up)
+    pretrain_batch: int = 256  # frames per timed pretraining step
+    pretrain_steps: int = 5  # pretraining steps timed per measurement (after two warm-up)
+
+    def __post_init__(self) -> None:
+        _positive(self, "repeats", "env_steps", "ppo_iterations", "pretrain_batch", "pretrain_steps")
+
+
+@dataclass
+class JobSchema:
+    """The top level of ``conf/config.yaml``: one job = one (env, encoder, seed, ...) cell."""
+
+    stage: str = "train"  # train (pretraining first if needed, then evaluate) | pretrain | probe | benchmark
+    seed: int = 1  # the run's seed (PPO, emulators, evaluation)
+    device: str = "auto"  # auto (cuda if available) | cpu | cuda[:N]
+    threads: int = 0  # torch and emulator threads; 0 = the launcher's CPUs per job
+    env_groups: Any = "auto"  # training envs in groups overlapping emulation and acting: auto or a divisor of num_envs
+    checkpoint_every: int = 500_000  # agent steps between checkpoints (one is also written at the end)
+    experiment_name: str = "study"  # preset name, in paths and W&B groups
+    condition: str | None = None  # a named condition of a sweep (multirun_sweeps/condition); reports group by it
+    cache_dir: str = "cache"  # collected frames and pretrained encoders, shared by every job that needs them
+    env: Any = MISSING
+    encoder: Any = MISSING
+    perturbation: Any = MISSING  # what the agent sees while TRAINING
+    perturbations: dict[str, Any] = field(default_factory=dict)  # the named ones eval.suite can refer to
+    encoders: dict[str, Any] = field(default_factory=dict)  # every encoder by name, for probes
+    ppo: Any = MISSING
+    pretrain: Any = MISSING
+    probe: Any = MISSING
+    eval: Any = MISSING
+    logger: Any = MISSING
+    benchmark: Any = MISSING
+
+
+def short_dirname(name: str, limit: int = 120) -> str:
+    """A path component for ``name``: itself when short, else a readable prefix and a hash (file systems cap at 255)."""
+    if len(name) <= limit:
+        return name
+    return f"{name[: limit - 17]}-{hashlib.sha1(name.encode()).hexdigest()[:16]}"
+
+
+def register() -> None:
+    """Store every schema in Hydra's ConfigStore (the YAMLs name them in their defaults) and the resolvers."""
+    store = ConfigStore.instance()
+    store.store(name="job_schema", node=JobSchema)
+    for name, node in (
+        ("env", AtariEnvSchema),
+        ("perturbation", PerturbationSchema),
+        ("encoder", EncoderSchema),
+        ("ppo", PPOSchema),
+        ("pretrain", PretrainSchema),
+        ("probe", ProbeSchema),
+        ("eval", EvalSchema),
+        ("logger", LoggerSchema),
+        ("benchmark", BenchmarkSchema),
+    ):
+        store.store(name=f"{name}_schema", node=node)
+    store.store(group="encoder_net", name="nature_cnn", node=NatureCNNSchema)
+    store.store(group="encoder_net", name="vit", node=ViTSchema)
+    OmegaConf.register_new_resolver("short_dirname", short_dirname, replace=True)

@@ -1,0 +1,115 @@
+"""Pretrained encoders as cached artifacts: collect frames, pretrain, store ``encoder.pt``.
+
+A train job with ``encoder=jepa`` (or ``ae``) asks for its encoder here: the first job of a sweep
+collects the frames and pretrains (each once, under a lock); every later job, and every other PPO
+seed with the same ``pretrain`` settings, loads the cached weights.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from jepa_rl.cache import cached_artifact, spec_key
+from jepa_rl.config.resolve import Resolved
+from jepa_rl.config.schema import PretrainSchema
+from jepa_rl.frame_collection import cached_frames, load_frames
+from jepa_rl.pretraining import pretrain
+from jepa_rl.tracking import tracker_session
+
+log = logging.getLogger(__name__)
+
+ENCODER_FILE = "encoder.pt"
+
+
+@dataclass(frozen=True)
+class EncoderSource:
+    """Where a job's pretrained encoders come from: the cache, the game's frames and pretraining's settings."""
+
+    cache_dir: Path
+    env: dict[str, Any]  # the env group, plain values
+    pretrain: PretrainSchema
+    bf16: bool  # the resolved pretraining precision
+    device: torch.device
+    threads: int
+    logger: dict[str, Any]  # tracker settings (the pretraining run gets its own group, name and tags)
+
+    def frames(self) -> Path:
+        """The cached clean frame set ``pretrain.frames`` describes (collected if absent)."""
+        return cached_frames(self.cache_dir, self.env, self.pretrain.frames, threads=self.threads)
+
+    def weights(self, net: dict[str, Any], objective: str | None, weights: str | None, log_dir: Path) -> Path | None:
+        """The weights an encoder starts from: ``weights``, else its pretrained ones, else None (scratch)."""
+        if weights:
+            return Path(weights)
+        if objective:
+            return self.encoder(net, objective, log_dir)
+        return None
+
+    def encoder(self, net: dict[str, Any], objective: str, log_dir: Path) -> Path:
+        """Path of the pretrained ``encoder.pt`` of ``net`` under ``objective``, built if absent.
+
+        The pretraining is logged to its own W&B run (group ``pretrain-<env>-<objective>``, files under ``log_dir``).
+        """
+        frames_dir = self.frames()
+        settings = {k: v for k, v in dataclasses.asdict(self.pretrain).items() if k not in ("frames", "log_every")}
+        # The precision it runs in, not the setting: `auto` is bf16 on one machine and float32 on another.
+        settings["autocast"] = "bf16" if self.bf16 else "float32"
+        spec = {"objective": objective, "net": net, "pretrain": settings, "frames": frames_dir.name}
+        partial = self.cache_dir / "encoders" / f".{spec_key(spec)}.partial.pt"
+
+        def build(tmp: Path) -> None:
+            frames = load_frames(frames_dir)["frames"]
+            tracking = {
+                **self.logger,
+                "group": f"pretrain-{self.env['name']}-{objective}",
+                "name": f"{objective}-pretrain-seed{self.pretrain.seed}",
+                "tags": [f"env:{self.env['name']}", f"objective:{objective}", "pretrain"],
+            }
+            config = {"env": self.env, "encoder": {"net": net, "objective": objective}, "pretrain": settings}
+            with tracker_session(**tracking, config=config, run_dir=log_dir, run_id=f"pretrain-{spec_key(spec)}") as t:
+                # The partial checkpoint lives outside tmp: a killed build's progress survives it.
+                state, rows = pretrain(
+                    frames, net, objective, self.pretrain, self.device, self.bf16, log_fn=t.log, checkpoint=partial
+                )
+                t.summary(rows[-1])
+            torch.save(state, tmp / ENCODER_FILE)
+            write_history(rows, tmp / "history.csv")
+
+        path = cached_artifact(self.cache_dir, "encoders", spec, build)
+        partial.unlink(missing_ok=True)  # only once the finished encoder is in place
+        return path / ENCODER_FILE
+
+
+def encoder_source(cfg: DictConfig, res: Resolved) -> EncoderSource:
+    """The ``EncoderSource`` of a job (the train, pretrain and probe stages share it)."""
+    return EncoderSource(
+        cache_dir=Path(cfg.cache_dir),
+        env=OmegaConf.to_container(cfg.env, resolve=True),
+        pretrain=OmegaConf.to_object(cfg.pretrain),
+        bf16=res.pretrain_precision == "bf16",
+        device=res.device,
+        threads=res.threads,
+        logger=dataclasses.asdict(OmegaConf.to_object(cfg.logger)),
+    )
+
+
+def write_history(rows: list[dict[str, float]], path: Path) -> None:
+    """The pretraining log rows as CSV."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    """The rows ``write_history`` wrote."""
+    with open(path) as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]

@@ -1,0 +1,74 @@
+"""What a job learns from Hydra at run time: its output directory, its launcher, its sweep, its W&B group."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from jepa_rl.config.schema import short_dirname
+
+log = logging.getLogger(__name__)
+
+
+def output_dir() -> Path:
+    """This job's Hydra output directory (Hydra 1.3 does not chdir into it)."""
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def launcher_settings() -> dict[str, Any]:
+    """The launcher's config (``cpus_per_task``, ``n_jobs``...) as plain values."""
+    return OmegaConf.to_container(HydraConfig.get().launcher, resolve=True)
+
+
+def is_multirun() -> bool:
+    return HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def sweep_id() -> str | None:
+    """``<sweep name>/<timestamp>`` of this job's multirun (the last two parts of the sweep dir), else None."""
+    if not is_multirun():
+        return None
+    return "/".join(Path(HydraConfig.get().sweep.dir).parts[-2:])
+
+
+def sweep_tags() -> list[str]:
+    """A tag shared by every run of a sweep, so a W&B dashboard filters to it."""
+    sid = sweep_id()
+    return [f"sweep:{sid}"[:64]] if sid else []
+
+
+def condition_group(group: str, override_dirname: str, task_overrides: Sequence[str]) -> str:
+    """The W&B group of a job: ``logger.group`` plus the overrides that set its condition apart.
+
+    ``override_dirname`` leaves out the seed (``hydra.job.config.override_dirname``), so a condition's
+    seeds share a group while conditions differing only in, e.g., ``encoder.lr_scale`` do not. A
+    ``logger.group`` given on the command line is used as it is. W&B caps group names at 128 characters.
+    """
+    if not override_dirname or any(o.startswith("logger.group=") for o in task_overrides):
+        return group
+    return short_dirname(f"{group}-{override_dirname}", 128)
+
+
+def job_group(group: str) -> str:
+    """``condition_group`` for this job."""
+    hc = HydraConfig.get()
+    return condition_group(group, hc.job.override_dirname, hc.overrides.task)
+
+
+def record_failure(error: BaseException) -> bool:
+    """In a multirun, write the error to the job's ``error.txt`` and return True (the sweep goes on)."""
+    if not is_multirun():
+        return False
+    out = output_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    text = "".join(traceback.format_exception(error))
+    (out / "error.txt").write_text(f"{text}\n{type(error).__name__}: {error}\n")
+    log.error("this cell failed (%s: %s); recorded in %s", type(error).__name__, error, out / "error.txt")
+    return True

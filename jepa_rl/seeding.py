@@ -1,0 +1,21 @@
+"""Seeds: the global generators of a job, and the purposes its emulator streams are told apart by."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+# Emulator seeds derive from (seed, purpose, ...): training and evaluation never play the same game.
+TRAIN_GAMES, EVAL_GAMES = 0, 1
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (the emulator and perturbations take their own seeds)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    # As CleanRL: cuDNN's default algorithm choice may accumulate with atomics, so a GPU run would not repeat.
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False

@@ -1,0 +1,95 @@
+"""What a rerun of a train job finds in its directory: a checkpoint to resume, or results already made.
+
+Both record the config sections they came from. A checkpoint trained with another config is refused,
+and so are results trained with one (a rerun must not relabel them); results evaluated with other
+evaluation settings make the job evaluate its final checkpoint again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from jepa_rl.checkpoint import CheckpointError, load_checkpoint
+
+log = logging.getLogger(__name__)
+
+# Config sections that define what a checkpoint was trained on: a resume must match them.
+TRAINING_KEYS = ("seed", "env", "encoder", "perturbation", "ppo", "pretrain")
+
+
+def plain(node: Any) -> Any:
+    """A config node as plain resolved containers (JSON-able, hashable into cache keys)."""
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def training_fingerprint(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config sections a checkpoint depends on (stored in it, compared on resume)."""
+    return {k: plain(cfg[k]) for k in TRAINING_KEYS}
+
+
+def results_fingerprint(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config sections ``results.json`` depends on: training's and evaluation's."""
+    suite = {name: plain(cfg.perturbations[name]) for name in cfg.eval.suite}
+    return {**training_fingerprint(cfg), "eval": plain(cfg.eval), "perturbations": suite}
+
+
+def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    """Dotted key of the first difference between two nested dicts (None when equal)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            d = first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
+            if d:
+                return d
+        return None
+    return None if a == b else prefix.rstrip(".")
+
+
+def resume_state(ckpt_path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """The job's checkpoint to resume from (None: a fresh start); one trained with another config is refused."""
+    if not ckpt_path.exists():
+        return None
+    state = load_checkpoint(ckpt_path)
+    diff = first_difference(state["config"], fingerprint)
+    if diff:
+        raise CheckpointError(
+            f"{ckpt_path} was trained with a different {diff}; "
+            "rerun with the original config or choose a new hydra.run.dir"
+        )
+    log.info("resuming from %s at step %d", ckpt_path, state["global_step"])
+    return state
+
+
+def finished_results(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """The job's ``results.json`` if the config ``fingerprint`` (``results_fingerprint``) produced it;
+    None when there is work to do. Results of another training config are refused."""
+    if not path.exists():
+        return None
+    try:
+        results = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(
+            f"{path} is not valid JSON ({e.msg} at line {e.lineno}); delete it to evaluate the checkpoint again"
+        ) from e
+    diff = first_difference(results.get("config", {}), fingerprint) if "config" in results else None
+    if diff is None:
+        return results
+    if diff.split(".")[0] in TRAINING_KEYS:
+        raise CheckpointError(
+            f"{path} holds results trained with a different {diff}; "
+            "rerun with the original config or choose a new hydra.run.dir (hydra.sweep.dir for -m)"
+        )
+    log.info("%s was evaluated with a different %s: evaluating the trained agent again", path, diff)
+    return None
+
+
+def keep_rows_until(csv_path: Path, global_step: int) -> None:
+    """Drop episode rows logged after ``global_step`` (work the resumed run will redo)."""
+    if not csv_path.exists():
+        return
+    rows = [r for r in csv_path.read_text().splitlines() if r and int(r.split(",")[0]) <= global_step]
+    csv_path.write_text("".join(r + "\n" for r in rows))

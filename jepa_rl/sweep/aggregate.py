@@ -1,0 +1,98 @@
+"""Aggregate a sweep directory: every cell's ``results.json`` -> ``cells.csv``, statistics, plots, ``REPORT.md``.
+
+Runs at the end of every multirun (``jepa_rl.sweep.callback.AggregateSweep``) and on demand::
+
+    python -m jepa_rl.sweep multirun/grid-cpu/2026-11-27_12-00-00
+
+The only module that ties the others together: cells -> statistics -> ``cells.csv``, figures, ``REPORT.md``
+and ``stats.json``. Nothing in the package imports it but the callback and ``__main__``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from jepa_rl.sweep.cells import (
+    AggregationError,
+    collect_cells,
+    common_suite,
+    flag_duplicates,
+    score_matrix,
+    write_cells_csv,
+)
+from jepa_rl.sweep.plots import sweep_plots
+from jepa_rl.sweep.report import write_report
+from jepa_rl.sweep.statistics import REFERENCE_SCORES, comparisons, global_numpy_seed, interval_estimates, normalised
+
+USAGE = "usage: python -m jepa_rl.sweep SWEEP_DIR"
+
+
+def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Aggregate ``sweep_dir``: writes ``cells.csv``, ``stats.json``, the figures and ``REPORT.md`` there; returns
+    the summary written to ``stats.json``. ``reps`` bootstrap resamples, seeded with ``seed``."""
+    sweep_dir = Path(sweep_dir)
+    cells = collect_cells(sweep_dir)
+    # The suite and the duplicates mark cells that cannot be compared: before anything counts the finished ones.
+    suite = common_suite(cells)
+    flag_duplicates(cells)
+    write_cells_csv(cells, suite, sweep_dir / "cells.csv")
+    env_id = next(c.env_id for c in cells if c.status != "other_game")
+    scores = score_matrix(cells, suite)
+    stats = interval_estimates(scores, reps, seed) if scores else {}
+    known = env_id in REFERENCE_SCORES and scores
+    norm_stats = interval_estimates({k: normalised(v, env_id) for k, v in scores.items()}, reps, seed) if known else {}
+    pairs = comparisons(cells, scores, env_id, reps, seed)
+    summary = {
+        "sweep_dir": str(sweep_dir),
+        "env_id": env_id,
+        "suite": suite,
+        "cells": {
+            str(c.path.relative_to(sweep_dir)): {
+                "condition": c.condition,
+                "seed": c.seed,
+                "status": c.status,
+                "problem": c.problem,
+            }
+            for c in cells
+        },
+        "statistics": {k: {suite[j]: v for j, v in per.items()} for k, per in stats.items()},
+        "normalised_statistics": {k: {suite[j]: v for j, v in per.items()} for k, per in norm_stats.items()},
+        "probability_of_improvement": pairs,
+    }
+    with global_numpy_seed(seed):  # seaborn's strip-plot jitter draws from numpy's global generator
+        figures = sweep_plots(sweep_dir, cells, suite)
+        if figures:  # no finished cell, nothing plotted: no trained agent to show either
+            # Imported here, not at the top: it loads torch and the agent stack, which only these figures need.
+            from jepa_rl.sweep.agent_figures import sweep_agent_figures
+
+            figures.update(sweep_agent_figures(sweep_dir, cells))
+    summary["plots"] = {k: str(v) for k, v in figures.items()}
+    write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"], norm_stats)
+    (sweep_dir / "stats.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jepa_rl.sweep SWEEP_DIR``: aggregate an existing sweep directory; returns the exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    if args in (["-h"], ["--help"]):
+        print(f"{USAGE}\n\n(Re)build cells.csv, stats.json, the figures and REPORT.md of a sweep directory.")
+        return 0
+    if len(args) != 1:
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        summary = aggregate(Path(args[0]))
+    except AggregationError as e:  # a wrong directory: one line, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    bad = [k for k, c in summary["cells"].items() if c["status"] != "ok"]
+    print(f"wrote {Path(args[0]) / 'REPORT.md'} ({len(summary['cells']) - len(bad)} cells aggregated, {len(bad)} not)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

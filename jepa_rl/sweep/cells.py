@@ -1,0 +1,183 @@
+"""The cells of a sweep: one per job directory (it has ``.hydra/``), with its condition, seed and results.
+
+Cells without results are kept, marked failed (the job recorded an ``error.txt``) or missing (still running, or
+killed), never dropped; cells that cannot be compared with the rest (another game, another suite, a second run
+of the same condition and seed) are marked too, with the file that says why.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+# Keys that identify a cell but not its condition.
+NOT_CONDITION = {"seed", "encoder", "+condition", "condition"}
+
+
+class AggregationError(ValueError):
+    """Nothing to aggregate, or cells that cannot be compared; the message names the file."""
+
+
+@dataclass
+class Cell:
+    """One job of the sweep and what it produced."""
+
+    path: Path
+    condition: str
+    seed: int
+    status: str  # ok | failed | missing | malformed | other_game
+    env_id: str | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    problem: str = ""
+    encoder: str = ""  # the encoder's config name: cnn, vit, jepa, ae
+    variant: str = ""  # the label's varying overrides, "key=value ..." ("" when none vary)
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """Every job directory under ``sweep_dir`` (those holding a ``.hydra/config.yaml``)."""
+    return sorted(p.parent.parent for p in Path(sweep_dir).rglob(".hydra/config.yaml"))
+
+
+def read_cell(job: Path, cfg: DictConfig, name: str, varying: list[str]) -> Cell:
+    """The cell in ``job`` (resolved config ``cfg``): its condition label, seed and results (or why there are none).
+
+    The label is ``name`` followed by the job's value of each ``varying`` override.
+    """
+    given = overrides(job)
+    variant = " ".join(f"{k}={given.get(k, '-')}" for k in varying)
+    label = f"{name} {variant}" if variant else name
+    cell = Cell(job, label, int(cfg.seed), "missing", env_id=cfg.env.env_id, encoder=cfg.encoder.name, variant=variant)
+    results_path = job / "results.json"
+    if results_path.exists():
+        try:
+            cell.results = json.loads(results_path.read_text())
+            cell.status = "ok" if isinstance(cell.results.get("eval"), dict) else "malformed"
+        except json.JSONDecodeError as e:
+            cell.status = "malformed"
+            cell.problem = f"{results_path} is not valid JSON ({e.msg} at line {e.lineno})"
+        if cell.status == "malformed" and not cell.problem:
+            cell.problem = f"{results_path} has no 'eval' mapping"
+    elif (job / "error.txt").exists():
+        cell.status, cell.problem = "failed", (job / "error.txt").read_text().strip().splitlines()[-1]
+    else:
+        cell.problem = "no results.json (the job did not finish)"
+    return cell
+
+
+def overrides(job: Path) -> dict[str, str]:
+    """The command-line overrides of a job (``key=value``)."""
+    return dict(o.split("=", 1) for o in OmegaConf.load(job / ".hydra" / "overrides.yaml") if "=" in o)
+
+
+def varying_overrides(jobs: list[Path]) -> list[str]:
+    """Override keys whose values differ between jobs (besides seed and encoder): they name conditions."""
+    given = [overrides(job) for job in jobs]  # each job's overrides.yaml read once
+    keys = {k for g in given for k in g}
+    return sorted(k for k in keys - NOT_CONDITION if len({g.get(k) for g in given}) > 1)
+
+
+def condition_names(configs: dict[Path, DictConfig]) -> dict[Path, str]:
+    """Each job's condition name: its ``condition`` (else its encoder), plus ``/<encoder>`` where that name
+    covers cells with different encoders, so that a constant ``condition=`` does not merge them."""
+    base = {job: cfg.get("condition") or cfg.encoder.name for job, cfg in configs.items()}
+    encoders: dict[str, set[str]] = {}
+    for job, name in base.items():
+        encoders.setdefault(name, set()).add(configs[job].encoder.name)
+    return {
+        job: f"{name}/{configs[job].encoder.name}" if len(encoders[name]) > 1 else name for job, name in base.items()
+    }
+
+
+def main_game(cells: list[Cell]) -> str:
+    """The game most cells play; a tie goes to the first name in sorted order (never to hash order)."""
+    counts = Counter(c.env_id for c in cells)
+    return min(counts, key=lambda env: (-counts[env], str(env)))
+
+
+def collect_cells(sweep_dir: Path) -> list[Cell]:
+    """Read every cell of a sweep; raises ``AggregationError`` when there is nothing to aggregate."""
+    jobs = job_dirs(sweep_dir)
+    if not jobs:
+        raise AggregationError(f"{sweep_dir} holds no job directories (.hydra/config.yaml); pass a sweep directory")
+    configs = {job: OmegaConf.load(job / ".hydra" / "config.yaml") for job in jobs}
+    names, varying = condition_names(configs), varying_overrides(jobs)
+    cells = [read_cell(job, configs[job], names[job], varying) for job in jobs]
+    # One game per report: the most common one; cells of other games are listed, not mixed in.
+    main_env = main_game(cells)
+    for c in cells:
+        if c.env_id != main_env:
+            c.status = "other_game"
+            c.problem = f"{c.path / '.hydra' / 'config.yaml'} plays {c.env_id}; this report is for {main_env}"
+    return cells
+
+
+def common_suite(cells: list[Cell]) -> list[str]:
+    """The perturbations most finished cells evaluated, compared as sets (a tie goes to the first cell's, in path
+    order), in the order of the first cell evaluating them; finished cells that evaluated another set are marked
+    malformed."""
+    done = [c for c in cells if c.status == "ok"]
+    counts = Counter(frozenset(c.results["eval"]) for c in done)  # insertion order: path order
+    if not counts:
+        return []
+    common = max(counts, key=counts.__getitem__)  # max keeps the first of equal counts
+    suite = next(list(c.results["eval"]) for c in done if set(c.results["eval"]) == common)
+    for c in done:
+        if set(c.results["eval"]) != common:
+            c.status = "malformed"
+            c.problem = (
+                f"{c.path / 'results.json'} evaluates {list(c.results['eval'])}, not {suite} "
+                f"(the suite of {counts[common]} of {len(done)} finished cells)"
+            )
+    return suite
+
+
+def flag_duplicates(cells: list[Cell]) -> None:
+    """Mark a finished cell malformed when an earlier one (path order) has its condition and seed: averaging the
+    two would count one seed twice."""
+    first: dict[tuple[str, int], Cell] = {}
+    for c in cells:
+        if c.status != "ok":
+            continue
+        other = first.setdefault((c.condition, c.seed), c)
+        if other is not c:
+            c.status = "malformed"
+            c.problem = (
+                f"same condition ({c.condition}) and seed ({c.seed}) as {other.path}; only that one is aggregated"
+            )
+
+
+def score_matrix(cells: list[Cell], suite: list[str]) -> dict[str, np.ndarray]:
+    """Per condition: ``[seeds, perturbations]`` mean raw returns (one row per finished seed)."""
+    out: dict[str, list[list[float]]] = {}
+    for c in cells:
+        if c.status == "ok":
+            out.setdefault(c.condition, []).append([c.results["eval"][p]["mean"] for p in suite])
+    return {k: np.array(v, dtype=float) for k, v in out.items()}
+
+
+def robustness_ratios(cells: list[Cell]) -> np.ndarray:
+    """The finished cells' robustness ratios (a run whose clean mean is <= 0 has none)."""
+    return np.array([c.results["robustness_ratio"] for c in cells if c.results.get("robustness_ratio") is not None])
+
+
+def write_cells_csv(cells: list[Cell], suite: list[str], path: Path) -> None:
+    """One row per cell: status, condition, seed, mean return per perturbation, robustness ratio."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["condition", "seed", "status", *suite, "robustness_ratio", "train_sps", "path", "problem"])
+        for c in cells:
+            # Only finished cells have numbers to show: a malformed cell's results are not to be trusted.
+            ev = c.results.get("eval", {}) if c.status == "ok" else {}
+            means = [ev[p]["mean"] if p in ev else "" for p in suite]
+            ratio = c.results.get("robustness_ratio", "") if c.status == "ok" else ""
+            sps = c.results.get("train_sps", "") if c.status == "ok" else ""
+            writer.writerow(
+                [c.condition, c.seed, c.status, *means, ratio, sps, str(c.path.relative_to(path.parent)), c.problem]
+            )
