@@ -27,8 +27,8 @@ def scale_pixels(obs: torch.Tensor, memory_format: torch.memory_format = torch.c
     """uint8 pixels -> [0, 1], cast straight to the autocast dtype when one is active.
 
     bf16 holds every integer 0-255 exactly; skipping the float32 intermediate saves a full
-    pass over the batch (about 15% of a Nature-CNN update on CPU). ``memory_format`` is applied in
-    the same pass.
+    pass over the batch (the README's implementation notes give its share of an update).
+    ``memory_format`` is applied in the same pass.
     """
     device = obs.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
@@ -55,8 +55,8 @@ class NatureCNN(nn.Module):
         )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        # oneDNN's float32 CPU convolutions are faster on channels-last input (a PPO update in 0.76 of
-        # the time on an AVX2 CPU; conv1's weight gradient 3x faster), its bf16 ones are not.
+        # oneDNN's float32 CPU convolutions are faster on channels-last input, its bf16 ones are not
+        # (measured in the README's implementation notes).
         fp32_cpu = obs.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
         return self.net(scale_pixels(obs, torch.channels_last if fp32_cpu else torch.contiguous_format))
 
@@ -112,7 +112,7 @@ class ViTEncoder(nn.Module):
             divisors = ", ".join(str(d) for d in range(1, image_size + 1) if image_size % d == 0)
             raise ValueError(f"patch_size={patch_size} must divide image_size={image_size}; choose one of {divisors}")
         if pool not in ("mean", "attention"):
-            raise ValueError(f"pool={pool!r}; choose 'mean' or 'attention'")
+            raise ValueError(f"pool={pool} must be mean or attention")
         self.grid = image_size // patch_size
         self.feature_dim, self.pool = width, pool
         self.patch_embed = nn.Conv2d(in_channels, width, patch_size, stride=patch_size)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from jepa_rl.config import ConfigError
@@ -153,6 +154,22 @@ def check_command_line(argv: list[str], conf_dir: Path) -> None:
     search = [f"hydra.searchpath=[file://{conf_dir}]"] if config_dir != conf_dir else []
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            compose(config_name=config_name, overrides=[*search, *first_point(overrides)], return_hydra_config=True)
+            cfg = compose(
+                config_name=config_name, overrides=[*search, *first_point(overrides)], return_hydra_config=True
+            )
+        check_sweep_values(cfg, overrides)
+    except ConfigError:
+        raise
     except Exception as e:  # Hydra and OmegaConf raise many kinds; each becomes one line
         raise ConfigError(composition_error(e)) from e
+
+
+def check_sweep_values(cfg: DictConfig, overrides: list[str]) -> None:
+    """Every value of a swept config key must fit its type, not only the first job's (a bad one would stop
+    the multirun halfway, in Hydra's launcher). Swept group options are checked by ``check_group_choices``."""
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.key_or_group
+        if not override.is_sweep_override() or key in cfg.hydra.runtime.choices or key.startswith("hydra."):
+            continue
+        for value in override.sweep_iterator():
+            OmegaConf.update(cfg, key, value, merge=True)

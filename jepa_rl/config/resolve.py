@@ -85,7 +85,7 @@ def precision(autocast: str, device: torch.device, auto_on_gpu: bool = True) -> 
     if autocast == "auto":
         return "bf16" if native_bf16(device) and (auto_on_gpu or device.type == "cpu") else "none"
     if autocast == "bf16" and device.type == "cpu" and not native_bf16(device):
-        log.warning("autocast=bf16 on a CPU without AVX512-BF16 or AMX is emulated and ~10x slower; use auto")
+        log.warning("autocast=bf16 on a CPU without AVX512-BF16 or AMX is emulated and many times slower; use auto")
     return autocast
 
 

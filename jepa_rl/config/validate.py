@@ -17,7 +17,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from jepa_rl.agent import Agent, build_encoder, make_optimizer
+from jepa_rl.agent import Agent, agent_from_checkpoint, build_encoder, make_optimizer
 from jepa_rl.checkpoint import CheckpointError
 from jepa_rl.config import ConfigError
 from jepa_rl.config.schema import STAGES
@@ -103,16 +103,26 @@ def build_encoder_of(cfg: DictConfig, name: str, with_pretrainer: bool) -> torch
     key = encoder_key(name)
     enc = cfg.encoder if name == "encoder" else cfg.encoders[name]
     settings(enc, key)
-    build(enc.net, f"{key}.net")
-    encoder = checked(key, lambda: build_encoder(enc.net, enc.freeze, None))
-    if enc.weights:
+    with torch.device("meta"):  # shapes and ranges only: no memory, no initialisation (a CNN's QR takes seconds)
+        build(enc.net, f"{key}.net")
+        encoder = checked(key, lambda: build_encoder(enc.net, enc.freeze, None))
+    if enc.weights:  # on the CPU: the file's tensors are read and compared with the net's
         with config_key(f"{key}.weights={enc.weights}"):
             build_encoder(enc.net, enc.freeze, Path(enc.weights))
     elif enc.objective and with_pretrainer:
         pretrain = settings(cfg.pretrain, "pretrain")
-        model = checked(key, lambda: make_pretrainer(enc.net, enc.objective, pretrain.predictor))
+        check_frame_set(pretrain.frames, "pretrain.frames")
+        with torch.device("meta"):
+            model = checked(key, lambda: make_pretrainer(enc.net, enc.objective, pretrain.predictor))
         check_masks(pretrain, model.encoder.grid)
     return encoder
+
+
+def check_frame_set(frames: Any, key: str) -> None:
+    """A frame set's policy checkpoint, when it mixes one in, must load (a corrupt file is named here)."""
+    if frames.policy_fraction > 0:
+        with config_key(f"{key}.policy_checkpoint={frames.policy_checkpoint}"):
+            agent_from_checkpoint(frames.policy_checkpoint, torch.device("cpu"))
 
 
 def check_masks(pretrain: Any, grid: int) -> None:
@@ -125,5 +135,6 @@ def check_masks(pretrain: Any, grid: int) -> None:
 def build_agent_of(cfg: DictConfig) -> None:
     """The agent and its optimizer, with a stand-in action count (the game's is known once its env exists)."""
     encoder = build_encoder_of(cfg, "encoder", with_pretrainer=True)
-    agent = Agent(encoder, num_actions=4)
-    checked("encoder", lambda: make_optimizer(agent, cfg.ppo.learning_rate, cfg.encoder.lr_scale))
+    with torch.device("meta"):
+        agent = Agent(encoder, num_actions=4)
+        checked("encoder", lambda: make_optimizer(agent, cfg.ppo.learning_rate, cfg.encoder.lr_scale))

@@ -27,7 +27,7 @@ from jepa_rl.agent import agent_from_checkpoint, build_encoder
 from jepa_rl.config import ConfigError
 from jepa_rl.config.resolve import Resolved
 from jepa_rl.config.schema import FramesSchema, ProbeSchema
-from jepa_rl.config.validate import build_encoder_of, config_key, settings
+from jepa_rl.config.validate import build_encoder_of, check_frame_set, config_key, settings
 from jepa_rl.encoder_cache import EncoderSource, encoder_source
 from jepa_rl.files import write_json
 from jepa_rl.frame_collection import cached_frames, load_frames
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 def check(cfg: DictConfig) -> None:
     """The probe settings, every probed encoder (a checkpoint's agent, or the net and its pretrainer), the logger."""
     p = settings(cfg.probe, "probe")
+    check_frame_set(p.frames, "probe.frames")
     if cfg.env.game not in GAME_VARIABLES:
         known = ", ".join(sorted(GAME_VARIABLES))
         raise ConfigError(f"stage=probe: env={cfg.env.name} has no RAM annotations to probe; use env= one of {known}")

@@ -91,5 +91,18 @@ def keep_rows_until(csv_path: Path, global_step: int) -> None:
     """Drop episode rows logged after ``global_step`` (work the resumed run will redo)."""
     if not csv_path.exists():
         return
-    rows = [r for r in csv_path.read_text().splitlines() if r and int(r.split(",")[0]) <= global_step]
-    csv_path.write_text("".join(r + "\n" for r in rows))
+    kept = []
+    for number, row in enumerate(csv_path.read_text().splitlines(), 1):
+        if not row:
+            continue
+        try:
+            step, _, score, _ = row.split(",")
+            step, _ = int(step), float(score)
+        except ValueError as e:
+            raise CheckpointError(
+                f"{csv_path} line {number} is not 'step,env,score,length' ({row[:40]!r}); "
+                "repair or delete it (it holds the training games' scores)"
+            ) from e
+        if step <= global_step:
+            kept.append(row)
+    csv_path.write_text("".join(r + "\n" for r in kept))

@@ -56,17 +56,16 @@ def log_summary_run(config: DictConfig, sweep_dir: Path, summary: dict[str, Any]
     """One W&B run for the whole sweep (job type ``summary``): the per-cell table, statistics and plots."""
     from omegaconf import OmegaConf
 
-    from jepa_rl.tracking import stable_run_id, start_tracker
+    from jepa_rl.tracking import stable_run_id, tracker_session
 
     logger = OmegaConf.to_container(config.logger, resolve=True)
     sid = "/".join(sweep_dir.parts[-2:])
-    tracker = start_tracker(
+    with tracker_session(
         **{**logger, "group": f"sweep-{sid}", "name": "summary", "tags": [f"sweep:{sid}"[:64], "summary"]},
         config={"sweep_dir": str(sweep_dir), "env_id": summary["env_id"], "suite": summary["suite"]},
         run_dir=sweep_dir,
         run_id=f"summary-{stable_run_id(sweep_dir)}",
-    )
-    try:
+    ) as tracker:
         rows = [[k, c["condition"], c["seed"], c["status"], c["problem"]] for k, c in summary["cells"].items()]
         tracker.table("sweep/cells", ["cell", "condition", "seed", "status", "problem"], rows)
         stat_rows = [
@@ -78,5 +77,3 @@ def log_summary_run(config: DictConfig, sweep_dir: Path, summary: dict[str, Any]
         tracker.table("sweep/statistics", columns, stat_rows)
         tracker.summary({f"sweep/P({k})": v["p"] for k, v in summary["probability_of_improvement"].items()})
         tracker.images({f"sweep/{k}": Path(v) for k, v in summary["plots"].items()})
-    finally:
-        tracker.finish()

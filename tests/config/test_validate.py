@@ -1,0 +1,73 @@
+"""Every bad value is one ``ConfigError`` naming the key and the fix, raised by building, before any work."""
+
+import pytest
+import torch
+from helpers import compose_cfg
+
+from jepa_rl.config import ConfigError
+from jepa_rl.config.resolve import resolve
+from jepa_rl.job import validate
+
+BAD_VALUES = [
+    (["perturbation.noise_std=-1"], "perturbation: perturbation 'clean': noise_std=-1.0 is out of range"),
+    (["perturbations.hard.noise_std=-5"], "perturbations.hard"),
+    (["ppo.num_envs=0"], "ppo.num_envs=0 must be positive"),
+    (["ppo.num_envs=-2"], "ppo.num_envs=-2"),
+    (["ppo.total_timesteps=100"], "ppo.total_timesteps=100 is smaller than one rollout"),
+    (["ppo.num_minibatches=3"], "ppo.num_minibatches=3 must divide the batch of 512"),
+    (["ppo.gamma=1.5"], "ppo.gamma=1.5 must be in [0, 1]"),
+    (["env_groups=3"], "env_groups=3 must be auto or a positive number that divides ppo.num_envs=4"),
+    (["env_groups=0"], "env_groups=0"),
+    (["env.game=tetriz"], "env.game=tetriz is not a ROM ale-py ships"),
+    (["env.sticky_actions=1.5"], "env.sticky_actions=1.5 must be in [0, 1]"),
+    (["eval.suite=[clean,fog]"], "eval.suite names unknown perturbation 'fog'"),
+    (["eval.episodes=0"], "eval.episodes=0 must be positive"),
+    (["encoder.lr_scale=-0.1"], "encoder.lr_scale=-0.1 must be >= 0"),
+    (["encoder=jepa", "encoder.lr_scale=-1"], "encoder.lr_scale=-1.0"),
+    (["encoder=jepa", "encoder.net.patch_size=13"], "encoder.net.patch_size=13 must divide image_size=84"),
+    (["encoder=vit", "encoder.net.heads=5"], "encoder.net.heads=5 must divide the width 192"),
+    (["encoder=vit", "encoder.net.pool=cls"], "encoder.net.pool=cls must be mean or attention"),
+    (["encoder=jepa", "pretrain.masks.context_scale=[0.1,0.1]"], "keeps fewer than min_context=4"),
+    (["encoder=jepa", "pretrain.predictor.heads=5"], "encoder.heads=5 must divide the width 96"),
+    (["encoder=ae", "encoder.weights={tmp}/missing.pt"], "encoder.weights={tmp}/missing.pt: encoder weights"),
+    (["encoder=ae", "encoder.weights={tmp}/garbage.pt"], "are corrupt"),
+    (["encoder=jepa", "encoder.net.pool=attention"], "a frozen encoder cannot train"),
+    (["encoder=vit", "encoder.objective=byol"], "encoder.objective=byol is not an objective"),
+    (["encoder=cnn", "encoder.objective=jepa"], "encoder.objective=jepa pretrains a ViT"),
+    (["stage=pretrain"], "stage=pretrain needs a pretrained encoder"),
+    (["stage=evaluate"], "stage=evaluate is not a stage"),
+    (["seed=-1"], "seed=-1 must be a non-negative int"),
+    (["checkpoint_every=0"], "checkpoint_every=0 must be a positive step count"),
+    (["stage=probe", "probe.encoders=[resnet]"], "unknown encoder 'resnet'"),
+    (["stage=probe", "probe.checkpoints.cnn={tmp}/missing.pt"], "probe.checkpoints.cnn="),
+    (["stage=probe", "probe.min_entropy=-1"], "probe.min_entropy=-1.0 must be >= 0"),
+    (["stage=probe", "probe.test_fraction=1.0"], "probe.test_fraction=1.0 must be in (0, 1)"),
+    (["stage=probe", "probe.suite=[clean,fog]"], "probe.suite names unknown perturbation 'fog'"),
+    (["encoder=jepa", "pretrain.frames.policy_fraction=0.5"], "needs policy_checkpoint"),
+    (["encoder=jepa", "pretrain.batch_size=0"], "pretrain.batch_size=0"),
+    (["encoder=jepa", "pretrain.warmup=1.0"], "pretrain.warmup=1.0 (a fraction of the steps) must be in [0, 1)"),
+    (["pretrain.autocast=fp16"], "pretrain.autocast=fp16 must be auto, none or bf16"),
+    (["ppo.autocast=fp16"], "ppo.autocast=fp16 must be auto, none or bf16"),
+    (["logger.backend=tensorboard"], "logger.backend=tensorboard must be wandb or none"),
+    (["stage=benchmark", "benchmark.repeats=0"], "benchmark.repeats=0 must be positive"),
+    (["device=tpu"], "device=tpu is not a device"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_VALUES)
+def test_a_bad_value_is_one_line_naming_the_key(tmp_path, args, message):
+    (tmp_path / "garbage.pt").write_bytes(b"not a torch file")
+    args = [a.format(tmp=tmp_path) for a in args]
+    cfg = compose_cfg(["experiment=smoke", "logger=none", f"cache_dir={tmp_path}/cache", *args])
+    with pytest.raises(ConfigError) as caught:
+        validate(cfg)
+        resolve(cfg, {})  # what the job does next, still before any work
+    text = str(caught.value)
+    assert message.format(tmp=tmp_path) in text and "\n" not in text
+    assert not (tmp_path / "cache").exists()  # nothing collected or pretrained
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="there is a GPU here")
+def test_cuda_without_a_gpu_is_named():
+    with pytest.raises(ConfigError, match="device=cuda, but torch sees no CUDA GPU here"):
+        resolve(compose_cfg(["device=cuda"]), {})

@@ -1,0 +1,133 @@
+"""Shared test helpers: compose the real config, build components from the schemas' defaults, run launch.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import jepa_rl.config  # noqa: F401  (registers the config schemas, as launch.py does)
+from jepa_rl.config.schema import AtariEnvSchema, NatureCNNSchema, PPOSchema, PretrainSchema, ViTSchema
+from jepa_rl.encoders import NatureCNN, ViTEncoder
+from jepa_rl.envs import AtariPipeline
+from jepa_rl.ppo import PPO
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+# Tiny but real: 4 envs, one 256-step rollout per update, one game per perturbation.
+TINY = [
+    "ppo.num_envs=4",
+    "ppo.num_steps=64",
+    "ppo.total_timesteps=512",
+    "eval.episodes=1",
+    "eval.num_envs=1",
+    "checkpoint_every=256",
+    "threads=1",
+]
+
+# Pretraining as small as it gets: 64 frames, two steps of 32.
+TINY_PRETRAIN = [
+    "pretrain.frames.num_frames=64",
+    "pretrain.frames.num_envs=4",
+    "pretrain.frames.keep_every=2",
+    "pretrain.batch_size=32",
+    "pretrain.epochs=1",
+    "pretrain.log_every=1",
+]
+
+
+def compose_cfg(overrides: list[str] | None = None, hydra: bool = False) -> DictConfig:
+    """The composed config, exactly as ``launch.py`` would see it (with ``hydra:`` when asked)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides or [], return_hydra_config=hydra)
+
+
+def schema_kwargs(schema: type, **overrides: Any) -> dict[str, Any]:
+    """A schema's defaults (interpolations filled in by ``overrides``) as constructor keyword arguments."""
+    values = {k: v for k, v in asdict(schema(**overrides)).items() if k != "_target_"}
+    return {k: v for k, v in values.items() if k not in ("name", "env_id")}
+
+
+def pipeline(game: str, num_envs: int, seed: Any, **overrides: Any) -> AtariPipeline:
+    """An ``AtariPipeline`` with the ``env`` schema's settings, ``overrides`` replacing some."""
+    settings = schema_kwargs(AtariEnvSchema, name=game, env_id=game, game=game)
+    return AtariPipeline(num_envs=num_envs, seed=seed, **{**settings, **overrides})
+
+
+def ppo(**overrides: Any) -> PPO:
+    """A ``PPO`` with the ``ppo`` schema's hyperparameters, ``overrides`` replacing some."""
+    return PPO(**{**schema_kwargs(PPOSchema), **overrides})
+
+
+def vit(**overrides: Any) -> ViTEncoder:
+    """The configured ViT-Tiny for 4-frame stacks (``ViTSchema``), ``overrides`` replacing some settings."""
+    return ViTEncoder(**{**schema_kwargs(ViTSchema, in_channels=4), **overrides})
+
+
+def cnn(**overrides: Any) -> NatureCNN:
+    """The configured Nature-CNN for 4-frame stacks (``NatureCNNSchema``)."""
+    return NatureCNN(**{**schema_kwargs(NatureCNNSchema, in_channels=4), **overrides})
+
+
+def pretrain_settings(overrides: list[str] | None = None) -> PretrainSchema:
+    """``pretrain`` of the composed config as its schema dataclass."""
+    return OmegaConf.to_object(compose_cfg(overrides).pretrain)
+
+
+def built(node: DictConfig, **kwargs: Any) -> Any:
+    """``instantiate`` a config node."""
+    return instantiate(node, **kwargs)
+
+
+def launch_command(args: list[str], env: dict | None = None) -> dict:
+    """``subprocess`` arguments for ``python launch.py ARGS``, W&B offline and quiet unless ``env`` says otherwise."""
+    full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
+    return {"args": [sys.executable, str(ROOT / "launch.py"), *args], "env": full_env}
+
+
+def launch(args: list[str], tmp_path: Path, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python launch.py ARGS`` with its outputs under ``tmp_path``."""
+    return subprocess.run(
+        **launch_command(args, env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kwargs,
+    )
+
+
+# The perturbations of a hand-made sweep cell.
+SUITE = ["clean", "noise", "hard"]
+
+
+def fake_cell(root, encoder, seed, means, env="breakout", overrides=(), suite=SUITE, job=None, results=True):
+    """A job directory as a sweep leaves it: .hydra/config.yaml, overrides.yaml and (finished) results.json.
+
+    ``means`` are the mean returns of ``suite``; the robustness ratio is None where the clean mean is <= 0.
+    """
+    job = root / (job or f"{env}/{encoder}/seed{seed}")
+    (job / ".hydra").mkdir(parents=True)
+    cfg = compose_cfg([f"env={env}", f"encoder={encoder}", f"seed={seed}", *overrides])
+    OmegaConf.save(cfg, job / ".hydra" / "config.yaml")
+    OmegaConf.save(
+        OmegaConf.create([f"encoder={encoder}", f"seed={seed}", *overrides]), job / ".hydra" / "overrides.yaml"
+    )
+    if not results:
+        return job
+    ev = {p: {"mean": m, "std": 0.0, "returns": [m]} for p, m in zip(suite, means, strict=True)}
+    clean = ev.get("clean", {}).get("mean", 0)
+    ratio = float(np.mean([r["mean"] / clean for p, r in ev.items() if p != "clean"])) if clean > 0 else None
+    results = {"env_id": cfg.env.env_id, "encoder": encoder, "seed": seed, "eval": ev, "robustness_ratio": ratio}
+    (job / "results.json").write_text(json.dumps(results))
+    return job

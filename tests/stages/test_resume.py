@@ -1,0 +1,38 @@
+"""What a rerun finds in its directory: checkpoints and results of the same config, or a clear refusal."""
+
+import json
+
+import pytest
+from helpers import compose_cfg
+
+from jepa_rl.checkpoint import CheckpointError
+from jepa_rl.stages.resume import finished_results, first_difference, keep_rows_until, results_fingerprint
+
+
+def test_first_difference_names_the_dotted_key():
+    assert first_difference({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}}) == "a.c"
+    assert first_difference({"a": 1}, {"a": 1}) is None
+
+
+def test_results_of_another_training_config_are_refused_and_other_evaluation_reruns(tmp_path):
+    cfg = compose_cfg(["experiment=smoke"])
+    path = tmp_path / "results.json"
+    fingerprint = results_fingerprint(cfg)
+    path.write_text(json.dumps({"eval": {}, "config": fingerprint}))
+    assert finished_results(path, fingerprint) is not None
+    with pytest.raises(CheckpointError, match="trained with a different ppo.num_envs"):
+        finished_results(path, results_fingerprint(compose_cfg(["experiment=smoke", "ppo.num_envs=8"])))
+    assert finished_results(path, results_fingerprint(compose_cfg(["experiment=smoke", "eval.episodes=3"]))) is None
+    path.write_text("{not json")
+    with pytest.raises(CheckpointError, match="results.json is not valid JSON"):
+        finished_results(path, fingerprint)
+
+
+def test_episode_rows_after_the_checkpoint_are_dropped_and_a_corrupt_file_is_named(tmp_path):
+    path = tmp_path / "episodes.csv"
+    path.write_text("100,0,2.0,50\n\n300,1,4.0,70\n")
+    keep_rows_until(path, 200)
+    assert path.read_text() == "100,0,2.0,50\n"
+    path.write_text("100,0,2.0,50\n1x0,0\n")
+    with pytest.raises(CheckpointError, match="episodes.csv line 2 is not 'step,env,score,length'"):
+        keep_rows_until(path, 200)

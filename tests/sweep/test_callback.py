@@ -1,0 +1,61 @@
+"""The end of a multirun: the report through launch.py, failed cells, the W&B summary run."""
+
+import csv
+
+import pytest
+from helpers import ROOT, TINY, TINY_PRETRAIN, fake_cell, launch
+from omegaconf import OmegaConf
+
+from jepa_rl.sweep.callback import AggregateSweep
+
+
+@pytest.mark.slow
+def test_grid_sweep_with_joblib_writes_the_report(tmp_path):
+    args = [
+        "-m",
+        "-cd",
+        str(ROOT / "multirun_sweeps"),
+        "-cn",
+        "grid",
+        "encoder=cnn,jepa",
+        "seed=1,2",
+        *TINY,
+        *TINY_PRETRAIN,
+    ]
+    args += ["logger=none", "eval.suite=[clean,hard]", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    result = launch([*args, "hydra.sweep.dir=sweep"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader((tmp_path / "sweep" / "cells.csv").read_text().splitlines()))
+    assert sorted((r["condition"], r["seed"], r["status"]) for r in rows) == [
+        ("cnn", "1", "ok"),
+        ("cnn", "2", "ok"),
+        ("jepa", "1", "ok"),
+        ("jepa", "2", "ok"),
+    ]
+    report = (tmp_path / "sweep" / "REPORT.md").read_text()
+    assert "## Cells: 4 of 4 finished" in report and "| jepa | 2 |" in report
+    assert len(list((tmp_path / "cache" / "encoders").glob("*/encoder.pt"))) == 1  # both jepa seeds share it
+    for plot in ("returns", "drop_from_clean", "degradation", "robustness_ratio", "clean_vs_robustness"):
+        assert (tmp_path / "sweep" / f"{plot}.png").stat().st_size > 1000
+        assert f"({plot}.png)" in report
+
+
+@pytest.mark.slow
+def test_a_failed_cell_is_reported_and_the_others_aggregated(tmp_path):
+    args = ["-m", *TINY, "logger=wandb", "eval.suite=[clean,hard]", "perturbations.hard.noise_std=5,-1"]
+    result = launch([*args, "hydra.sweep.dir=sweep"], tmp_path)
+    assert result.returncode != 0 and "1 of 2 cells did not finish" in result.stderr
+    report = (tmp_path / "sweep" / "REPORT.md").read_text()
+    assert "## Cells: 1 of 2 finished" in report and "**failed**" in report and "noise_std" in report
+    assert "perturbations.hard.noise_std=5" in report  # the condition that ran, in the table
+    assert list((tmp_path / "sweep" / "wandb").glob("offline-run-*-summary-*"))  # the sweep's summary run
+
+
+def test_failed_cells_fail_the_sweep_even_when_wandb_fails(tmp_path, caplog):
+    fake_cell(tmp_path, "cnn", 1, [10, 5, 2])
+    failed = fake_cell(tmp_path, "cnn", 2, [], results=False)
+    (failed / "error.txt").write_text("Traceback ...\nValueError: boom\n")
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}, "logger": {"backend": "none"}})
+    with pytest.raises(SystemExit, match="1 of 2 cells did not finish"):  # the logger config is broken: W&B fails
+        AggregateSweep().on_multirun_end(config)
+    assert "no W&B summary run" in caplog.text
