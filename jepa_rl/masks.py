@@ -18,14 +18,15 @@ import torch
 
 @dataclass(frozen=True)
 class MaskConfig:
-    """Block-masking geometry on a ``grid x grid`` patch grid (I-JEPA's values by default)."""
+    """Block-masking geometry on a ``grid x grid`` patch grid (``pretrain.masks``; I-JEPA's values are
+    ``MasksSchema``'s defaults)."""
 
-    grid: int = 7
-    num_targets: int = 4
-    target_scale: tuple[float, float] = (0.15, 0.2)
-    target_aspect: tuple[float, float] = (0.75, 1.5)
-    context_scale: tuple[float, float] = (0.85, 1.0)
-    min_context: int = 4
+    grid: int
+    num_targets: int
+    target_scale: tuple[float, float]
+    target_aspect: tuple[float, float]
+    context_scale: tuple[float, float]
+    min_context: int
 
     def __post_init__(self) -> None:
         if self.num_targets < 1 or self.min_context < 1:

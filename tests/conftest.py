@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from helpers import TINY
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """In-process tests run small problems, one test per core (pytest-xdist): a second torch thread only adds
+    synchronisation, which on a busy machine costs more than the work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import json
 
 import pytest
 import torch
-from conftest import TINY, TINY_PRETRAIN, compose_cfg, launch
+from helpers import TINY, TINY_PRETRAIN, compose_cfg, launch, pretrain_settings
 
 from jepa_rl.agent import build_agent
-from jepa_rl.pretrain import make_adamw, make_pretrainer, mask_config, train_step
-from jepa_rl.pretrained import plain
+from jepa_rl.objectives import make_pretrainer
+from jepa_rl.pretraining import make_adamw, mask_config, train_step
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -48,8 +48,9 @@ def agent_outputs(agent, obs, actions):
 def test_agent_values_and_gradients_match_the_cpu(encoder, autocast):
     cfg = compose_cfg([f"encoder={encoder}"])
     torch.manual_seed(0)
-    reference = build_agent(cfg.encoder, 4, "none", CPU)
-    agent = build_agent(cfg.encoder, 4, autocast, CUDA)
+    net, freeze = cfg.encoder.net, cfg.encoder.freeze
+    reference = build_agent(net, freeze, 4, "none", CPU)
+    agent = build_agent(net, freeze, 4, autocast, CUDA)
     agent.load_state_dict(reference.state_dict())
     obs, actions = torch.randint(0, 256, (64, 4, 84, 84), dtype=torch.uint8), torch.randint(0, 4, (64,))
     got, want = agent_outputs(agent, obs, actions), agent_outputs(reference, obs, actions)
@@ -63,20 +64,20 @@ def test_agent_values_and_gradients_match_the_cpu(encoder, autocast):
 @pytest.mark.parametrize("objective", ["jepa", "ae"])
 def test_pretraining_steps_match_the_cpu(objective):
     """Three optimisation steps (masks, loss, AdamW, EMA target) from the same start on both devices."""
-    cfg = compose_cfg()
-    settings = plain(cfg.pretrain)
+    net, settings = compose_cfg().encoders.jepa.net, pretrain_settings()
     losses = []
     for device in (CPU, CUDA):
         torch.manual_seed(0)
-        model = make_pretrainer(cfg.encoders.jepa.net, objective, settings).to(device)
+        model = make_pretrainer(net, objective, settings.predictor).to(device)
         optimizer, gen = make_adamw(model), torch.Generator().manual_seed(0)
-        masks = mask_config(settings["masks"], model.encoder.grid)
+        masks = mask_config(settings.masks, model.encoder.grid)
         obs = torch.randint(0, 256, (32, 4, 84, 84), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
         steps = [train_step(model, optimizer, obs.to(device), masks, gen, 0.99, bf16=False)[0] for _ in range(3)]
         losses.append(torch.stack(steps))
     assert rel_err(losses[1], losses[0]) < 1e-4, losses
 
 
+@pytest.mark.slow
 def test_training_on_cuda_writes_results_and_resumes(tmp_path):
     args = [*TINY, "device=cuda", "logger=none", "eval.suite=[clean,hard]", "hydra.run.dir=run"]
     first = launch(args, tmp_path)
@@ -89,6 +90,7 @@ def test_training_on_cuda_writes_results_and_resumes(tmp_path):
     assert "resuming from" in again.stdout + again.stderr and (tmp_path / "run" / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_pretrained_encoder_on_cuda_end_to_end(tmp_path):
     args = [*TINY, *TINY_PRETRAIN, "device=cuda", "encoder=jepa", "logger=none", "eval.suite=[clean]"]
     result = launch([*args, "encoder.freeze=false", "hydra.run.dir=run"], tmp_path)

@@ -1,22 +1,35 @@
-"""The one observation pipeline: training and clean evaluation see identical frames, 4 emulator frames a step."""
+"""The one observation pipeline: training and clean evaluation see identical frames, 4 emulator frames a step;
+the two emulator stages (vector env, RAM-recording gymnasium env) give the same observations."""
 
 import cv2
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import compose_cfg
+from helpers import compose_cfg, pipeline
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
-from jepa_rl.config import build_perturbation
-from jepa_rl.envs import AtariPipeline, env_seeds, to_gray84
-from jepa_rl.run import make_eval_env, make_train_env
+from jepa_rl.envs import AtariPipeline, env_seeds, make_eval_env, make_train_envs, to_gray84
+
+
+def env_settings(overrides: list[str]) -> tuple[dict, DictConfig]:
+    """The composed config (with ``overrides``) and its ``env`` group as a plain dict."""
+    cfg = compose_cfg(overrides)
+    return OmegaConf.to_container(cfg.env, resolve=True), cfg
+
+
+def train_env(env: dict, cfg: DictConfig, seed: int) -> AtariPipeline:
+    """All the training environments of ``cfg`` in one pipeline (one group), as training builds them."""
+    (envs,) = make_train_envs(env, instantiate(cfg.perturbation), cfg.ppo.num_envs, 1, seed, threads=1)
+    return envs
 
 
 @pytest.mark.parametrize("game", ["breakout", "pong"])
 def test_clean_eval_observations_equal_training_observations(game):
-    cfg = compose_cfg([f"env={game}", "ppo.num_envs=3", "env.max_frames=400"])  # caps force resets
-    train = make_train_env(cfg, seed=11, threads=1)
-    clean = build_perturbation(cfg.perturbations.clean, "perturbations.clean")
-    evaluation = make_eval_env(cfg, 3, clean, seed=11, threads=1)
+    env, cfg = env_settings([f"env={game}", "ppo.num_envs=3", "env.max_frames=400"])  # caps force resets
+    train = train_env(env, cfg, seed=11)
+    clean = instantiate(cfg.perturbations.clean)
+    evaluation = make_eval_env(env, 3, clean, seed=11, sticky_actions=cfg.eval.sticky_actions, threads=1)
     rng = np.random.default_rng(0)
     obs_t, info_t = train.reset()
     obs_e, info_e = evaluation.reset()
@@ -42,9 +55,8 @@ def test_clean_eval_observations_equal_training_observations(game):
 
 
 def test_sticky_actions_and_seeds_change_the_game():
-    cfg = compose_cfg(["ppo.num_envs=2"])
-    a = make_train_env(cfg, seed=1, threads=1)
-    b = make_train_env(cfg, seed=2, threads=1)
+    env, cfg = env_settings(["ppo.num_envs=2"])
+    a, b = train_env(env, cfg, seed=1), train_env(env, cfg, seed=2)
     a.reset(), b.reset()
     same = True
     for _ in range(100):
@@ -55,14 +67,32 @@ def test_sticky_actions_and_seeds_change_the_game():
     a.close(), b.close()
 
 
+def test_training_env_groups_split_the_envs_and_keep_their_seeds():
+    """Environment ``i`` gets the same emulator seed however the envs are grouped; each group has its own
+    copy of the perturbation."""
+    env, cfg = env_settings(["perturbation=noise"])
+    perturbation = instantiate(cfg.perturbation)
+    one = make_train_envs(env, perturbation, 4, 1, seed=3, threads=1)
+    two = make_train_envs(env, perturbation, 4, 2, seed=3, threads=2)
+    try:
+        assert [g.num_envs for g in one] == [4] and [g.num_envs for g in two] == [2, 2]
+        assert np.array_equal(np.concatenate([g.seeds for g in two]), one[0].seeds)
+        groups = [g.perturbation for g in (*one, *two)]
+        assert len({id(p) for p in (perturbation, *groups)}) == 4  # nobody shares the caller's streams
+        assert all(p.params() == perturbation.params() for p in groups)
+    finally:
+        for g in (*one, *two):
+            g.close()
+
+
 def test_runs_with_different_seeds_share_no_environment_stream():
     """Consecutive seeds s + i would give seed 2's environment i the game of seed 1's environment i + 1."""
     one, two = env_seeds(1, 8), env_seeds(2, 8)
     assert not set(one) & set(two) and len(set(one)) == 8
     assert np.array_equal(env_seeds(1, 4, first_env=4), one[4:])  # the same seed however envs are grouped
     assert np.array_equal(env_seeds((1, 0), 8), one) and not set(env_seeds((1, 1), 8)) & set(one)
-    a = AtariPipeline("breakout", 2, seed=1, num_threads=1)
-    b = AtariPipeline("breakout", 1, seed=2, num_threads=1)
+    a = pipeline("breakout", 2, 1, num_threads=1)
+    b = pipeline("breakout", 1, 2, num_threads=1)
     a.reset(), b.reset()
     same = True
     for _ in range(100):
@@ -100,7 +130,7 @@ def test_pipeline_matches_reference_preprocessing():
     rng = np.random.default_rng(0)
     actions = [1] + list(rng.integers(0, 4, 120))
     expected = reference_observations(actions, seed=5)
-    envs = AtariPipeline("breakout", 1, seed=5, sticky_actions=0.0, noop_max=0, fire_reset=False, num_threads=1)
+    envs = pipeline("breakout", 1, 5, sticky_actions=0.0, noop_max=0, fire_reset=False, num_threads=1)
     obs, _ = envs.reset()
     got = [obs[0]]
     for a in actions:
@@ -120,3 +150,45 @@ def test_batched_grayscale_resize_equals_one_frame_at_a_time(n):
         cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (84, 84), interpolation=cv2.INTER_AREA) for f in frames
     ]
     assert np.array_equal(to_gray84(frames), np.stack(one_by_one))
+
+
+@pytest.mark.parametrize(
+    "game, overrides, named",
+    [
+        ("tetriz", {}, "game=tetriz"),  # not a ROM ale-py ships
+        ("breakout", {"sticky_actions": 1.5}, "sticky_actions=1.5"),
+        ("breakout", {"noop_max": -1}, "noop_max=-1"),
+        ("breakout", {"max_frames": 0}, "max_frames=0"),
+        ("breakout", {"frame_skip": 0}, "frame_skip=0"),
+        ("breakout", {"frame_stack": 0}, "frame_stack=0"),
+    ],
+)
+def test_an_unknown_game_or_a_setting_out_of_range_is_named(game, overrides, named):
+    with pytest.raises(ValueError, match=named):
+        pipeline(game, 1, 0, **overrides)
+
+
+# --- the emulator stage ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("game", ["breakout", "pong"])
+def test_ram_emulator_gives_the_training_pipelines_observations(game):
+    # Sticky actions and no-ops draw from each backend's own generator: switch them off to compare.
+    kwargs = {"sticky_actions": 0.0, "noop_max": 0, "num_threads": 1, "max_frames": 1200}  # the cap forces resets
+    vector = pipeline(game, 2, 7, **kwargs)
+    ram = pipeline(game, 2, 7, record_ram=True, **kwargs)
+    obs_v, _ = vector.reset()
+    obs_r, info = ram.reset()
+    assert np.array_equal(obs_v, obs_r) and info["ram"].shape == (2, 128)
+    rng = np.random.default_rng(0)
+    resets = 0
+    for _ in range(400):
+        a = rng.integers(0, vector.num_actions, 2)
+        obs_v, rew_v, term_v, trunc_v, info_v = vector.step(a)
+        obs_r, rew_r, term_r, trunc_r, info_r = ram.step(a)
+        assert np.array_equal(obs_v, obs_r)
+        assert np.array_equal(rew_v, rew_r) and np.array_equal(term_v | trunc_v, term_r | trunc_r)
+        assert np.array_equal(info_v["lives"], info_r["lives"])
+        resets += (term_v | trunc_v).sum()
+    assert resets > 0
+    vector.close(), ram.close()

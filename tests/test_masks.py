@@ -1,16 +1,24 @@
+import dataclasses
+
 import pytest
 import torch
 
+from jepa_rl.config.schema import MasksSchema
 from jepa_rl.masks import MaskConfig, apply_masks, sample_masks
-from jepa_rl.schedules import ema_momentum, warmup_cosine
+from jepa_rl.pretraining import mask_config
+
+
+def default_masks(**changes) -> MaskConfig:
+    """``pretrain.masks`` (``MasksSchema``'s I-JEPA values) on the 7x7 grid, ``changes`` replacing some."""
+    return dataclasses.replace(mask_config(MasksSchema(), 7), **changes)
 
 
 def draw(batch=64, seed=0, cfg=None):
-    return sample_masks(batch, cfg or MaskConfig(), torch.Generator().manual_seed(seed))
+    return sample_masks(batch, cfg or default_masks(), torch.Generator().manual_seed(seed))
 
 
 def test_mask_shapes_counts_and_ranges():
-    cfg = MaskConfig()
+    cfg = default_masks()
     context, targets = draw(cfg=cfg)
     assert context.dim() == 2 and context.shape[0] == 64 and context.shape[1] >= cfg.min_context
     assert targets.shape[:2] == (64, cfg.num_targets)
@@ -34,7 +42,7 @@ def test_context_and_targets_are_disjoint_and_context_unique():
 def test_large_batches_with_the_tightest_blocks_redraw_only_the_samples_that_need_it():
     # 4x3 targets and a 6x6 context: about 1 sample in 130 keeps < 4 patches, so a batch of 1,024 almost
     # never has none; redrawing the whole batch used to fail 20 times in a row and stop pretraining.
-    cfg = MaskConfig(target_scale=(0.2, 0.2), target_aspect=(1.5, 1.5), context_scale=(0.75, 0.75))
+    cfg = default_masks(target_scale=(0.2, 0.2), target_aspect=(1.5, 1.5), context_scale=(0.75, 0.75))
     assert cfg.block_shape(0.2, 1.5) == (4, 3) and cfg.block_shape(0.75, 1.0) == (6, 6)
     for seed in range(10):
         context, targets = draw(batch=1024, seed=seed, cfg=cfg)
@@ -63,20 +71,4 @@ def test_apply_masks_gathers_tokens():
 )
 def test_configurations_without_context_are_rejected(kwargs):
     with pytest.raises(ValueError, match="masks"):
-        MaskConfig(**kwargs)
-
-
-def test_ema_momentum_schedule():
-    assert ema_momentum(0, 1000) == pytest.approx(0.996)
-    assert ema_momentum(500, 1000) == pytest.approx(0.998)
-    assert ema_momentum(1000, 1000) == pytest.approx(1.0)
-    assert ema_momentum(5000, 1000) == pytest.approx(1.0)  # clamped past the end
-    values = [ema_momentum(s, 100) for s in range(101)]
-    assert values == sorted(values)
-
-
-def test_warmup_cosine_schedule():
-    lr = [warmup_cosine(s, total_steps=100, warmup_steps=10, peak=1e-3, start=1e-4, end=1e-6) for s in range(101)]
-    assert lr[0] == pytest.approx(1e-4) and lr[10] == pytest.approx(1e-3) and lr[100] == pytest.approx(1e-6)
-    assert lr[:11] == sorted(lr[:11]) and lr[10:] == sorted(lr[10:], reverse=True)
-    assert lr[55] == pytest.approx(1e-6 + 0.5 * (1e-3 - 1e-6))
+        default_masks(**kwargs)

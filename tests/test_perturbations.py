@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
+from helpers import pipeline
 
-from jepa_rl.envs import AtariPipeline
 from jepa_rl.perturbations import VisualPerturbation
 
 
@@ -88,10 +88,26 @@ def test_negative_parameters_are_rejected(key):
         VisualPerturbation(name="bad", **{key: -1.0})
 
 
+def test_a_copy_has_the_same_settings_and_streams_of_its_own():
+    """Each training env group perturbs with a copy: binding or drawing in one leaves the other alone."""
+    p = VisualPerturbation(name="mild", hue=0.2, saturation=0.3, brightness=0.2, noise_std=10)
+    p.bind([7, 8])
+    p.new_episode(np.ones(2, bool))
+    hue = p.hue_shift.copy()
+    q = p.copy()
+    assert q is not p and q.params() == p.params() and repr(q) == repr(p)
+    q.bind([7, 8])
+    q.new_episode(np.ones(2, bool))
+    assert np.array_equal(q.hue_shift, hue)  # the same seeds give the same games' colours...
+    q.bind([1, 2, 3])
+    q.new_episode(np.ones(3, bool))
+    assert np.array_equal(p.hue_shift, hue) and len(p.jitter_rngs) == 2  # ...and the original is untouched
+
+
 def test_jitter_constant_over_a_real_episode():
     """In the real pipeline, a game's jitter does not change until that game ends."""
     p = VisualPerturbation(name="color_jitter", hue=0.2, saturation=0.3, brightness=0.2)
-    envs = AtariPipeline("breakout", 2, seed=0, perturbation=p, max_frames=400, num_threads=1)
+    envs = pipeline("breakout", 2, 0, perturbation=p, max_frames=400, num_threads=1)
     envs.reset()
     params = [(p.hue_shift.copy(), p.sat_scale.copy())]
     ends = 0

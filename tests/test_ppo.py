@@ -1,5 +1,7 @@
-"""PPO's logged metrics on real environments: CleanRL's names, the annealed rate, and the time split."""
+"""PPO: generalised advantage estimation; the logged metrics on real environments (CleanRL's names, the
+annealed rate, the time split); rollouts in overlapped env groups; freed memory kept for the next step."""
 
+import json
 import subprocess
 import sys
 import time
@@ -8,14 +10,21 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
+from helpers import cnn, pipeline, ppo, schema_kwargs
 
-from jepa_rl.agent import Agent, make_optimizer, precision
-from jepa_rl.encoders import NatureCNN
-from jepa_rl.envs import AtariPipeline
-from jepa_rl.ppo import PPO, Rollout
+from jepa_rl.agent import Agent, make_optimizer
+from jepa_rl.config.resolve import precision
+from jepa_rl.config.schema import NatureCNNSchema
+from jepa_rl.rollout import Rollout
 from jepa_rl.tracking import Tracker
 
 PRECISION = precision("auto", torch.device("cpu"))  # what ppo.autocast=auto picks here
+
+
+# --- generalised advantage estimation -------------------------------------------------------------
+
+
+# --- learning on real environments ----------------------------------------------------------------
 
 CLEANRL_METRICS = {
     "charts/SPS",
@@ -42,14 +51,14 @@ class Recorder(Tracker):
 
 
 def test_every_iteration_logs_cleanrl_metrics_and_where_its_time_went():
-    envs = AtariPipeline("breakout", 2, seed=0, num_threads=1)
-    agent = Agent(NatureCNN(), envs.num_actions, autocast=PRECISION)
+    envs = pipeline("breakout", 2, 0, num_threads=1)
+    agent = Agent(cnn(), envs.num_actions, autocast=PRECISION)
     optimizer = make_optimizer(agent, 2.5e-4)
     tracker, ends = Recorder(), []
-    ppo = PPO(total_timesteps=128, num_envs=2, num_steps=32)
+    learner = ppo(total_timesteps=128, num_envs=2, num_steps=32)
     start = time.perf_counter()
     try:
-        ppo.learn(agent, envs, optimizer, tracker, torch.device("cpu"), on_iteration_end=lambda *a: ends.append(a))
+        learner.learn(agent, envs, optimizer, tracker, torch.device("cpu"), on_iteration_end=lambda *a: ends.append(a))
     finally:
         envs.close()
     wall = time.perf_counter() - start
@@ -68,10 +77,10 @@ def test_rollout_in_overlapped_groups_records_what_the_environments_did():
     """Two groups of 2 envs, each acting and stepping in its own thread: replaying the recorded
     actions in one 4-env pipeline with the same emulator seeds gives back every observation, reward,
     done flag and finished game, across the boundary between two rollouts."""
-    groups = [AtariPipeline("breakout", 2, seed=3, num_threads=1, first_env=e) for e in (0, 2)]
-    replay = AtariPipeline("breakout", 4, seed=3, num_threads=1)
-    agent = Agent(NatureCNN(), groups[0].num_actions, autocast=PRECISION)
-    ppo = PPO(total_timesteps=1200, num_envs=4, num_steps=150)
+    groups = [pipeline("breakout", 2, 3, num_threads=1, first_env=e) for e in (0, 2)]
+    replay = pipeline("breakout", 4, 3, num_threads=1)
+    agent = Agent(cnn(), groups[0].num_actions, autocast=PRECISION)
+    learner = ppo(total_timesteps=1200, num_envs=4, num_steps=150)
     buf = Rollout.allocate(150, 4, (4, 84, 84), torch.uint8, "cpu")
     pool = ThreadPoolExecutor(2, initializer=torch.set_num_threads, initargs=(1,))
     try:
@@ -82,7 +91,7 @@ def test_rollout_in_overlapped_groups_records_what_the_environments_did():
         replay_lives, global_step, games, played = info["lives"].copy(), 0, [], 0
         for _ in range(2):
             games.clear()
-            next_obs, lives, global_step, _ = ppo._rollout(
+            next_obs, lives, global_step, _ = learner._rollout(
                 agent, groups, buf, next_obs, lives, global_step, lambda *game: games.append(game), pool
             )
             replayed = []
@@ -108,13 +117,13 @@ def test_rollout_in_overlapped_groups_records_what_the_environments_did():
 
 
 FAULTS_PER_STEP = """
-import resource, sys, torch
+import json, resource, sys, torch
 from jepa_rl.encoders import NatureCNN
-from jepa_rl.utils import retain_freed_memory
+from jepa_rl.memory import retain_freed_memory
 if sys.argv[1] == "retain":
     assert retain_freed_memory()
 torch.set_num_threads(1)
-net, obs = NatureCNN(), torch.randint(0, 256, (128, 4, 84, 84), dtype=torch.uint8)
+net, obs = NatureCNN(**json.loads(sys.argv[2])), torch.randint(0, 256, (128, 4, 84, 84), dtype=torch.uint8)
 def step():
     net(obs).mean().backward()
 for _ in range(4):  # the heap grows to the working set over the first steps
@@ -130,9 +139,11 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 12)
 def test_kept_freed_memory_spares_each_training_step_its_page_faults():
     """A Nature-CNN forward+backward, as in a PPO minibatch, in a fresh process each way."""
 
+    settings = json.dumps(schema_kwargs(NatureCNNSchema, in_channels=4))  # the configured Nature-CNN
+
     def faults(mode: str) -> float:
-        out = subprocess.run([sys.executable, "-c", FAULTS_PER_STEP, mode], capture_output=True, text=True, check=True)
-        return float(out.stdout)
+        command = [sys.executable, "-c", FAULTS_PER_STEP, mode, settings]
+        return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
 
     default, kept = faults("default"), faults("retain")
     print(f"page faults per step: {default:.0f} with malloc's defaults, {kept:.0f} with freed memory kept")

@@ -1,39 +1,21 @@
+"""Linear probes of frozen features: weighted F1, the softmax probe and its validation split, ridge R²,
+nearest-neighbour retrieval and neighbours, test frames that repeat training frames."""
+
 import numpy as np
 import pytest
 import torch
 
-from jepa_rl.envs import AtariPipeline
-from jepa_rl.frames import collect
-from jepa_rl.probe_stage import mean_f1, probe_rows
+from jepa_rl.game_state import GAME_VARIABLES, labels_from_ram
 from jepa_rl.probes import (
-    GAME_VARIABLES,
-    POSITION_VARIABLES,
     fit_linear_probe,
-    label_entropy,
-    labels_from_ram,
-    low_entropy_variables,
     nearest_neighbours,
-    neighbours_figure,
     nn_retrieval,
-    pca_2d,
-    pca_figure,
     probe_encoder,
     repeats_reference,
     ridge_r2,
     validation_split,
     weighted_f1,
 )
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """These problems are tiny: one thread avoids synchronisation costs that dominate on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def encoded(labels: np.ndarray, dim: int = 64, noise: float = 0.5, seed: int = 0) -> np.ndarray:
@@ -47,90 +29,6 @@ def encoded(labels: np.ndarray, dim: int = 64, noise: float = 0.5, seed: int = 0
 
 def split_labels(n: int, values: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, values, n) * (256 // values)
-
-
-# --- RAM labels -----------------------------------------------------------------------------------
-
-
-def test_address_table_matches_atariari():
-    assert GAME_VARIABLES["breakout"] == {
-        "ball_x": 99,
-        "ball_y": 101,
-        "player_x": 72,
-        "blocks_hit_count": 77,
-        "score": 84,
-    }
-    assert GAME_VARIABLES["pong"] == {
-        "player_y": 51,
-        "player_x": 46,
-        "enemy_y": 50,
-        "enemy_x": 45,
-        "ball_x": 49,
-        "ball_y": 54,
-        "enemy_score": 13,
-        "player_score": 14,
-    }
-    assert {"ball_x", "ball_y", "player_x", "player_y", "enemy_x", "enemy_y"} == POSITION_VARIABLES
-
-
-def test_labels_from_ram_reads_each_variables_address():
-    # Every byte is distinct and identifies its (row, address): (address + 3 * row) % 256.
-    rows, addresses = np.arange(5)[:, None], np.arange(128)[None, :]
-    ram = ((addresses + 3 * rows) % 256).astype(np.uint8)
-    labels = labels_from_ram(ram, "pong")
-    assert set(labels) == set(GAME_VARIABLES["pong"])
-    np.testing.assert_array_equal(labels["player_y"], 51 + 3 * np.arange(5))
-    np.testing.assert_array_equal(labels["enemy_score"], 13 + 3 * np.arange(5))
-    breakout = labels_from_ram(ram, "breakout")
-    np.testing.assert_array_equal(breakout["ball_y"], 101 + 3 * np.arange(5))
-    assert all(v.dtype == np.int64 for v in breakout.values())
-
-
-def test_labels_from_ram_keeps_high_bytes_unsigned():
-    ram = np.zeros((2, 128), np.uint8)
-    ram[:, 84] = [200, 255]
-    np.testing.assert_array_equal(labels_from_ram(ram, "breakout")["score"], [200, 255])
-
-
-def test_labels_from_ram_rejects_unknown_game():
-    with pytest.raises(ValueError, match="breakout"):
-        labels_from_ram(np.zeros((1, 128), np.uint8), "space_invaders")
-
-
-# --- low-entropy variables -----------------------------------------------------------------------
-
-
-def test_label_entropy_in_nats():
-    assert label_entropy(np.full(10, 7)) == 0.0
-    assert label_entropy(np.array([3, 3, 9, 9])) == pytest.approx(np.log(2))
-    assert label_entropy(np.arange(8)) == pytest.approx(np.log(8))
-
-
-def test_constant_pong_paddles_are_not_probed_so_uninformative_features_score_low():
-    envs = AtariPipeline("pong", 2, seed=0, record_ram=True, num_threads=1)
-    data = collect(envs, num_frames=96, keep_every=2, seed=0)
-    envs.close()
-    labels = labels_from_ram(data["ram"], "pong")
-    train = {k: v[:64] for k, v in labels.items()}
-    held = {"test": (np.random.default_rng(1).normal(size=(32, 8)), {k: v[64:] for k, v in labels.items()})}
-    noise = np.random.default_rng(0).normal(size=(64, 8))  # features that carry nothing
-    # Probed anyway, the paddles' x coordinates (which never change) score perfectly on noise.
-    every = probe_encoder(noise, train, held, seed=0)
-    assert every["player_x"]["test"] == every["enemy_x"]["test"] == {"f1": 1.0, "r2": 1.0}
-    dropped = low_entropy_variables(train, min_entropy=0.6)
-    assert {"player_x", "enemy_x"} <= set(dropped) and dropped["player_x"] == 0.0
-    assert all(label_entropy(train[k]) >= 0.6 for k in set(train) - set(dropped))
-    assert {"player_y", "ball_x", "ball_y"}.isdisjoint(dropped)  # they move under random play
-    informative = probe_encoder(noise, {k: v for k, v in train.items() if k not in dropped}, held, seed=0)
-    assert set(informative) == set(train) - set(dropped)
-    assert mean_f1(informative, ["test"])["test"] < 0.3 < mean_f1(every, ["test"])["test"]
-    assert low_entropy_variables(train, min_entropy=0.0) == {}
-
-
-def test_mean_f1_without_probed_variables_is_nan():
-    assert np.isnan(mean_f1({}, ["clean"])["clean"])
-    with pytest.raises(ValueError, match="nats"):
-        low_entropy_variables({"x": np.zeros(3)}, min_entropy=-1)
 
 
 # --- weighted F1 ----------------------------------------------------------------------------------
@@ -310,7 +208,7 @@ def test_nn_retrieval_ignores_a_unit_dead_on_clean_frames():
     assert nn_retrieval(clean, perturbed) == 1.0
 
 
-# --- test frames that repeat training frames ------------------------------------------------------
+# --- test frames that repeat training frames, nearest neighbours ----------------------------------
 
 
 def test_repeats_reference_matches_whole_stacks_byte_for_byte():
@@ -323,57 +221,8 @@ def test_repeats_reference_matches_whole_stacks_byte_for_byte():
     np.testing.assert_array_equal(repeated, [False, False, True, False, False, False])
 
 
-def test_probe_rows_split_by_game_and_leave_out_repeated_test_frames():
-    episode = np.repeat(np.arange(10), 6)
-    frames = np.random.default_rng(1).integers(0, 256, (60, 2, 4, 4), dtype=np.uint8)
-    frames[np.flatnonzero(np.diff(episode, prepend=-1))] = frames[0]  # every game opens with the same frame
-    train_rows, test_rows, repeats = probe_rows(episode, frames, test_fraction=0.3, seed=2)
-    assert set(episode[train_rows]).isdisjoint(episode[np.concatenate([test_rows, repeats])])
-    assert len(repeats) == 3 and len(train_rows) + len(test_rows) + len(repeats) == 60
-    assert all(np.array_equal(frames[r], frames[0]) for r in repeats)
-    again = probe_rows(episode, frames, test_fraction=0.3, seed=2)
-    assert all(np.array_equal(a, b) for a, b in zip(again, (train_rows, test_rows, repeats), strict=True))
-    with pytest.raises(ValueError, match="repeat a training frame"):
-        probe_rows(episode, np.zeros_like(frames), test_fraction=0.3, seed=2)
-
-
-# --- PCA, neighbours and figures ------------------------------------------------------------------
-
-
-def test_pca_2d_finds_the_dominant_axes():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(4000, 3)) * np.array([1.0, 10.0, 3.0])
-    projection, explained = pca_2d(x)
-    assert projection.shape == (4000, 2)
-    assert explained == pytest.approx([100 / 110, 9 / 110], abs=0.02)
-    assert abs(np.corrcoef(projection[:, 0], x[:, 1])[0, 1]) > 0.99
-
-
 def test_nearest_neighbours_excludes_the_query_and_sorts_by_distance():
     features = np.array([[0.0], [1.0], [3.0], [7.0], [15.0]])
     indices, distances = nearest_neighbours(features, np.array([2, 0]), k=3)
     np.testing.assert_array_equal(indices, [[1, 0, 3], [1, 2, 3]])
     assert np.all(np.diff(distances, axis=1) > 0)
-
-
-def assert_png(path):
-    assert path.stat().st_size > 1000
-    assert path.read_bytes()[:8] == PNG_MAGIC
-
-
-def test_pca_figure_writes_png(tmp_path):
-    rng = np.random.default_rng(0)
-    color = rng.integers(0, 200, 300)
-    features = {"cnn": rng.normal(size=(300, 32)), "jepa": encoded(color, 32)}
-    path = tmp_path / "pca.png"
-    pca_figure(features, color, "player_x", path)
-    assert_png(path)
-
-
-def test_neighbours_figure_writes_png(tmp_path):
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (40, 4, 84, 84), dtype=np.uint8)
-    features = {"cnn": rng.normal(size=(40, 16)), "jepa": rng.normal(size=(40, 8))}
-    path = tmp_path / "neighbours.png"
-    neighbours_figure(frames, features, np.array([0, 7, 30]), k=4, path=path)
-    assert_png(path)

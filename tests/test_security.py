@@ -2,7 +2,7 @@
 
 import ast
 
-from conftest import ROOT
+from helpers import ROOT
 
 SOURCES = sorted((ROOT / "jepa_rl").glob("*.py")) + [ROOT / "launch.py"]
 

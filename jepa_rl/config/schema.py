@@ -287,17 +287,18 @@ class JobSchema:
     experiment_name: str = "study"  # preset name, in paths and W&B groups
     condition: str | None = None  # a named condition of a sweep (multirun_sweeps/condition); reports group by it
     cache_dir: str = "cache"  # collected frames and pretrained encoders, shared by every job that needs them
-    env: Any = MISSING
-    encoder: Any = MISSING
-    perturbation: Any = MISSING  # what the agent sees while TRAINING
+    # The groups: each typed by its own schema above, through its YAML's defaults.
+    env: Any = MISSING  # AtariEnvSchema: the game and the observation pipeline
+    encoder: Any = MISSING  # EncoderSchema: the encoder PPO trains
+    perturbation: Any = MISSING  # PerturbationSchema: what the agent sees while TRAINING
     perturbations: dict[str, Any] = field(default_factory=dict)  # the named ones eval.suite can refer to
     encoders: dict[str, Any] = field(default_factory=dict)  # every encoder by name, for probes
-    ppo: Any = MISSING
-    pretrain: Any = MISSING
-    probe: Any = MISSING
-    eval: Any = MISSING
-    logger: Any = MISSING
-    benchmark: Any = MISSING
+    ppo: Any = MISSING  # PPOSchema
+    pretrain: Any = MISSING  # PretrainSchema
+    probe: Any = MISSING  # ProbeSchema
+    eval: Any = MISSING  # EvalSchema
+    logger: Any = MISSING  # LoggerSchema
+    benchmark: Any = MISSING  # BenchmarkSchema
 
 
 def short_dirname(name: str, limit: int = 120) -> str:
@@ -323,6 +324,7 @@ def register() -> None:
         ("benchmark", BenchmarkSchema),
     ):
         store.store(name=f"{name}_schema", node=node)
-    store.store(group="encoder_net", name="nature_cnn", node=NatureCNNSchema)
-    store.store(group="encoder_net", name="vit", node=ViTSchema)
+    # Not a group: a group would show in --help as options of its own.
+    store.store(name="nature_cnn_net_schema", node=NatureCNNSchema)
+    store.store(name="vit_net_schema", node=ViTSchema)
     OmegaConf.register_new_resolver("short_dirname", short_dirname, replace=True)

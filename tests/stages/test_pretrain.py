@@ -1,11 +1,12 @@
 """Pretrained encoders through launch.py: pretraining runs once per config and is reused from the cache;
-jepa / ae agents train frozen and fine-tuned; stage=pretrain and stage=probe run alone."""
+jepa / ae agents train frozen and fine-tuned from it; stage=pretrain runs alone."""
 
 import json
 
-import numpy as np
 import pytest
-from conftest import TINY, TINY_PRETRAIN, launch
+from helpers import TINY, TINY_PRETRAIN, launch
+
+pytestmark = pytest.mark.slow
 
 FINE_TUNE = ["encoder.freeze=false", "encoder.lr_scale=0.1"]
 
@@ -42,43 +43,3 @@ def test_pretrain_stage_rebuilds_a_corrupt_cached_encoder(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "is corrupt" in again.stdout and "building encoders" in again.stdout
     assert "building frames" not in again.stdout
-
-
-def test_probe_stage_on_a_tiny_frame_set(tmp_path):
-    train = launch([*TINY, "logger=none", "eval.suite=[clean]", "hydra.run.dir=agent"], tmp_path)
-    assert train.returncode == 0, train.stderr[-3000:]
-    args = [
-        *TINY_PRETRAIN,
-        "stage=probe",
-        "logger=none",
-        "threads=1",
-        "probe.encoders=[cnn,vit,jepa]",
-        "probe.checkpoints.cnn=agent/checkpoint.pt",
-        "probe.suite=[clean,hard]",
-        "probe.frames.num_frames=160",
-        "probe.frames.num_envs=4",
-        "probe.test_fraction=0.3",
-        "hydra.run.dir=probe",
-    ]
-    result = launch(args, tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    probes = json.loads((tmp_path / "probe" / "probes.json").read_text())
-    assert list(probes["encoders"]) == ["cnn_agent", "vit_random", "jepa"]
-    for res in probes["encoders"].values():
-        # Variables of low entropy on so few frames (a random agent rarely scores) are reported, not probed.
-        assert set(res["probes"]) | set(probes["dropped_variables"]) == {
-            "ball_x",
-            "ball_y",
-            "player_x",
-            "blocks_hit_count",
-            "score",
-        }
-        assert {"ball_x", "player_x"} <= set(res["probes"])
-        for scores in res["probes"].values():
-            assert set(scores) == {"clean", "hard"} and 0 <= scores["clean"]["f1"] <= 1
-        assert set(res["probes"]["player_x"]["clean"]) == {"f1", "r2"}
-        assert set(res["nn_retrieval"]) == {"hard"} and 0 <= res["nn_retrieval"]["hard"] <= 1
-    assert probes["train_frames"] + probes["test_frames"] == 160
-    for figure in ("probe_pca.png", "probe_neighbours.png"):
-        assert (tmp_path / "probe" / figure).stat().st_size > 1000
-    assert np.isfinite(probes["encoders"]["jepa"]["mean_f1"]["hard"])

@@ -1,7 +1,9 @@
+"""Generalised advantage estimation: a pure function of the rollout, checked against hand computation."""
+
 import pytest
 import torch
 
-from jepa_rl.ppo import gae
+from jepa_rl.rollout import gae
 
 
 def test_gae_matches_hand_computed_example():

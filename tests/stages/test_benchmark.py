@@ -2,7 +2,10 @@
 
 import json
 
-from conftest import launch
+import pytest
+from helpers import launch
+
+pytestmark = pytest.mark.slow
 
 TINY_BENCHMARK = [
     "stage=benchmark",

@@ -1,14 +1,14 @@
-"""End to end through launch.py: results.json, W&B files, checkpoints, multirun (kills: test_faults.py)."""
+"""The train stage end to end through launch.py: results.json, W&B files, checkpoints, multirun
+(kills and signals: test_preemption.py; the W&B group alone: test_hydra_runtime.py)."""
 
 import json
 import time
 
 import pytest
 import torch
-from conftest import TINY, launch
+from helpers import TINY, launch
 
 from jepa_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from jepa_rl.run import condition_group
 from jepa_rl.wandb_files import records
 
 SUITE = ["clean", "color_jitter", "noise", "mild", "hard"]
@@ -32,6 +32,7 @@ def check_results(path, total_timesteps):
     return results
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_results_and_wandb_files(tmp_path):
     result = launch([*TINY, "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -51,15 +52,7 @@ def test_smoke_run_writes_results_and_wandb_files(tmp_path):
     assert again.returncode == 0 and "complete" in again.stderr + again.stdout
 
 
-def test_wandb_group_sets_conditions_apart_but_not_seeds():
-    base = "breakout-jepa-train_clean-cpu"
-    assert condition_group(base, "", []) == base
-    lr = "encoder.lr_scale=0.3"
-    assert condition_group(base, lr, ["seed=2", lr]) == f"{base}-{lr}"
-    assert condition_group(base, "logger.group=mine", ["logger.group=mine"]) == base  # the user's own group
-    assert len(condition_group(base, "ppo.learning_rate=0.001," * 20, [])) == 128  # W&B's limit
-
-
+@pytest.mark.slow
 def test_resume_with_another_config_is_refused(tmp_path):
     args = [*TINY, "logger=none", "hydra.run.dir=run", "eval.suite=[clean]"]
     assert launch(args, tmp_path).returncode == 0
@@ -88,6 +81,7 @@ def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_in_a_run_dir_stops_the_job(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
@@ -97,6 +91,7 @@ def test_corrupt_checkpoint_in_a_run_dir_stops_the_job(tmp_path):
     assert last.startswith("error: ") and "corrupt" in last and "delete it" in last
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder", [["encoder=vit"], ["encoder=cnn", "encoder.freeze=true"]])
 def test_other_encoders_run_end_to_end(tmp_path, encoder):
     result = launch([*TINY, *encoder, "logger=none", "eval.suite=[clean,hard]", "hydra.run.dir=run"], tmp_path)
@@ -105,6 +100,7 @@ def test_other_encoders_run_end_to_end(tmp_path, encoder):
     assert results["encoder"] == encoder[0].split("=")[1] and list(results["eval"]) == ["clean", "hard"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
 def test_multirun_over_seeds(tmp_path, launcher):
     args = ["-m", *TINY, "seed=1,2", "logger=none", "eval.suite=[clean,hard]", "hydra.sweep.dir=sweep"]
@@ -118,6 +114,7 @@ def test_multirun_over_seeds(tmp_path, launcher):
     assert seeds == [1, 2]
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_the_same_results(tmp_path):
     args = [*TINY, "threads=2", "logger=none", "eval.suite=[clean,hard]"]
     for name in ("a", "b"):
@@ -129,6 +126,7 @@ def test_same_config_and_seed_give_the_same_results(tmp_path):
     assert (tmp_path / "a" / "episodes.csv").read_text() == (tmp_path / "b" / "episodes.csv").read_text()
 
 
+@pytest.mark.slow
 def test_online_wandb_without_a_server_falls_back_to_offline(tmp_path):
     unreachable = {"WANDB_MODE": "online", "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_API_KEY": "0" * 40}
     start = time.monotonic()

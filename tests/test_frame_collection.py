@@ -1,53 +1,38 @@
-"""Frame collection: the RAM-recording emulator gives the training pipeline's frames; collections
-replay exactly; the content-addressed cache builds once and rebuilds what is corrupt."""
+"""Frame collection: every k-th observation with its RAM; collections replay exactly and mix in a
+checkpoint's policy; the content-addressed cache builds once and rebuilds what is corrupt. (That the
+RAM-recording emulator gives the training pipeline's frames is tested in ``test_envs.py``.)"""
 
 import multiprocessing
 import os
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import cnn, compose_cfg, pipeline
+from omegaconf import OmegaConf
 
 from jepa_rl.agent import Agent
 from jepa_rl.cache import cached_artifact, spec_key
 from jepa_rl.checkpoint import save_checkpoint
-from jepa_rl.encoders import NatureCNN
-from jepa_rl.envs import AtariPipeline
-from jepa_rl.frames import ARRAYS, cached_frames, collect, load_frames
+from jepa_rl.config.schema import FramesSchema
+from jepa_rl.frame_collection import ARRAYS, cached_frames, collect, load_frames
 from jepa_rl.perturbations import VisualPerturbation
 
-ENV = {"_target_": "jepa_rl.envs.AtariPipeline", "name": "breakout", "env_id": "ALE/Breakout-v5", "game": "breakout"}
-FRAMES = {"num_frames": 96, "keep_every": 3, "num_envs": 4, "seed": 3, "policy_checkpoint": None, "policy_fraction": 0}
+FRAMES = FramesSchema(num_frames=96, keep_every=3, num_envs=4, seed=3)
 
 
-@pytest.mark.parametrize("game", ["breakout", "pong"])
-def test_ram_emulator_gives_the_training_pipelines_observations(game):
-    # Sticky actions and no-ops draw from each backend's own generator: switch them off to compare.
-    kwargs = {"sticky_actions": 0.0, "noop_max": 0, "num_threads": 1, "max_frames": 1200}  # the cap forces resets
-    vector = AtariPipeline(game, 2, seed=7, **kwargs)
-    ram = AtariPipeline(game, 2, seed=7, record_ram=True, **kwargs)
-    obs_v, _ = vector.reset()
-    obs_r, info = ram.reset()
-    assert np.array_equal(obs_v, obs_r) and info["ram"].shape == (2, 128)
-    rng = np.random.default_rng(0)
-    resets = 0
-    for _ in range(400):
-        a = rng.integers(0, vector.num_actions, 2)
-        obs_v, rew_v, term_v, trunc_v, info_v = vector.step(a)
-        obs_r, rew_r, term_r, trunc_r, info_r = ram.step(a)
-        assert np.array_equal(obs_v, obs_r)
-        assert np.array_equal(rew_v, rew_r) and np.array_equal(term_v | trunc_v, term_r | trunc_r)
-        assert np.array_equal(info_v["lives"], info_r["lives"])
-        resets += (term_v | trunc_v).sum()
-    assert resets > 0
-    vector.close(), ram.close()
+@pytest.fixture(scope="module")
+def env() -> dict:
+    """The ``env`` group (breakout) as ``cached_frames`` gets it: a plain dict."""
+    return OmegaConf.to_container(compose_cfg([]).env, resolve=True)
 
 
 def test_collect_keeps_every_kth_observation_with_its_ram():
-    envs = AtariPipeline("breakout", 4, seed=3, record_ram=True, num_threads=1)
+    envs = pipeline("breakout", 4, 3, record_ram=True, num_threads=1)
     data = collect(envs, num_frames=90, keep_every=3, seed=3)
     envs.close()
     assert data["frames"].shape == (90, 4, 84, 84) and data["frames"].dtype == np.uint8
@@ -60,20 +45,20 @@ def test_collect_keeps_every_kth_observation_with_its_ram():
 def test_collection_in_several_processes_gives_the_same_frames():
     data = []
     for threads in (1, 2):  # 2: one process per game
-        envs = AtariPipeline("breakout", 4, seed=5, record_ram=True, num_threads=threads)
+        envs = pipeline("breakout", 4, 5, record_ram=True, num_threads=threads)
         data.append(collect(envs, num_frames=64, keep_every=2, seed=5))
         envs.close()
     for name in ARRAYS:
         assert np.array_equal(data[0][name], data[1][name]), name
 
 
-def test_cached_frames_replay_the_same_games_under_a_perturbation(tmp_path):
-    clean_dir = cached_frames(tmp_path, ENV, FRAMES, threads=1)
+def test_cached_frames_replay_the_same_games_under_a_perturbation(tmp_path, env):
+    clean_dir = cached_frames(tmp_path, env, FRAMES, threads=1)
     clean = load_frames(clean_dir)
-    again = load_frames(cached_frames(tmp_path, ENV, FRAMES, VisualPerturbation(), replay=clean_dir, threads=1))
+    again = load_frames(cached_frames(tmp_path, env, FRAMES, VisualPerturbation(), replay=clean_dir, threads=1))
     assert np.array_equal(again["frames"], clean["frames"]) and np.array_equal(again["ram"], clean["ram"])
     noisy = VisualPerturbation("noise", noise_std=25)
-    replay = load_frames(cached_frames(tmp_path, ENV, FRAMES, noisy, replay=clean_dir, threads=1))
+    replay = load_frames(cached_frames(tmp_path, env, FRAMES, noisy, replay=clean_dir, threads=1))
     assert np.array_equal(replay["ram"], clean["ram"])  # the same emulator states...
     assert not np.array_equal(replay["frames"], clean["frames"])  # ...seen through noise
 
@@ -106,18 +91,19 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path):
     assert not (tmp_path / "things" / spec_key({"a": 1})).exists()
 
 
-def test_a_checkpoint_policy_mixes_into_the_random_one(tmp_path):
+def test_a_checkpoint_policy_mixes_into_the_random_one(tmp_path, env):
     # An agent that always plays RIGHT (action 2): its share of the actions follows policy_fraction.
-    agent = Agent(NatureCNN(), num_actions=4)
+    agent = Agent(cnn(), num_actions=4)
     with torch.no_grad():
         agent.actor.weight.zero_()
         agent.actor.bias.copy_(torch.tensor([0.0, 0.0, 50.0, 0.0]))
-    config = {"encoder": {"net": {"_target_": "jepa_rl.encoders.NatureCNN"}}, "ppo": {"autocast": "none"}}
+    net = OmegaConf.to_container(compose_cfg(["encoder=cnn"]).encoder.net, resolve=True)
+    config = {"encoder": {"net": net}, "ppo": {"autocast": "none"}}
     save_checkpoint({"agent": agent.state_dict(), "config": config}, tmp_path / "checkpoint.pt")
-    frames = {**FRAMES, "policy_checkpoint": str(tmp_path / "checkpoint.pt")}
     shares = []
     for fraction in (0.0, 0.5, 1.0):
-        data = load_frames(cached_frames(tmp_path, ENV, {**frames, "policy_fraction": fraction}, threads=1))
+        frames = replace(FRAMES, policy_checkpoint=str(tmp_path / "checkpoint.pt"), policy_fraction=fraction)
+        data = load_frames(cached_frames(tmp_path, env, frames, threads=1))
         shares.append((data["actions"] == 2).mean())
     assert shares[0] == pytest.approx(0.25, abs=0.08)
     assert shares[1] == pytest.approx(0.625, abs=0.08)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY, compose_cfg, launch, launch_command
+from helpers import TINY, compose_cfg, launch, launch_command
 
 from jepa_rl.checkpoint import load_checkpoint
 from jepa_rl.wandb_files import history_steps, run_id
@@ -51,6 +51,7 @@ def resumed_from(log_text: str, saved: int) -> int:
     return saved
 
 
+@pytest.mark.slow
 def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
     # 24 updates of 256 steps, a checkpoint every 4; the log reports every update.
     total, every = 6144, 1024
@@ -102,6 +103,7 @@ def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
     print("W&B steps recorded per segment:", [len(history_steps(s)) for s in segments])
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_at_the_current_step_then_exits(tmp_path):
     """Without submitit (a plain batch job), SLURM's SIGTERM still leaves a checkpoint of the last update."""
     args = [*TINY, "ppo.total_timesteps=6144", "checkpoint_every=100000", "logger=none", "hydra.run.dir=run"]
@@ -128,6 +130,7 @@ def submitit_tasks(folder: Path) -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep_survives_preemption(tmp_path):
     """Two cells through hydra's submitit launcher; both get the preemption signal mid-training."""
     sweep = tmp_path / "sweep"
@@ -191,6 +194,7 @@ def test_launcher_choices_are_accepted(launcher):
     assert compose_cfg([f"hydra/launcher={launcher}"], hydra=True).hydra.launcher._target_
 
 
+@pytest.mark.slow
 def test_sigterm_during_pretraining_keeps_its_progress(tmp_path):
     args = ["stage=pretrain", "encoder=jepa", "logger=none", "cache_dir=cache", "hydra.run.dir=run", "threads=1"]
     args += ["pretrain.frames.num_frames=256", "pretrain.batch_size=32", "pretrain.epochs=8", "pretrain.log_every=1"]

@@ -1,0 +1,68 @@
+"""``stage=probe``: its game split and scores (``mean_f1``, ``probe_rows``), and a whole probe run through launch.py."""
+
+import json
+
+import numpy as np
+import pytest
+from helpers import TINY, TINY_PRETRAIN, launch
+
+from jepa_rl.stages.probe import mean_f1, probe_rows
+
+
+def test_mean_f1_without_probed_variables_is_nan():
+    assert np.isnan(mean_f1({}, ["clean"])["clean"])
+
+
+def test_probe_rows_split_by_game_and_leave_out_repeated_test_frames():
+    episode = np.repeat(np.arange(10), 6)
+    frames = np.random.default_rng(1).integers(0, 256, (60, 2, 4, 4), dtype=np.uint8)
+    frames[np.flatnonzero(np.diff(episode, prepend=-1))] = frames[0]  # every game opens with the same frame
+    train_rows, test_rows, repeats = probe_rows(episode, frames, test_fraction=0.3, seed=2)
+    assert set(episode[train_rows]).isdisjoint(episode[np.concatenate([test_rows, repeats])])
+    assert len(repeats) == 3 and len(train_rows) + len(test_rows) + len(repeats) == 60
+    assert all(np.array_equal(frames[r], frames[0]) for r in repeats)
+    again = probe_rows(episode, frames, test_fraction=0.3, seed=2)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (train_rows, test_rows, repeats), strict=True))
+    with pytest.raises(ValueError, match="repeat a training frame"):
+        probe_rows(episode, np.zeros_like(frames), test_fraction=0.3, seed=2)
+
+
+@pytest.mark.slow
+def test_probe_stage_on_a_tiny_frame_set(tmp_path):
+    train = launch([*TINY, "logger=none", "eval.suite=[clean]", "hydra.run.dir=agent"], tmp_path)
+    assert train.returncode == 0, train.stderr[-3000:]
+    args = [
+        *TINY_PRETRAIN,
+        "stage=probe",
+        "logger=none",
+        "threads=1",
+        "probe.encoders=[cnn,vit,jepa]",
+        "probe.checkpoints.cnn=agent/checkpoint.pt",
+        "probe.suite=[clean,hard]",
+        "probe.frames.num_frames=160",
+        "probe.frames.num_envs=4",
+        "probe.test_fraction=0.3",
+        "hydra.run.dir=probe",
+    ]
+    result = launch(args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    probes = json.loads((tmp_path / "probe" / "probes.json").read_text())
+    assert list(probes["encoders"]) == ["cnn_agent", "vit_random", "jepa"]
+    for res in probes["encoders"].values():
+        # Variables of low entropy on so few frames (a random agent rarely scores) are reported, not probed.
+        assert set(res["probes"]) | set(probes["dropped_variables"]) == {
+            "ball_x",
+            "ball_y",
+            "player_x",
+            "blocks_hit_count",
+            "score",
+        }
+        assert {"ball_x", "player_x"} <= set(res["probes"])
+        for scores in res["probes"].values():
+            assert set(scores) == {"clean", "hard"} and 0 <= scores["clean"]["f1"] <= 1
+        assert set(res["probes"]["player_x"]["clean"]) == {"f1", "r2"}
+        assert set(res["nn_retrieval"]) == {"hard"} and 0 <= res["nn_retrieval"]["hard"] <= 1
+    assert probes["train_frames"] + probes["test_frames"] == 160
+    for figure in ("probe_pca.png", "probe_neighbours.png"):
+        assert (tmp_path / "probe" / figure).stat().st_size > 1000
+    assert np.isfinite(probes["encoders"]["jepa"]["mean_f1"]["hard"])

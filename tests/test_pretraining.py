@@ -1,0 +1,105 @@
+"""The pretraining loop on real frames: losses that fall, seeded and resumable runs, the schedules, the precision."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from helpers import compose_cfg, pipeline, pretrain_settings, vit
+from omegaconf import OmegaConf
+
+from jepa_rl.config.resolve import precision
+from jepa_rl.frame_collection import collect
+from jepa_rl.objectives import make_pretrainer
+from jepa_rl.pretraining import make_adamw, pretrain, set_schedules
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def frames():
+    envs = pipeline("breakout", 4, 0, record_ram=True, num_threads=1)
+    data = collect(envs, num_frames=128, keep_every=2, seed=0)
+    envs.close()
+    return data["frames"]
+
+
+@pytest.fixture(scope="module")
+def settings():
+    """The configured ``pretrain`` group (``PretrainSchema``) of encoder=jepa."""
+    return pretrain_settings(["encoder=jepa"])
+
+
+@pytest.fixture(scope="module")
+def net():
+    """``encoder.net`` of encoder=jepa (the ViT-Tiny)."""
+    return compose_cfg(["encoder=jepa"]).encoder.net
+
+
+@pytest.mark.parametrize("objective", ["jepa", "ae"])
+def test_loss_falls_within_a_handful_of_steps(frames, settings, net, objective):
+    cfg = replace(settings, epochs=3, batch_size=32, lr=1e-3, start_lr=1e-3, warmup=0.0, log_every=1)
+    state, rows = pretrain(frames, net, objective, cfg, CPU, bf16=False)
+    losses = [r["pretrain/loss"] for r in rows]
+    assert len(losses) == 3 * 4
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
+    assert rows[-1]["pretrain/feature_std"] > 1e-3  # not collapsed
+    assert set(state) == set(vit().state_dict())
+
+
+def test_pretraining_is_seeded(frames, settings, net):
+    cfg = replace(settings, epochs=1, batch_size=64, log_every=1)
+    a, _ = pretrain(frames, net, "jepa", cfg, CPU, bf16=False)
+    b, _ = pretrain(frames, net, "jepa", cfg, CPU, bf16=False)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_killed_pretraining_resumes_to_the_same_weights(frames, settings, net, tmp_path):
+    cfg = replace(settings, epochs=2, batch_size=32, log_every=1)  # 8 steps
+    uninterrupted, rows = pretrain(frames, net, "jepa", cfg, CPU, bf16=False)
+
+    def kill_at_step_6(row, step):
+        if step == 6:
+            raise KeyboardInterrupt
+
+    partial = tmp_path / "partial.pt"
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(
+            frames, net, "jepa", cfg, CPU, bf16=False, log_fn=kill_at_step_6, checkpoint=partial, checkpoint_every=4
+        )
+    assert partial.exists()
+    resumed, resumed_rows = pretrain(frames, net, "jepa", cfg, CPU, bf16=False, checkpoint=partial, checkpoint_every=4)
+    assert [r["pretrain/step"] for r in resumed_rows] == list(range(1, 9))
+    for k in uninterrupted:
+        assert torch.allclose(uninterrupted[k], resumed[k], atol=1e-6), k
+    assert [r["pretrain/loss"] for r in resumed_rows] == pytest.approx([r["pretrain/loss"] for r in rows], rel=1e-5)
+
+
+def test_autocast_auto_is_bf16_only_on_a_cpu_that_computes_it(monkeypatch):
+    """Pretraining's precision: ``auto`` is bf16 on a CPU that computes it natively, never on a GPU."""
+
+    def uses_bf16(autocast: str, device: torch.device) -> bool:
+        return precision(autocast, device, auto_on_gpu=False) == "bf16"
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for native in (True, False):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda native=native: native)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        assert uses_bf16("auto", cpu) is native and not uses_bf16("auto", cuda)
+    assert uses_bf16("bf16", cuda) and uses_bf16("bf16", cpu) and not uses_bf16("none", cpu)
+    with pytest.raises(ValueError, match="autocast=float16"):
+        precision("float16", cpu, auto_on_gpu=False)
+
+
+def test_weight_decay_schedule_reaches_the_decayed_group_even_from_zero(settings, net):
+    """The decayed group is found by its tag, so a schedule starting at 0 still rises to its end value."""
+    cfg = replace(settings, weight_decay=0.0, final_weight_decay=0.4)
+    one_layer = {**OmegaConf.to_container(net, resolve=True), "depth": 1}
+    model = make_pretrainer(one_layer, "jepa", cfg.predictor)
+    optimizer = make_adamw(model)
+    decays = []
+    for step in (0, 50, 99):
+        set_schedules(optimizer, cfg, step, total=100)
+        decays.append([group["weight_decay"] for group in optimizer.param_groups])
+    assert decays[0] == [0.0, 0.0] and decays[-1][0] == pytest.approx(0.4, rel=1e-3) and decays[-1][1] == 0.0
+    assert 0 < decays[1][0] < 0.4
