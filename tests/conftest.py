@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import TINY
+from helpers import TINY, compose_cfg, pretrain_settings
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +20,15 @@ def one_torch_thread():
 @pytest.fixture
 def tiny() -> list[str]:
     return list(TINY)
+
+
+@pytest.fixture(scope="module")
+def jepa_settings():
+    """The configured ``pretrain`` group (``PretrainSchema``) of encoder=jepa."""
+    return pretrain_settings(["encoder=jepa"])
+
+
+@pytest.fixture(scope="module")
+def jepa_net():
+    """``encoder.net`` of encoder=jepa (the ViT-Tiny)."""
+    return compose_cfg(["encoder=jepa"]).encoder.net

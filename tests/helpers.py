@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import subprocess
@@ -47,9 +49,14 @@ TINY_PRETRAIN = [
 
 
 def compose_cfg(overrides: list[str] | None = None, hydra: bool = False) -> DictConfig:
-    """The composed config, exactly as ``launch.py`` would see it (with ``hydra:`` when asked)."""
+    """The composed config, exactly as ``launch.py`` would see it (with ``hydra:`` when asked); a fresh copy."""
+    return copy.deepcopy(_composed(tuple(overrides or []), hydra))
+
+
+@functools.cache
+def _composed(overrides: tuple[str, ...], hydra: bool) -> DictConfig:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides or [], return_hydra_config=hydra)
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra)
 
 
 def schema_kwargs(schema: type, **overrides: Any) -> dict[str, Any]:
@@ -131,3 +138,23 @@ def fake_cell(root, encoder, seed, means, env="breakout", overrides=(), suite=SU
     results = {"env_id": cfg.env.env_id, "encoder": encoder, "seed": seed, "eval": ev, "robustness_ratio": ratio}
     (job / "results.json").write_text(json.dumps(results))
     return job
+
+
+def encoded(labels: np.ndarray, dim: int = 64, noise: float = 0.5, seed: int = 0) -> np.ndarray:
+    """Features that carry ``labels`` linearly: a random embedding per value, a linear ramp, and noise."""
+    rng = np.random.default_rng(seed)
+    embedding = np.random.default_rng(1234).normal(size=(256, dim))  # same code for every split
+    ramp = np.random.default_rng(4321).normal(size=dim)
+    x = embedding[labels] + np.outer(labels / 255.0, ramp) * 4 + noise * rng.normal(size=(len(labels), dim))
+    return (x * 3 + 7).astype(np.float32)  # off-centre and scaled: the probes must standardise
+
+
+def played_frames(num_frames: int) -> np.ndarray:
+    """Frame stacks of random Breakout play (4 envs, every second step), as frame collection keeps them."""
+    from jepa_rl.frame_collection import collect
+
+    envs = pipeline("breakout", 4, 0, record_ram=True, num_threads=1)
+    try:
+        return collect(envs, num_frames=num_frames, keep_every=2, seed=0)["frames"]
+    finally:
+        envs.close()

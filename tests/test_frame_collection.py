@@ -121,6 +121,7 @@ def _ask_for_artifact(root):
     return str(cached_artifact(Path(root), "things", {"shared": True}, _build_slowly))
 
 
+@pytest.mark.slow
 def test_four_parallel_jobs_build_a_shared_artifact_once(tmp_path):
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         paths = pool.map(_ask_for_artifact, [str(tmp_path)] * 4)

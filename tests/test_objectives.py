@@ -2,9 +2,8 @@
 
 import pytest
 import torch
-from helpers import compose_cfg, pipeline, pretrain_settings, vit
+from helpers import compose_cfg, played_frames, vit
 
-from jepa_rl.frame_collection import collect
 from jepa_rl.masks import sample_masks
 from jepa_rl.objectives import make_pretrainer, patchify
 from jepa_rl.pretraining import mask_config
@@ -12,22 +11,7 @@ from jepa_rl.pretraining import mask_config
 
 @pytest.fixture(scope="module")
 def frames():
-    envs = pipeline("breakout", 4, 0, record_ram=True, num_threads=1)
-    data = collect(envs, num_frames=16, keep_every=2, seed=0)
-    envs.close()
-    return data["frames"]
-
-
-@pytest.fixture(scope="module")
-def settings():
-    """The configured ``pretrain`` group (``PretrainSchema``) of encoder=jepa."""
-    return pretrain_settings(["encoder=jepa"])
-
-
-@pytest.fixture(scope="module")
-def net():
-    """``encoder.net`` of encoder=jepa (the ViT-Tiny)."""
-    return compose_cfg(["encoder=jepa"]).encoder.net
+    return played_frames(16)
 
 
 def test_patchify_matches_the_vit_patch_order():
@@ -39,9 +23,9 @@ def test_patchify_matches_the_vit_patch_order():
 
 
 @pytest.mark.parametrize("objective", ["jepa", "ae"])
-def test_loss_shapes_and_gradients(frames, settings, net, objective):
-    model = make_pretrainer(net, objective, settings.predictor)
-    context_idx, target_idx = sample_masks(8, mask_config(settings.masks, 7), torch.Generator().manual_seed(0))
+def test_loss_shapes_and_gradients(frames, jepa_settings, jepa_net, objective):
+    model = make_pretrainer(jepa_net, objective, jepa_settings.predictor)
+    context_idx, target_idx = sample_masks(8, mask_config(jepa_settings.masks, 7), torch.Generator().manual_seed(0))
     loss, context = model.loss(torch.from_numpy(frames[:8]), context_idx, target_idx)
     assert loss.ndim == 0 and context.shape == (8, context_idx.shape[1], 192)
     loss.backward()
@@ -51,8 +35,8 @@ def test_loss_shapes_and_gradients(frames, settings, net, objective):
     assert model.pretrained_encoder() is (model.target_encoder if objective == "jepa" else model.encoder)
 
 
-def test_ema_moves_the_target_towards_the_encoder(settings, net):
-    model = make_pretrainer(net, "jepa", settings.predictor)
+def test_ema_moves_the_target_towards_the_encoder(jepa_settings, jepa_net):
+    model = make_pretrainer(jepa_net, "jepa", jepa_settings.predictor)
     with torch.no_grad():
         for p in model.encoder.parameters():
             p.add_(1.0)
@@ -62,8 +46,8 @@ def test_ema_moves_the_target_towards_the_encoder(settings, net):
         assert torch.allclose(t, 0.9 * b + 0.1 * e, atol=1e-6)
 
 
-def test_an_unknown_objective_or_a_net_other_than_the_vit_is_refused(settings, net):
+def test_an_unknown_objective_or_a_net_other_than_the_vit_is_refused(jepa_settings, jepa_net):
     with pytest.raises(ValueError, match="objective=mae"):
-        make_pretrainer(net, "mae", settings.predictor)
+        make_pretrainer(jepa_net, "mae", jepa_settings.predictor)
     with pytest.raises(ValueError, match="NatureCNN"):
-        make_pretrainer(compose_cfg(["encoder=cnn"]).encoder.net, "jepa", settings.predictor)
+        make_pretrainer(compose_cfg(["encoder=cnn"]).encoder.net, "jepa", jepa_settings.predictor)

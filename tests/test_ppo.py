@@ -136,6 +136,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 12)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the setting is glibc's")
+@pytest.mark.slow
 def test_kept_freed_memory_spares_each_training_step_its_page_faults():
     """A Nature-CNN forward+backward, as in a PPO minibatch, in a fresh process each way."""
 

@@ -5,11 +5,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from helpers import compose_cfg, pipeline, pretrain_settings, vit
+from helpers import played_frames, vit
 from omegaconf import OmegaConf
 
 from jepa_rl.config.resolve import precision
-from jepa_rl.frame_collection import collect
 from jepa_rl.objectives import make_pretrainer
 from jepa_rl.pretraining import make_adamw, pretrain, set_schedules
 
@@ -18,28 +17,13 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module")
 def frames():
-    envs = pipeline("breakout", 4, 0, record_ram=True, num_threads=1)
-    data = collect(envs, num_frames=128, keep_every=2, seed=0)
-    envs.close()
-    return data["frames"]
-
-
-@pytest.fixture(scope="module")
-def settings():
-    """The configured ``pretrain`` group (``PretrainSchema``) of encoder=jepa."""
-    return pretrain_settings(["encoder=jepa"])
-
-
-@pytest.fixture(scope="module")
-def net():
-    """``encoder.net`` of encoder=jepa (the ViT-Tiny)."""
-    return compose_cfg(["encoder=jepa"]).encoder.net
+    return played_frames(128)
 
 
 @pytest.mark.parametrize("objective", ["jepa", "ae"])
-def test_loss_falls_within_a_handful_of_steps(frames, settings, net, objective):
-    cfg = replace(settings, epochs=3, batch_size=32, lr=1e-3, start_lr=1e-3, warmup=0.0, log_every=1)
-    state, rows = pretrain(frames, net, objective, cfg, CPU, bf16=False)
+def test_loss_falls_within_a_handful_of_steps(frames, jepa_settings, jepa_net, objective):
+    cfg = replace(jepa_settings, epochs=3, batch_size=32, lr=1e-3, start_lr=1e-3, warmup=0.0, log_every=1)
+    state, rows = pretrain(frames, jepa_net, objective, cfg, CPU, bf16=False)
     losses = [r["pretrain/loss"] for r in rows]
     assert len(losses) == 3 * 4
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
@@ -47,16 +31,16 @@ def test_loss_falls_within_a_handful_of_steps(frames, settings, net, objective):
     assert set(state) == set(vit().state_dict())
 
 
-def test_pretraining_is_seeded(frames, settings, net):
-    cfg = replace(settings, epochs=1, batch_size=64, log_every=1)
-    a, _ = pretrain(frames, net, "jepa", cfg, CPU, bf16=False)
-    b, _ = pretrain(frames, net, "jepa", cfg, CPU, bf16=False)
+def test_pretraining_is_seeded(frames, jepa_settings, jepa_net):
+    cfg = replace(jepa_settings, epochs=1, batch_size=64, log_every=1)
+    a, _ = pretrain(frames, jepa_net, "jepa", cfg, CPU, bf16=False)
+    b, _ = pretrain(frames, jepa_net, "jepa", cfg, CPU, bf16=False)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_killed_pretraining_resumes_to_the_same_weights(frames, settings, net, tmp_path):
-    cfg = replace(settings, epochs=2, batch_size=32, log_every=1)  # 8 steps
-    uninterrupted, rows = pretrain(frames, net, "jepa", cfg, CPU, bf16=False)
+def test_killed_pretraining_resumes_to_the_same_weights(frames, jepa_settings, jepa_net, tmp_path):
+    cfg = replace(jepa_settings, epochs=2, batch_size=32, log_every=1)  # 8 steps
+    uninterrupted, rows = pretrain(frames, jepa_net, "jepa", cfg, CPU, bf16=False)
 
     def kill_at_step_6(row, step):
         if step == 6:
@@ -65,10 +49,20 @@ def test_killed_pretraining_resumes_to_the_same_weights(frames, settings, net, t
     partial = tmp_path / "partial.pt"
     with pytest.raises(KeyboardInterrupt):
         pretrain(
-            frames, net, "jepa", cfg, CPU, bf16=False, log_fn=kill_at_step_6, checkpoint=partial, checkpoint_every=4
+            frames,
+            jepa_net,
+            "jepa",
+            cfg,
+            CPU,
+            bf16=False,
+            log_fn=kill_at_step_6,
+            checkpoint=partial,
+            checkpoint_every=4,
         )
     assert partial.exists()
-    resumed, resumed_rows = pretrain(frames, net, "jepa", cfg, CPU, bf16=False, checkpoint=partial, checkpoint_every=4)
+    resumed, resumed_rows = pretrain(
+        frames, jepa_net, "jepa", cfg, CPU, bf16=False, checkpoint=partial, checkpoint_every=4
+    )
     assert [r["pretrain/step"] for r in resumed_rows] == list(range(1, 9))
     for k in uninterrupted:
         assert torch.allclose(uninterrupted[k], resumed[k], atol=1e-6), k
@@ -91,10 +85,10 @@ def test_autocast_auto_is_bf16_only_on_a_cpu_that_computes_it(monkeypatch):
         precision("float16", cpu, auto_on_gpu=False)
 
 
-def test_weight_decay_schedule_reaches_the_decayed_group_even_from_zero(settings, net):
+def test_weight_decay_schedule_reaches_the_decayed_group_even_from_zero(jepa_settings, jepa_net):
     """The decayed group is found by its tag, so a schedule starting at 0 still rises to its end value."""
-    cfg = replace(settings, weight_decay=0.0, final_weight_decay=0.4)
-    one_layer = {**OmegaConf.to_container(net, resolve=True), "depth": 1}
+    cfg = replace(jepa_settings, weight_decay=0.0, final_weight_decay=0.4)
+    one_layer = {**OmegaConf.to_container(jepa_net, resolve=True), "depth": 1}
     model = make_pretrainer(one_layer, "jepa", cfg.predictor)
     optimizer = make_adamw(model)
     decays = []

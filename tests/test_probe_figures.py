@@ -2,19 +2,11 @@
 
 import numpy as np
 import pytest
+from helpers import encoded
 
 from jepa_rl.probe_figures import neighbours_figure, pca_2d, pca_figure
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def encoded(labels: np.ndarray, dim: int = 64, noise: float = 0.5, seed: int = 0) -> np.ndarray:
-    """Features that carry ``labels`` linearly: a random embedding per value, a linear ramp, and noise."""
-    rng = np.random.default_rng(seed)
-    embedding = np.random.default_rng(1234).normal(size=(256, dim))  # same code for every split
-    ramp = np.random.default_rng(4321).normal(size=dim)
-    x = embedding[labels] + np.outer(labels / 255.0, ramp) * 4 + noise * rng.normal(size=(len(labels), dim))
-    return (x * 3 + 7).astype(np.float32)  # off-centre and scaled: the probes must standardise
 
 
 def test_pca_2d_finds_the_dominant_axes():

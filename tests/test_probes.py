@@ -4,6 +4,7 @@ nearest-neighbour retrieval and neighbours, test frames that repeat training fra
 import numpy as np
 import pytest
 import torch
+from helpers import encoded
 
 from jepa_rl.game_state import GAME_VARIABLES, labels_from_ram
 from jepa_rl.probes import (
@@ -16,15 +17,6 @@ from jepa_rl.probes import (
     validation_split,
     weighted_f1,
 )
-
-
-def encoded(labels: np.ndarray, dim: int = 64, noise: float = 0.5, seed: int = 0) -> np.ndarray:
-    """Features that carry ``labels`` linearly: a random embedding per value, a linear ramp, and noise."""
-    rng = np.random.default_rng(seed)
-    embedding = np.random.default_rng(1234).normal(size=(256, dim))  # same code for every split
-    ramp = np.random.default_rng(4321).normal(size=dim)
-    x = embedding[labels] + np.outer(labels / 255.0, ramp) * 4 + noise * rng.normal(size=(len(labels), dim))
-    return (x * 3 + 7).astype(np.float32)  # off-centre and scaled: the probes must standardise
 
 
 def split_labels(n: int, values: int, seed: int) -> np.ndarray:

@@ -101,11 +101,9 @@ def test_other_encoders_run_end_to_end(tmp_path, encoder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher", ["basic", "joblib"])
-def test_multirun_over_seeds(tmp_path, launcher):
+def test_multirun_over_seeds(tmp_path):
+    """With Hydra's basic launcher (tests/sweep/test_callback.py runs a sweep through joblib's)."""
     args = ["-m", *TINY, "seed=1,2", "logger=none", "eval.suite=[clean,hard]", "hydra.sweep.dir=sweep"]
-    if launcher == "joblib":
-        args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
     result = launch(args, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     found = sorted(tmp_path.glob("sweep/**/results.json"))

@@ -39,6 +39,7 @@ print(json.dumps([interval_estimates({"c": x}, 300, 0)["c"], probability_of_impr
 """
 
 
+@pytest.mark.slow
 def test_bootstrap_intervals_repeat_across_processes():
     """rliable resamples with the global np.random: seeded, two fresh processes give the same intervals."""
     runs = [
