@@ -98,7 +98,10 @@ def built(node: DictConfig, **kwargs: Any) -> Any:
 
 def launch_command(args: list[str], env: dict | None = None) -> dict:
     """``subprocess`` arguments for ``python launch.py ARGS``, W&B offline and quiet unless ``env`` says otherwise."""
-    full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
+    # Not the worker's WANDB_SERVICE: a test that ran W&B in-process started a service, and a job that
+    # attached to it would share its run ids (a fresh shell's job starts its own).
+    inherited = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    full_env = {**inherited, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
     return {"args": [sys.executable, str(ROOT / "launch.py"), *args], "env": full_env}
 
 

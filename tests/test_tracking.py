@@ -8,6 +8,15 @@ from jepa_rl.tracking import tracker_session
 from jepa_rl.wandb_files import records
 
 
+@pytest.fixture(autouse=True)
+def own_wandb_service():
+    """W&B's service started here is stopped after the test (later tests' jobs must not attach to it)."""
+    yield
+    import wandb
+
+    wandb.teardown()
+
+
 def session(tmp_path, run_id: str):
     settings = dict(backend="wandb", project="jepa-rl-test", entity=None, mode="offline", group="g", name="n")
     return tracker_session(**settings, tags=[], config={}, run_dir=tmp_path, run_id=run_id)

@@ -11,7 +11,8 @@ pytestmark = pytest.mark.slow
 FINE_TUNE = ["encoder.freeze=false", "encoder.lr_scale=0.1"]
 
 
-@pytest.mark.parametrize("objective", ["jepa", "ae"])
+# The autoencoder here; JEPA agents train from one cached encoder in tests/sweep/test_callback.py's grid.
+@pytest.mark.parametrize("objective", ["ae"])
 def test_pretrained_agents_train_frozen_and_fine_tuned_from_one_cached_encoder(tmp_path, objective):
     common = [*TINY, *TINY_PRETRAIN, f"encoder={objective}", "logger=none", "eval.suite=[clean,hard]"]
     frozen = launch([*common, "hydra.run.dir=frozen"], tmp_path)

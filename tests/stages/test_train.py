@@ -1,5 +1,6 @@
-"""The train stage end to end through launch.py: results.json, W&B files, checkpoints, multirun
-(kills and signals: test_preemption.py; the W&B group alone: test_hydra_runtime.py)."""
+"""The train stage end to end through launch.py: results.json, W&B files, checkpoints, repeatability
+(kills and signals: test_preemption.py; multiruns: tests/sweep/test_callback.py; the W&B group alone:
+test_hydra_runtime.py)."""
 
 import json
 import time
@@ -98,18 +99,6 @@ def test_other_encoders_run_end_to_end(tmp_path, encoder):
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["encoder"] == encoder[0].split("=")[1] and list(results["eval"]) == ["clean", "hard"]
-
-
-@pytest.mark.slow
-def test_multirun_over_seeds(tmp_path):
-    """With Hydra's basic launcher (tests/sweep/test_callback.py runs a sweep through joblib's)."""
-    args = ["-m", *TINY, "seed=1,2", "logger=none", "eval.suite=[clean,hard]", "hydra.sweep.dir=sweep"]
-    result = launch(args, tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = sorted(tmp_path.glob("sweep/**/results.json"))
-    assert len(found) == 2
-    seeds = sorted(json.loads(p.read_text())["seed"] for p in found)
-    assert seeds == [1, 2]
 
 
 @pytest.mark.slow
