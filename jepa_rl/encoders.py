@@ -6,14 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from jepa_rl.config.schema import require_positive
 from jepa_rl.masks import apply_masks
-
-
-def check_positive(**values: float) -> None:
-    """Raise ``ValueError`` naming the first of ``values`` that is not positive."""
-    for name, value in values.items():
-        if value <= 0:
-            raise ValueError(f"{name}={value} must be positive")
 
 
 def layer_init(layer: nn.Module, std: float = float(np.sqrt(2)), bias: float = 0.0) -> nn.Module:
@@ -40,7 +34,7 @@ class NatureCNN(nn.Module):
 
     def __init__(self, *, in_channels: int, feature_dim: int) -> None:
         super().__init__()
-        check_positive(in_channels=in_channels, feature_dim=feature_dim)
+        require_positive(in_channels=in_channels, feature_dim=feature_dim)
         self.feature_dim = feature_dim
         self.net = nn.Sequential(
             layer_init(nn.Conv2d(in_channels, 32, 8, stride=4)),
@@ -66,7 +60,7 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0) -> None:
         super().__init__()
-        check_positive(width=dim, heads=heads, mlp_ratio=mlp_ratio)
+        require_positive(width=dim, heads=heads, mlp_ratio=mlp_ratio)
         if dim % heads:
             raise ValueError(f"heads={heads} must divide the width {dim}; choose a divisor of {dim}")
         self.heads = heads
@@ -107,7 +101,7 @@ class ViTEncoder(nn.Module):
         pool: str,
     ) -> None:
         super().__init__()
-        check_positive(in_channels=in_channels, image_size=image_size, patch_size=patch_size, depth=depth)
+        require_positive(in_channels=in_channels, image_size=image_size, patch_size=patch_size, depth=depth)
         if image_size % patch_size:
             divisors = ", ".join(str(d) for d in range(1, image_size + 1) if image_size % d == 0)
             raise ValueError(f"patch_size={patch_size} must divide image_size={image_size}; choose one of {divisors}")

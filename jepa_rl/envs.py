@@ -24,6 +24,7 @@ from ale_py.roms import get_rom_path
 from ale_py.vector_env import AtariVectorEnv
 from hydra.utils import instantiate
 
+from jepa_rl.config.schema import require_positive
 from jepa_rl.emulators import ram_emulator, vector_emulator
 from jepa_rl.perturbations import VisualPerturbation
 
@@ -66,9 +67,7 @@ def check_pipeline(
         known = get_rom_path(game) is not None
     if not known:
         raise ValueError(f"game={game} is not a ROM ale-py ships; use a snake_case name such as breakout or pong")
-    for name, value in (("num_envs", num_envs), ("max_frames", max_frames), ("frame_skip", frame_skip)):
-        if value <= 0:
-            raise ValueError(f"{name}={value} must be positive")
+    require_positive(num_envs=num_envs, max_frames=max_frames, frame_skip=frame_skip)
     if not 0 <= sticky_actions <= 1:
         raise ValueError(f"sticky_actions={sticky_actions} must be in [0, 1]")
     if noop_max < 0:

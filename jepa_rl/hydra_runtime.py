@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import traceback
 from collections.abc import Sequence
@@ -12,9 +13,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from jepa_rl.config.schema import short_dirname
-
 log = logging.getLogger(__name__)
+
+
+def short_dirname(name: str, limit: int = 120) -> str:
+    """A path component for ``name``: itself when short, else a readable prefix and a hash (file systems cap at 255)."""
+    if len(name) <= limit:
+        return name
+    return f"{name[: limit - 17]}-{hashlib.sha1(name.encode()).hexdigest()[:16]}"
 
 
 def output_dir() -> Path:

@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import nn
 
-from jepa_rl.encoders import TransformerBlock, ViTEncoder, check_positive
+from jepa_rl.config.schema import require_positive
+from jepa_rl.encoders import TransformerBlock, ViTEncoder
 from jepa_rl.masks import apply_masks
 
 OBJECTIVES = ("jepa", "ae")
@@ -48,7 +49,7 @@ class Predictor(nn.Module):
         self, num_patches: int, in_dim: int, width: int, depth: int, heads: int, out_dim: int, mlp_ratio: float = 4.0
     ) -> None:
         super().__init__()
-        check_positive(predictor_width=width, predictor_depth=depth, predictor_heads=heads)
+        require_positive(predictor_width=width, predictor_depth=depth, predictor_heads=heads)
         self.embed = nn.Linear(in_dim, width)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
         self.pos_embed = nn.Parameter(torch.zeros(1, num_patches, width))

@@ -16,6 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from jepa_rl.agent import Agent
+from jepa_rl.config.schema import require_positive
 from jepa_rl.envs import AtariPipeline
 from jepa_rl.rollout import Batch, EpisodeLog, Rollout, gae
 from jepa_rl.tracking import Tracker
@@ -25,17 +26,14 @@ log = logging.getLogger(__name__)
 
 def check_hyperparameters(h: dict) -> None:
     """Raise ``ValueError`` naming the first hyperparameter that cannot work, and the fix."""
-    for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "learning_rate", "max_grad_norm"):
-        if h[name] <= 0:
-            raise ValueError(f"{name}={h[name]} must be positive")
+    positive = ("num_envs", "num_steps", "update_epochs", "num_minibatches", "learning_rate", "max_grad_norm")
+    require_positive(**{name: h[name] for name in positive})
     for name in ("gamma", "gae_lambda"):
         if not 0 <= h[name] <= 1:
             raise ValueError(f"{name}={h[name]} must be in [0, 1]")
     for name in ("clip_coef", "ent_coef", "vf_coef"):
         if h[name] < 0:
             raise ValueError(f"{name}={h[name]} must be >= 0")
-    if h["autocast"] not in ("auto", "none", "bf16"):
-        raise ValueError(f"autocast={h['autocast']} must be auto, none or bf16")
     rollout = h["num_envs"] * h["num_steps"]
     if h["total_timesteps"] < rollout:
         raise ValueError(

@@ -6,7 +6,6 @@ import hashlib
 import logging
 import netrc
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,25 +126,8 @@ def start_tracker(
                 str(e).splitlines()[0] if str(e) else "",
             )
             wandb.teardown()  # the failed attempt still holds the run id in wandb's service process
-            return Tracker(offline_init(kwargs), previous_offline_step(run_dir, run_id))
+            resolved = "offline"
     return Tracker(wandb.init(mode=resolved, **kwargs), previous_offline_step(run_dir, run_id))
-
-
-def offline_init(kwargs: dict[str, Any], attempts: int = 5) -> Any:
-    """``wandb.init`` offline after a failed online attempt. The service that ``teardown`` stopped may not
-    have let go of the run id yet ("run ID ... is in use"): try again a few times, a second apart."""
-    import wandb
-
-    for _ in range(attempts - 1):
-        try:
-            return wandb.init(mode="offline", **kwargs)
-        except Exception as e:
-            if "in use" not in str(e):
-                raise
-            log.info("W&B still holds run %s; retrying offline init", kwargs["id"])
-            wandb.teardown()
-            time.sleep(1.0)
-    return wandb.init(mode="offline", **kwargs)
 
 
 @contextmanager

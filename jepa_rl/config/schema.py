@@ -10,7 +10,6 @@ which runs when a stage turns its group into the dataclass (``OmegaConf.to_objec
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
 
-PRECISIONS = ("auto", "none", "bf16")
+from jepa_rl.hydra_runtime import short_dirname
+
 STAGES = ("train", "pretrain", "probe", "benchmark")
 
 
@@ -27,10 +27,14 @@ def _require(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def _positive(owner: object, *names: str) -> None:
-    for name in names:
-        value = getattr(owner, name)
+def require_positive(**values: float) -> None:
+    """Raise ``ValueError`` naming the first of ``values`` that is not positive (every component's check)."""
+    for name, value in values.items():
         _require(value > 0, f"{name}={value} must be positive")
+
+
+def _positive(owner: object, *names: str) -> None:
+    require_positive(**{name: getattr(owner, name) for name in names})
 
 
 @dataclass
@@ -196,7 +200,6 @@ class PretrainSchema:
             0 <= self.ema_start <= self.ema_end <= 1,
             f"ema_start={self.ema_start} <= ema_end={self.ema_end} must lie in [0, 1]",
         )
-        _require(self.autocast in PRECISIONS, f"autocast={self.autocast} must be auto, none or bf16")
 
 
 @dataclass
@@ -299,13 +302,6 @@ class JobSchema:
     eval: Any = MISSING  # EvalSchema
     logger: Any = MISSING  # LoggerSchema
     benchmark: Any = MISSING  # BenchmarkSchema
-
-
-def short_dirname(name: str, limit: int = 120) -> str:
-    """A path component for ``name``: itself when short, else a readable prefix and a hash (file systems cap at 255)."""
-    if len(name) <= limit:
-        return name
-    return f"{name[: limit - 17]}-{hashlib.sha1(name.encode()).hexdigest()[:16]}"
 
 
 def register() -> None:
