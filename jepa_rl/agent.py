@@ -1,4 +1,4 @@
-"""Actor-critic agent: an encoder followed by linear policy and value heads."""
+"""Actor-critic agent: an encoder, fixed feature standardisation when it is frozen or pretrained, a trunk and heads."""
 
 from __future__ import annotations
 
@@ -13,20 +13,31 @@ from torch import nn
 
 from jepa_rl.checkpoint import CheckpointError, load_checkpoint
 from jepa_rl.config.resolve import precision
-from jepa_rl.encoders import layer_init
+from jepa_rl.feature_norm import FeatureNorm
+from jepa_rl.heads import PolicyHeads
 
 
 class Agent(nn.Module):
-    """Encoder -> (policy logits, value). The encoder may run under bf16 autocast; heads stay fp32."""
+    """Encoder -> [standardisation] -> heads (trunk, policy logits, value).
 
-    def __init__(self, encoder: nn.Module, num_actions: int, autocast: str = "none") -> None:
+    The encoder may run under bf16 autocast; the standardisation and the heads stay float32.
+    ``standardise`` puts a ``FeatureNorm`` after the encoder, whose statistics the caller sets.
+    """
+
+    def __init__(
+        self, encoder: nn.Module, heads: PolicyHeads, autocast: str = "none", standardise: bool = False
+    ) -> None:
         super().__init__()
         if autocast not in ("none", "bf16"):
             raise ValueError(f"autocast={autocast!r}; choose 'none' or 'bf16'")
         self.encoder = encoder
-        self.actor = layer_init(nn.Linear(encoder.feature_dim, num_actions), std=0.01)
-        self.critic = layer_init(nn.Linear(encoder.feature_dim, 1), std=1.0)
+        self.norm = FeatureNorm(encoder.feature_dim) if standardise else nn.Identity()
+        self.heads = heads
         self.autocast = autocast
+
+    @property
+    def num_actions(self) -> int:
+        return self.heads.num_actions
 
     def precision(self, device_type: str) -> contextlib.AbstractContextManager:
         """The encoder's autocast region (bf16), or no context when ``autocast='none'``."""
@@ -46,14 +57,31 @@ class Agent(nn.Module):
             yield
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
-        """``[B, 4, 84, 84]`` uint8 -> ``[B, F]`` float32 features."""
+        """``[B, 4, 84, 84]`` uint8 -> ``[B, F]`` float32 features (standardised when the agent does)."""
         with self.precision(obs.device.type):
-            return self.encoder(obs).float()
+            h = self.encoder(obs).float()
+        with torch.autocast(obs.device.type, enabled=False):
+            return self.norm(h)
 
     def _heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Policy log-probabilities ``[B, A]`` and values ``[B]``, in float32 even inside ``acting``."""
         with torch.autocast(h.device.type, enabled=False):
-            return torch.log_softmax(self.actor(h), dim=-1), self.critic(h).squeeze(-1)
+            logits, value = self.heads(h)
+            return torch.log_softmax(logits, dim=-1), value
+
+    def representation(self, obs: torch.Tensor) -> torch.Tensor:
+        """What the policy reads: the trunk's output on ``obs`` (probes of a trained agent use it)."""
+        h = self.features(obs)
+        with torch.autocast(obs.device.type, enabled=False):
+            return self.heads.representation(h)
+
+    def logits(self, obs: torch.Tensor) -> torch.Tensor:
+        """Policy logits ``[B, A]`` of float frames, differentiable in them (saliency maps); float32 throughout."""
+        return self.heads(self.norm(self.encoder(obs).float()))[0]
+
+    def log_probs(self, obs: torch.Tensor) -> torch.Tensor:
+        """Policy log-probabilities ``[B, A]`` (float32)."""
+        return self._heads(self.features(obs))[0]
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """State values ``[B]``."""
@@ -93,15 +121,26 @@ class Agent(nn.Module):
         return logp.gather(-1, actions[:, None]).squeeze(-1), entropy, value
 
     def param_groups(self, lr: float, encoder_lr_scale: float = 1.0) -> list[dict]:
-        """Optimizer parameter groups: the encoder at ``lr * encoder_lr_scale``, heads at ``lr``."""
+        """Optimizer parameter groups: the encoder at ``lr * encoder_lr_scale``, trunk and heads at ``lr``."""
         if encoder_lr_scale < 0:
             raise ValueError(f"lr_scale={encoder_lr_scale} must be >= 0")
         enc = [p for p in self.encoder.parameters() if p.requires_grad]
-        heads = list(self.actor.parameters()) + list(self.critic.parameters())
+        heads = list(self.heads.parameters())
         groups = [{"params": heads, "lr": lr, "base_lr": lr}]
         if enc:
             groups.append({"params": enc, "lr": lr * encoder_lr_scale, "base_lr": lr * encoder_lr_scale})
         return groups
+
+
+class PolicyRepresentation(nn.Module):
+    """A trained agent seen as an encoder: frames -> what its policy reads (``Agent.representation``)."""
+
+    def __init__(self, agent: Agent) -> None:
+        super().__init__()
+        self.agent = agent
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.agent.representation(obs)
 
 
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
@@ -146,22 +185,38 @@ def build_encoder(net: Mapping[str, Any], freeze: bool, weights: str | Path | No
 def build_agent(
     net: Mapping[str, Any],
     freeze: bool,
+    head: Mapping[str, Any],
     num_actions: int,
     autocast: str,
     device: torch.device,
     weights: str | Path | None = None,
 ) -> Agent:
-    """The encoder ``net`` (pretrained ``weights`` if given, frozen if ``freeze``) in an ``Agent``; ``autocast``
-    is the resolved precision (``bf16`` or ``none``)."""
-    return Agent(build_encoder(net, freeze, weights), num_actions, autocast=autocast).to(device)
+    """The encoder ``net`` (pretrained ``weights`` if given, frozen if ``freeze``) and ``head`` (kind, width)
+    in an ``Agent``; ``autocast`` is the resolved precision (``bf16`` or ``none``). A frozen or pretrained
+    encoder's features are standardised: set the statistics with ``agent.norm.set_statistics``."""
+    encoder = build_encoder(net, freeze, weights)
+    heads = PolicyHeads(**head, feature_dim=encoder.feature_dim, num_actions=num_actions)
+    return Agent(encoder, heads, autocast=autocast, standardise=standardised(freeze, weights)).to(device)
+
+
+def standardised(freeze: bool, weights: str | Path | None) -> bool:
+    """Whether an agent standardises its features: when its encoder is frozen or starts from weights
+    trained elsewhere (features it did not learn with the policy)."""
+    return freeze or weights is not None
 
 
 def agent_from_checkpoint(path: str | Path, device: torch.device) -> Agent:
     """The trained agent stored in a PPO ``checkpoint.pt`` (its architecture comes from the checkpoint)."""
     state = load_checkpoint(Path(path))
     cfg = state["config"]
-    num_actions = state["agent"]["actor.weight"].shape[0]
-    agent = Agent(instantiate(cfg["encoder"]["net"]), num_actions, autocast=precision(cfg["ppo"]["autocast"], device))
+    if "head" not in cfg or "num_actions" not in state:
+        raise CheckpointError(f"{path} was written before agents had a head config; train it again")
+    encoder = instantiate(cfg["encoder"]["net"])
+    heads = PolicyHeads(**cfg["head"], feature_dim=encoder.feature_dim, num_actions=state["num_actions"])
+    standardise = "norm.mean" in state["agent"]
+    # The job may have kept a frozen encoder in float32 (see feature_norm.feature_statistics).
+    autocast = "none" if state.get("agent_autocast") == "none" else precision(cfg["ppo"]["autocast"], device)
+    agent = Agent(encoder, heads, autocast=autocast, standardise=standardise)
     agent.load_state_dict(state["agent"])
     return agent.to(device)
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from jepa_rl.config.schema import require_positive
+from jepa_rl.config.checks import require_positive
 from jepa_rl.masks import apply_masks
 
 
@@ -30,12 +30,16 @@ def scale_pixels(obs: torch.Tensor, memory_format: torch.memory_format = torch.c
 
 
 class NatureCNN(nn.Module):
-    """The DQN Nature CNN (Mnih et al. 2015) as CleanRL's ppo_atari builds it."""
+    """The convolutions of the DQN Nature CNN (Mnih et al. 2015) as CleanRL's ppo_atari builds them.
 
-    def __init__(self, *, in_channels: int, feature_dim: int) -> None:
+    Its features are the flattened ``64 x 7 x 7`` maps; the trained ``3136 -> 512`` layer that ends
+    CleanRL's network is the agent's trunk (``heads.PolicyHeads``), as it is for every encoder.
+    """
+
+    def __init__(self, *, in_channels: int) -> None:
         super().__init__()
-        require_positive(in_channels=in_channels, feature_dim=feature_dim)
-        self.feature_dim = feature_dim
+        require_positive(in_channels=in_channels)
+        self.feature_dim = 64 * 7 * 7
         self.net = nn.Sequential(
             layer_init(nn.Conv2d(in_channels, 32, 8, stride=4)),
             nn.ReLU(),
@@ -44,8 +48,6 @@ class NatureCNN(nn.Module):
             layer_init(nn.Conv2d(64, 64, 3, stride=1)),
             nn.ReLU(),
             nn.Flatten(),
-            layer_init(nn.Linear(64 * 7 * 7, feature_dim)),
-            nn.ReLU(),
         )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:

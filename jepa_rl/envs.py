@@ -24,7 +24,7 @@ from ale_py.roms import get_rom_path
 from ale_py.vector_env import AtariVectorEnv
 from hydra.utils import instantiate
 
-from jepa_rl.config.schema import require_positive
+from jepa_rl.config.checks import require_positive
 from jepa_rl.emulators import ram_emulator, vector_emulator
 from jepa_rl.perturbations import VisualPerturbation
 
@@ -76,6 +76,19 @@ def check_pipeline(
         raise ValueError(f"frame_stack={frame_stack} must be >= 1")
 
 
+def push_frame(stack: np.ndarray, perturbation: VisualPerturbation, frames: np.ndarray, fresh: np.ndarray) -> None:
+    """Perturb RGB ``frames``, convert them to 84x84 gray and push them onto ``stack`` (``[N, S, 84, 84]``).
+
+    Environments in ``fresh`` start a game: new jitter, and a stack repeating the first frame
+    (gymnasium's ``FrameStackObservation`` padding). Perturbations return new arrays: ``frames`` is untouched.
+    """
+    perturbation.new_episode(fresh)
+    gray = to_gray84(perturbation(frames))
+    stack[:, :-1] = stack[:, 1:]
+    stack[:, -1] = gray
+    stack[fresh] = gray[fresh, None]
+
+
 class AtariPipeline:
     """Vectorised Atari environments emitting ``[N, stack, 84, 84]`` uint8 observations.
 
@@ -87,6 +100,8 @@ class AtariPipeline:
     Autoreset is same-step: when ``terminated | truncated``, the returned observation is
     already the first one of the next game. ``record_ram=True`` swaps the emulator stage for
     ``ram_emulator`` (same frames, slower) and adds each observation's RAM as ``info["ram"]``.
+    ``views`` (name -> perturbation) adds ``info["views"]``: the same emulator frames seen through
+    each of them, stacked the same way (identical game states under several perturbations).
     """
 
     def __init__(
@@ -106,17 +121,22 @@ class AtariPipeline:
         num_threads: int = 0,
         record_ram: bool = False,
         first_env: int = 0,
+        views: Mapping[str, VisualPerturbation] | None = None,
     ) -> None:
         check_pipeline(game, num_envs, sticky_actions, noop_max, max_frames, frame_skip, frame_stack)
         self.num_envs, self.seeds = num_envs, env_seeds(seed, num_envs, first_env)
         self.perturbation = perturbation or VisualPerturbation()
         self.perturbation.bind(self.seeds)
+        self.views = dict(views or {})
+        for view in self.views.values():
+            view.bind(self.seeds)
         emulator = ram_emulator if record_ram else vector_emulator  # same settings, same frames
         self.ale = emulator(
             game, num_envs, sticky_actions, noop_max, max_frames, frame_skip, fire_reset, full_action_space, num_threads
         )
         self.num_actions = int(self.ale.single_action_space.n)
         self.stack = np.zeros((num_envs, frame_stack, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
+        self.view_stacks = {name: np.zeros_like(self.stack) for name in self.views}
         self.episode_return = np.zeros(num_envs, dtype=np.float64)
         self.episode_length = np.zeros(num_envs, dtype=np.int64)
 
@@ -130,10 +150,9 @@ class AtariPipeline:
         seeds = self.seeds if isinstance(self.ale, AtariVectorEnv) else self.seeds.tolist()
         raw, info = self.ale.reset(seed=seeds)
         everyone = np.ones(self.num_envs, dtype=bool)
-        self.perturbation.new_episode(everyone)
         self.episode_return[:] = 0
         self.episode_length[:] = 0
-        self._push(raw, fresh=everyone)
+        self._push(raw, fresh=everyone, info=info)
         return self.stack.copy(), info
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -148,17 +167,17 @@ class AtariPipeline:
         self.episode_return[done] = 0
         self.episode_length[done] = 0
         # The observation of a finished env is the next game's first frame: new jitter, new stack.
-        self.perturbation.new_episode(done)
-        self._push(raw, fresh=done)
+        self._push(raw, fresh=done, info=info)
         return self.stack.copy(), reward.astype(np.float32), terminated, truncated, info
 
-    def _push(self, raw: np.ndarray, fresh: np.ndarray) -> None:
+    def _push(self, raw: np.ndarray, fresh: np.ndarray, info: dict) -> None:
         # raw: [N, 1, 210, 160, 3] from the vector env, [N, 210, 160, 3] from the RAM emulator
-        gray = to_gray84(self.perturbation(raw[:, -1] if raw.ndim == 5 else raw))
-        self.stack[:, :-1] = self.stack[:, 1:]
-        self.stack[:, -1] = gray
-        # A new game's stack repeats its first frame (gymnasium's FrameStackObservation padding).
-        self.stack[fresh] = gray[fresh, None]
+        frames = raw[:, -1] if raw.ndim == 5 else raw
+        push_frame(self.stack, self.perturbation, frames, fresh)
+        for name, view in self.views.items():
+            push_frame(self.view_stacks[name], view, frames, fresh)
+        if self.views:
+            info["views"] = {name: stack.copy() for name, stack in self.view_stacks.items()}
 
     def close(self) -> None:
         self.ale.close()
@@ -204,6 +223,9 @@ def make_eval_env(
     seed: int | Sequence[int],
     sticky_actions: float,
     threads: int = 0,
+    views: Mapping[str, VisualPerturbation] | None = None,
 ) -> AtariPipeline:
-    """The evaluation environments: the same pipeline, with evaluation's sticky-action setting."""
-    return make_env(env_cfg, num_envs, seed, perturbation, num_threads=threads, sticky_actions=sticky_actions)
+    """The evaluation environments: the same pipeline, with evaluation's sticky-action setting
+    (and ``views``: the same frames under other perturbations, see ``AtariPipeline``)."""
+    extra = {"views": views} if views else {}
+    return make_env(env_cfg, num_envs, seed, perturbation, threads, sticky_actions=sticky_actions, **extra)

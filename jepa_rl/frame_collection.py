@@ -84,8 +84,8 @@ def collect(
 def agent_policy(checkpoint: str | Path, num_actions: int, device: torch.device) -> Policy:
     """The sampled-action policy of a PPO checkpoint written by a training run (for this game)."""
     agent = agent_from_checkpoint(checkpoint, device).eval()
-    if agent.actor.out_features != num_actions:
-        raise CheckpointError(f"{checkpoint} plays {agent.actor.out_features} actions, this game has {num_actions}")
+    if agent.num_actions != num_actions:
+        raise CheckpointError(f"{checkpoint} plays {agent.num_actions} actions, this game has {num_actions}")
 
     @torch.no_grad()
     def act(obs: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import nn
 
-from jepa_rl.config.schema import require_positive
+from jepa_rl.config.checks import require_positive
 from jepa_rl.encoders import TransformerBlock, ViTEncoder
 from jepa_rl.masks import apply_masks
 

@@ -16,7 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from jepa_rl.agent import Agent
-from jepa_rl.config.schema import require_positive
+from jepa_rl.config.checks import require_positive
 from jepa_rl.envs import AtariPipeline
 from jepa_rl.rollout import Batch, EpisodeLog, Rollout, gae
 from jepa_rl.tracking import Tracker
@@ -157,7 +157,10 @@ class PPO:
                 self._show_progress(bar, iteration, global_step, sps, ret)
                 stats = {"train_sps": sps, "final_train_return": ret, **split}
                 if on_iteration_end:
+                    paused = time.perf_counter()
                     on_iteration_end(iteration + 1, global_step, stats)
+                    # Checkpoints and snapshot evaluations are not training: train_sps leaves them out.
+                    seg_start += time.perf_counter() - paused
         finally:
             if pool:
                 pool.shutdown()

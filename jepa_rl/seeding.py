@@ -7,8 +7,9 @@ import random
 import numpy as np
 import torch
 
-# Emulator seeds derive from (seed, purpose, ...): training and evaluation never play the same game.
-TRAIN_GAMES, EVAL_GAMES = 0, 1
+# Emulator seeds derive from (seed, purpose, ...): training and evaluation never play the same game,
+# and the random-policy baseline (random_baseline.py) plays games of its own.
+TRAIN_GAMES, EVAL_GAMES, RANDOM_GAMES = 0, 1, 2
 
 
 def seed_everything(seed: int) -> None:

@@ -18,9 +18,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import jepa_rl.config  # noqa: F401  (registers the config schemas, as launch.py does)
+from jepa_rl.agent import Agent
 from jepa_rl.config.schema import AtariEnvSchema, NatureCNNSchema, PPOSchema, PretrainSchema, ViTSchema
 from jepa_rl.encoders import NatureCNN, ViTEncoder
 from jepa_rl.envs import AtariPipeline
+from jepa_rl.heads import PolicyHeads
 from jepa_rl.ppo import PPO
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +86,15 @@ def vit(**overrides: Any) -> ViTEncoder:
 def cnn(**overrides: Any) -> NatureCNN:
     """The configured Nature-CNN for 4-frame stacks (``NatureCNNSchema``)."""
     return NatureCNN(**{**schema_kwargs(NatureCNNSchema, in_channels=4), **overrides})
+
+
+def new_agent(encoder, num_actions: int = 4, kind: str = "trunk", width: int = 512, **kwargs: Any) -> Agent:
+    """An ``Agent`` on ``encoder`` with the ``head`` group's default trunk (or ``kind`` / ``width``)."""
+    heads = PolicyHeads(kind=kind, width=width, feature_dim=encoder.feature_dim, num_actions=num_actions)
+    return Agent(encoder, heads, **kwargs)
+
+
+HEAD = {"kind": "trunk", "width": 512}  # the head group's default, as build_agent takes it
 
 
 def pretrain_settings(overrides: list[str] | None = None) -> PretrainSchema:

@@ -5,10 +5,10 @@ import copy
 
 import pytest
 import torch
-from helpers import cnn, compose_cfg, ppo, vit
+from helpers import HEAD, cnn, compose_cfg, new_agent, ppo, vit
 from omegaconf import OmegaConf
 
-from jepa_rl.agent import Agent, build_agent, build_encoder, load_encoder_weights, make_optimizer
+from jepa_rl.agent import build_agent, build_encoder, load_encoder_weights, make_optimizer
 from jepa_rl.checkpoint import CheckpointError
 from jepa_rl.config.resolve import precision
 from jepa_rl.ppo import Rollout
@@ -27,7 +27,7 @@ def net(encoder: str, *overrides: str) -> dict:
 
 @pytest.mark.parametrize("build", [cnn, vit])
 def test_agent_runs_under_bf16_autocast(build):
-    agent = Agent(build(), num_actions=4, autocast="bf16")
+    agent = new_agent(build(), autocast="bf16")
     action, logprob, value = agent.act(frames())
     assert action.shape == logprob.shape == value.shape == (3,)
     assert logprob.dtype == value.dtype == torch.float32
@@ -40,7 +40,7 @@ def test_agent_runs_under_bf16_autocast(build):
 def test_acting_region_changes_speed_not_results(build):
     """A rollout inside ``acting`` (weights cast once) acts exactly as calls with their own autocast
     region, and the heads stay float32: the update recomputes log-probs with the same numbers."""
-    agent = Agent(build(), num_actions=4, autocast="bf16")
+    agent = new_agent(build(), autocast="bf16")
     obs = [frames(8) + i for i in range(3)]  # a changing input, as in a rollout
     torch.manual_seed(0)
     with torch.inference_mode():
@@ -60,16 +60,16 @@ def test_ppo_autocast_auto_is_bf16_only_where_the_cpu_computes_it(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
     for native, expected in ((True, "bf16"), (False, "none")):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda native=native: native)
-        assert build_agent(cnn_net, False, 4, precision("auto", CPU), CPU).autocast == expected
-    assert build_agent(cnn_net, False, 4, precision("bf16", CPU), CPU).autocast == "bf16"
+        assert build_agent(cnn_net, False, HEAD, 4, precision("auto", CPU), CPU).autocast == expected
+    assert build_agent(cnn_net, False, HEAD, 4, precision("bf16", CPU), CPU).autocast == "bf16"
     with pytest.raises(ValueError, match="autocast"):  # the agent takes the resolved precision only
-        build_agent(cnn_net, False, 4, "auto", CPU)
+        build_agent(cnn_net, False, HEAD, 4, "auto", CPU)
     with pytest.raises(ValueError, match="autocast=fp16"):
         precision("fp16", CPU)
 
 
 def test_frozen_encoder_is_not_trained():
-    agent = build_agent(net("vit", "encoder.net.depth=1"), True, num_actions=4, autocast="none", device=CPU)
+    agent = build_agent(net("vit", "encoder.net.depth=1"), True, HEAD, num_actions=4, autocast="none", device=CPU)
     before = {k: v.clone() for k, v in agent.state_dict().items()}
     learner = ppo(num_envs=2, num_steps=8, num_minibatches=2, update_epochs=1, total_timesteps=16)
     T, N = 8, 2
@@ -80,7 +80,7 @@ def test_frozen_encoder_is_not_trained():
     learner._update(agent, make_optimizer(agent, 1e-3), buf, torch.randn(T, N), zeros + 1)
     after = agent.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
-    assert not torch.equal(before["actor.weight"], after["actor.weight"])
+    assert not torch.equal(before["heads.actor.weight"], after["heads.actor.weight"])
 
 
 def test_a_frozen_encoder_cannot_pool_with_attention():
@@ -95,7 +95,7 @@ def test_a_frozen_encoder_cannot_pool_with_attention():
 def test_cached_features_give_the_same_update_as_recomputing_them():
     """With a frozen encoder PPO stores features instead of frames; the update must not change."""
     encoder = cnn().requires_grad_(False)
-    agent = Agent(encoder, num_actions=4)
+    agent = new_agent(encoder)
     twin = copy.deepcopy(agent)
     T, N = 8, 2
     obs = torch.randint(0, 256, (T, N, 4, 84, 84), dtype=torch.uint8)
@@ -116,11 +116,11 @@ def test_cached_features_give_the_same_update_as_recomputing_them():
 
 
 def test_the_encoder_learns_at_its_scaled_rate_and_a_negative_scale_is_refused():
-    agent = Agent(cnn(), num_actions=4)
+    agent = new_agent(cnn())
     heads, encoder = make_optimizer(agent, 1e-3, encoder_lr_scale=0.1).param_groups
     assert heads["lr"] == 1e-3 and encoder["lr"] == pytest.approx(1e-4) and encoder["base_lr"] == pytest.approx(1e-4)
     assert len(encoder["params"]) == len(list(agent.encoder.parameters()))
-    frozen = Agent(cnn().requires_grad_(False), num_actions=4)
+    frozen = new_agent(cnn().requires_grad_(False))
     assert len(make_optimizer(frozen, 1e-3).param_groups) == 1  # nothing of the encoder to train
     with pytest.raises(ValueError, match="lr_scale=-0.1"):
         agent.param_groups(1e-3, -0.1)

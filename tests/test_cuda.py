@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from helpers import TINY, TINY_PRETRAIN, compose_cfg, launch, pretrain_settings
+from helpers import HEAD, TINY, TINY_PRETRAIN, compose_cfg, launch, pretrain_settings
 
 from jepa_rl.agent import build_agent
 from jepa_rl.objectives import make_pretrainer
@@ -49,8 +49,8 @@ def test_agent_values_and_gradients_match_the_cpu(encoder, autocast):
     cfg = compose_cfg([f"encoder={encoder}"])
     torch.manual_seed(0)
     net, freeze = cfg.encoder.net, cfg.encoder.freeze
-    reference = build_agent(net, freeze, 4, "none", CPU)
-    agent = build_agent(net, freeze, 4, autocast, CUDA)
+    reference = build_agent(net, freeze, HEAD, 4, "none", CPU)
+    agent = build_agent(net, freeze, HEAD, 4, autocast, CUDA)
     agent.load_state_dict(reference.state_dict())
     obs, actions = torch.randint(0, 256, (64, 4, 84, 84), dtype=torch.uint8), torch.randint(0, 4, (64,))
     got, want = agent_outputs(agent, obs, actions), agent_outputs(reference, obs, actions)

@@ -21,7 +21,7 @@ def test_vit_tiny_shapes(pool):
 
 def test_nature_cnn_shapes():
     encoder = cnn()
-    assert encoder.feature_dim == 512 and encoder(frames()).shape == (3, 512)
+    assert encoder.feature_dim == 3136 and encoder(frames()).shape == (3, 3136)  # the trunk is the agent's
 
 
 def test_vit_features_depend_on_where_things_are():
@@ -43,7 +43,7 @@ def test_vit_rejects_bad_geometry():
         vit(heads=5)  # does not divide the width 192
 
 
-@pytest.mark.parametrize(("build", "setting"), [(vit, "depth"), (cnn, "feature_dim"), (cnn, "in_channels")])
+@pytest.mark.parametrize(("build", "setting"), [(vit, "depth"), (cnn, "in_channels")])
 def test_sizes_must_be_positive(build, setting):
     with pytest.raises(ValueError, match=f"{setting}=0"):
         build(**{setting: 0})

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import cnn, compose_cfg, pipeline
+from helpers import cnn, compose_cfg, new_agent, pipeline
 from omegaconf import OmegaConf
 
-from jepa_rl.agent import Agent
 from jepa_rl.cache import cached_artifact, spec_key
 from jepa_rl.checkpoint import save_checkpoint
 from jepa_rl.config.schema import FramesSchema
@@ -93,13 +92,14 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path):
 
 def test_a_checkpoint_policy_mixes_into_the_random_one(tmp_path, env):
     # An agent that always plays RIGHT (action 2): its share of the actions follows policy_fraction.
-    agent = Agent(cnn(), num_actions=4)
+    policy = new_agent(cnn())
     with torch.no_grad():
-        agent.actor.weight.zero_()
-        agent.actor.bias.copy_(torch.tensor([0.0, 0.0, 50.0, 0.0]))
+        policy.heads.actor.weight.zero_()
+        policy.heads.actor.bias.copy_(torch.tensor([0.0, 0.0, 50.0, 0.0]))
     net = OmegaConf.to_container(compose_cfg(["encoder=cnn"]).encoder.net, resolve=True)
-    config = {"encoder": {"net": net}, "ppo": {"autocast": "none"}}
-    save_checkpoint({"agent": agent.state_dict(), "config": config}, tmp_path / "checkpoint.pt")
+    config = {"encoder": {"net": net}, "head": {"kind": "trunk", "width": 512}, "ppo": {"autocast": "none"}}
+    state = {"agent": policy.state_dict(), "config": config, "num_actions": 4}
+    save_checkpoint(state, tmp_path / "checkpoint.pt")
     shares = []
     for fraction in (0.0, 0.5, 1.0):
         frames = replace(FRAMES, policy_checkpoint=str(tmp_path / "checkpoint.pt"), policy_fraction=fraction)

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
-from helpers import cnn, pipeline, ppo, schema_kwargs
+from helpers import cnn, new_agent, pipeline, ppo, schema_kwargs
 
-from jepa_rl.agent import Agent, make_optimizer
+from jepa_rl.agent import make_optimizer
 from jepa_rl.config.resolve import precision
 from jepa_rl.config.schema import NatureCNNSchema
 from jepa_rl.rollout import Rollout
@@ -52,7 +52,7 @@ class Recorder(Tracker):
 
 def test_every_iteration_logs_cleanrl_metrics_and_where_its_time_went():
     envs = pipeline("breakout", 2, 0, num_threads=1)
-    agent = Agent(cnn(), envs.num_actions, autocast=PRECISION)
+    agent = new_agent(cnn(), envs.num_actions, autocast=PRECISION)
     optimizer = make_optimizer(agent, 2.5e-4)
     tracker, ends = Recorder(), []
     learner = ppo(total_timesteps=128, num_envs=2, num_steps=32)
@@ -79,7 +79,7 @@ def test_rollout_in_overlapped_groups_records_what_the_environments_did():
     done flag and finished game, across the boundary between two rollouts."""
     groups = [pipeline("breakout", 2, 3, num_threads=1, first_env=e) for e in (0, 2)]
     replay = pipeline("breakout", 4, 3, num_threads=1)
-    agent = Agent(cnn(), groups[0].num_actions, autocast=PRECISION)
+    agent = new_agent(cnn(), groups[0].num_actions, autocast=PRECISION)
     learner = ppo(total_timesteps=1200, num_envs=4, num_steps=150)
     buf = Rollout.allocate(150, 4, (4, 84, 84), torch.uint8, "cpu")
     pool = ThreadPoolExecutor(2, initializer=torch.set_num_threads, initargs=(1,))

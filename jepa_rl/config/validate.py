@@ -22,6 +22,7 @@ from jepa_rl.checkpoint import CheckpointError
 from jepa_rl.config import ConfigError
 from jepa_rl.config.schema import STAGES
 from jepa_rl.envs import make_env
+from jepa_rl.heads import PolicyHeads
 from jepa_rl.masks import sample_masks
 from jepa_rl.objectives import make_pretrainer
 from jepa_rl.pretraining import mask_config
@@ -81,7 +82,7 @@ def build_perturbations(cfg: DictConfig) -> dict[str, Any]:
     build(cfg.perturbation, "perturbation")
     built = {name: build(node, f"perturbations.{name}") for name, node in cfg.perturbations.items()}
     known = ", ".join(built)
-    for key in ("eval.suite", "probe.suite"):
+    for key in ("eval.suite", "eval.snapshot_suite", "probe.suite"):
         for name in OmegaConf.select(cfg, key):
             require(name in built, f"{key} names unknown perturbation '{name}'; choose from {known}")
     return built
@@ -135,6 +136,9 @@ def check_masks(pretrain: Any, grid: int) -> None:
 def build_agent_of(cfg: DictConfig) -> None:
     """The agent and its optimizer, with a stand-in action count (the game's is known once its env exists)."""
     encoder = build_encoder_of(cfg, "encoder", with_pretrainer=True)
+    head = settings(cfg.head, "head")
     with torch.device("meta"):
-        agent = Agent(encoder, num_actions=4)
+        kind_width = {"kind": head.kind, "width": head.width}
+        heads = checked("head", lambda: PolicyHeads(**kind_width, feature_dim=encoder.feature_dim, num_actions=4))
+        agent = Agent(encoder, heads)
         checked("encoder", lambda: make_optimizer(agent, cfg.ppo.learning_rate, cfg.encoder.lr_scale))

@@ -69,6 +69,7 @@ class Setup:
     env: dict[str, Any]
     perturbation: VisualPerturbation
     ppo: dict[str, Any]  # the ppo group, plain values
+    head: dict[str, Any]  # the head group (kind, width)
     seed: int
     res: Resolved
 
@@ -97,7 +98,7 @@ def ppo_sps(setup: Setup, case: PPOCase, iterations: int) -> dict[str, float]:
     res, batch = setup.res, setup.res.rollout_batch
     ppo = instantiate({**setup.ppo, "total_timesteps": batch * (iterations + 1)})
     envs = make_train_envs(setup.env, setup.perturbation, ppo.num_envs, case.groups, setup.seed, res.threads)
-    agent = build_agent(case.net, case.freeze, envs[0].num_actions, res.ppo_precision, res.device)
+    agent = build_agent(case.net, case.freeze, setup.head, envs[0].num_actions, res.ppo_precision, res.device)
     optimizer = make_optimizer(agent, ppo.learning_rate, case.lr_scale)
     marks: list[tuple[float, dict]] = []  # (time, stats) at the end of each iteration
 
@@ -196,7 +197,8 @@ def measure(
 def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
     """Run the measurements, print a table, write ``benchmark.json`` in the output directory."""
     bc: BenchmarkSchema = OmegaConf.to_object(cfg.benchmark)
-    setup = Setup(plain(cfg.env), instantiate(cfg.perturbation), plain(cfg.ppo), cfg.seed, res)
+    head = {"kind": cfg.head.kind, "width": cfg.head.width}
+    setup = Setup(plain(cfg.env), instantiate(cfg.perturbation), plain(cfg.ppo), head, cfg.seed, res)
     cases = ppo_cases(cfg, res)
     runs, step_runs, phases = measure(setup, cases, plain(cfg.encoders.jepa.net), OmegaConf.to_object(cfg.pretrain), bc)
     med = {k: statistics.median(v) for k, v in runs.items()}

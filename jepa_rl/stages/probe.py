@@ -23,12 +23,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from jepa_rl.agent import agent_from_checkpoint, build_encoder
+from jepa_rl.agent import PolicyRepresentation, agent_from_checkpoint, build_encoder
 from jepa_rl.config import ConfigError
 from jepa_rl.config.resolve import Resolved
 from jepa_rl.config.schema import FramesSchema, ProbeSchema
 from jepa_rl.config.validate import build_encoder_of, check_frame_set, config_key, settings
 from jepa_rl.encoder_cache import EncoderSource, encoder_source
+from jepa_rl.feature_norm import encode
 from jepa_rl.files import write_json
 from jepa_rl.frame_collection import cached_frames, load_frames
 from jepa_rl.game_state import GAME_VARIABLES, labels_from_ram, low_entropy_variables
@@ -108,28 +109,15 @@ def mean_f1(probes: dict[str, dict[str, dict[str, float]]], suite: list[str]) ->
 def probed_encoder(
     name: str, encoder_cfg: dict[str, Any], checkpoint: str | None, source: EncoderSource, seed: int, out: Path
 ) -> tuple[str, nn.Module]:
-    """``(label, encoder)``: a trained agent's encoder, a pretrained one, or a random init seeded ``seed``."""
+    """``(label, encoder)``: a trained agent's representation (its trunk's output), a pretrained encoder,
+    or a random init seeded ``seed``."""
     if checkpoint:
-        return f"{name}_agent", agent_from_checkpoint(checkpoint, source.device).encoder
+        return f"{name}_agent", PolicyRepresentation(agent_from_checkpoint(checkpoint, source.device))
     net = encoder_cfg["net"]
     weights = source.weights(net, encoder_cfg["objective"], encoder_cfg["weights"], out)
     torch.manual_seed(seed)
     label = name if weights else f"{name}_random"
     return label, build_encoder(net, encoder_cfg["freeze"], weights).to(source.device)
-
-
-@torch.no_grad()
-def features(
-    encoder: nn.Module, frames: np.ndarray, rows: np.ndarray, batch: int, device: torch.device, autocast: bool
-) -> np.ndarray:
-    """Encoder features ``[len(rows), F]`` float32 of ``frames[rows]``, as the policy would see them."""
-    encoder.eval()
-    out = []
-    for i in range(0, len(rows), batch):
-        obs = torch.from_numpy(np.asarray(frames[rows[i : i + batch]])).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            out.append(encoder(obs).float().cpu().numpy())
-    return np.concatenate(out)
 
 
 def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
@@ -164,7 +152,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         label, encoder = probed_encoder(name, encoder_cfg, p.checkpoints.get(name), source, seed, out)
 
         def feats(frames: np.ndarray, rows: np.ndarray, encoder: nn.Module = encoder) -> np.ndarray:
-            return features(encoder, frames, rows, p.batch_size, res.device, autocast)
+            return encode(encoder, frames, rows, p.batch_size, res.device, autocast)
 
         train_x = feats(clean["frames"], train_rows)
         test_x = {s: feats(v, test_rows) for s, v in views.items()}

@@ -19,7 +19,7 @@ from jepa_rl.checkpoint import CheckpointError, load_checkpoint
 log = logging.getLogger(__name__)
 
 # Config sections that define what a checkpoint was trained on: a resume must match them.
-TRAINING_KEYS = ("seed", "env", "encoder", "perturbation", "ppo", "pretrain")
+TRAINING_KEYS = ("seed", "env", "encoder", "head", "perturbation", "ppo", "pretrain")
 
 
 def plain(node: Any) -> Any:

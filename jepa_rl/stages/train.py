@@ -17,14 +17,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from jepa_rl import preemption
 from jepa_rl.agent import Agent, build_agent, make_optimizer
+from jepa_rl.agent_evaluation import EvalSetup, final_evaluation, snapshot
 from jepa_rl.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from jepa_rl.config.resolve import Resolved
-from jepa_rl.config.schema import EvalSchema
-from jepa_rl.config.validate import build, build_agent_of, build_pipeline, settings
-from jepa_rl.encoder_cache import encoder_source
-from jepa_rl.envs import make_eval_env, make_train_envs
-from jepa_rl.evaluate import evaluate, robustness_ratio
+from jepa_rl.config.validate import build, build_agent_of, build_pipeline, require, settings
+from jepa_rl.encoder_cache import EncoderSource, encoder_source
+from jepa_rl.envs import make_train_envs
+from jepa_rl.feature_norm import FeatureNorm, feature_statistics
 from jepa_rl.files import write_json
+from jepa_rl.frame_collection import load_frames
+from jepa_rl.heads import trained_parameters
 from jepa_rl.hydra_runtime import job_group, sweep_tags
 from jepa_rl.perturbations import VisualPerturbation
 from jepa_rl.ppo import PPO
@@ -41,13 +43,21 @@ from jepa_rl.tracking import Tracker, stable_run_id, tracker_session
 
 log = logging.getLogger(__name__)
 
+# Largest bf16 error of frozen features, as a share of their spread across frames, that training accepts.
+BF16_TOLERANCE = 0.05
+
 
 def check(cfg: DictConfig) -> None:
     """Build one environment of the pipeline, the agent and its optimizer (and pretrainer), PPO, the settings."""
     build_pipeline(cfg)
     build_agent_of(cfg)
-    build(cfg.ppo, "ppo")
-    settings(cfg.eval, "eval")
+    ppo = build(cfg.ppo, "ppo")
+    ev = settings(cfg.eval, "eval")
+    require(
+        ev.snapshots <= ppo.num_iterations,
+        f"eval.snapshots={ev.snapshots} is more than the {ppo.num_iterations} PPO iterations of training; "
+        f"set eval.snapshots to at most {ppo.num_iterations}",
+    )
     settings(cfg.logger, "logger")
 
 
@@ -64,25 +74,35 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     ppo: PPO = instantiate(cfg.ppo)
     fingerprint = training_fingerprint(cfg)
     perturbation: VisualPerturbation = instantiate(cfg.perturbation)
-    suite = {name: instantiate(cfg.perturbations[name]) for name in ev.suite}
+    named = {name: instantiate(node) for name, node in cfg.perturbations.items()}
+    evaluation = EvalSetup(
+        env, ev, named, (seed, EVAL_GAMES, ev.seed_offset), res.device, res.threads, Path(cfg.cache_dir)
+    )
     logger = asdict(OmegaConf.to_object(cfg.logger))
     logger.update(group=job_group(logger["group"]), tags=[*logger["tags"], *sweep_tags()])
 
     state = resume_state(ckpt_path, fingerprint)
     start_iteration = state["iteration"] if state else 0
+    source = encoder_source(cfg, res)
+    # A resumed run has its (possibly pretrained) encoder in the checkpoint already.
+    weights = None if state else source.weights(net, enc.objective, enc.weights, out)
+    # Seeded after pretraining (which seeds torch itself): the agent's initial weights never depend
+    # on whether its encoder was in the cache.
     seed_everything(seed + start_iteration)
     # A resumed segment starts fresh games with seeds of its own, not a replay of the first ones.
     env_seed = (seed, TRAIN_GAMES, start_iteration)
-    # A resumed run has its (possibly pretrained) encoder in the checkpoint already.
-    weights = None if state else encoder_source(cfg, res).weights(net, enc.objective, enc.weights, out)
-    weights_used = state.get("encoder_weights") if state else (str(weights) if weights else None)
     envs = make_train_envs(env, perturbation, ppo.num_envs, res.env_groups, env_seed, res.threads)
-    agent = build_agent(net, enc.freeze, envs[0].num_actions, res.ppo_precision, res.device, weights)
+    agent = build_agent(net, enc.freeze, plain(cfg.head), envs[0].num_actions, res.ppo_precision, res.device, weights)
     optimizer = make_optimizer(agent, ppo.learning_rate, enc.lr_scale)
     if state:
         agent.load_state_dict(state["agent"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
+        agent.autocast = state["agent_autocast"]
+        kept = {k: state[k] for k in ("encoder_weights", "feature_statistics", "snapshots")}
+    else:
+        features = standardise_features(agent, source, enc.freeze)
+        kept = {"encoder_weights": str(weights) if weights else None, "feature_statistics": features, "snapshots": []}
     # Episodes logged after the checkpoint will be played again: drop them (all of them on a fresh start).
     keep_rows_until(out / "episodes.csv", state["global_step"] if state else -1)
 
@@ -91,17 +111,16 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         train_stats = state["train_stats"] if state else {}
         if start_iteration < ppo.num_iterations:
             agent.train()
-            save = checkpointer(
-                agent, optimizer, tracker, ckpt_path, ppo, cfg.checkpoint_every, fingerprint, weights_used
-            )
+            save = checkpointer(agent, optimizer, tracker, ckpt_path, ppo, cfg.checkpoint_every, fingerprint, kept)
+            on_end = with_snapshots(save, agent, evaluation, tracker, ppo, kept["snapshots"])
             with preemption.deferred():
                 train_stats = ppo.learn(
                     agent, envs, optimizer, tracker, res.device, start_iteration,
-                    episodes_csv=out / "episodes.csv", on_iteration_end=save,
+                    episodes_csv=out / "episodes.csv", on_iteration_end=on_end,
                 )  # fmt: skip
         for group in envs:
             group.close()
-        scores = evaluate_suite(agent, env, suite, ev, (seed, EVAL_GAMES, ev.seed_offset), res, tracker, ppo)
+        measured = final_evaluation(agent, evaluation, tracker, ppo.total_timesteps)
         results = {
             "env_id": env["env_id"],
             "encoder": enc.name,
@@ -112,15 +131,36 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
             "train_perturbation": perturbation.name,
             "eval_sticky_actions": ev.sticky_actions,
             "eval_greedy": ev.greedy,
-            "eval": scores,
-            "robustness_ratio": robustness_ratio(scores),
-            "encoder_weights": weights_used,
+            "max_frames": env["max_frames"],
+            **measured,
+            "snapshots": kept["snapshots"],
+            "head": cfg.head.kind,
+            "trained_parameters": {
+                "encoder": trained_parameters(agent.encoder),
+                "heads": trained_parameters(agent.heads),
+            },
+            **{k: kept[k] for k in ("encoder_weights", "feature_statistics")},
             "config": results_config,
         }
         write_json(results, results_path)
         tracker.summary({"robustness_ratio": results["robustness_ratio"], "train_sps": results["train_sps"]})
         log.info("wrote %s", results_path)
         return results
+
+
+def with_snapshots(save, agent: Agent, evaluation: EvalSetup, tracker: Tracker, ppo: PPO, snapshots: list):
+    """``save`` after every iteration, preceded at 1/n, 2/n, ... of training by a snapshot evaluation
+    (``eval.snapshots = n``) appended to ``snapshots``, which the checkpoint holds: a resumed job
+    neither repeats nor skips one."""
+    n = evaluation.ev.snapshots
+    due = {round(k * ppo.num_iterations / n) for k in range(1, n + 1)} if n else set()
+
+    def on_iteration_end(iteration: int, global_step: int, train_stats: dict) -> None:
+        if iteration in due:
+            snapshots.append(snapshot(agent, evaluation, tracker, global_step))
+        save(iteration, global_step, train_stats)
+
+    return on_iteration_end
 
 
 def checkpointer(
@@ -131,10 +171,11 @@ def checkpointer(
     ppo: PPO,
     every: int,
     fingerprint: dict[str, Any],
-    weights: str | None,
+    extra: dict[str, Any],
 ):
     """A callback saving a checkpoint every ``every`` agent steps, after the last update, and when the
-    cluster signals a preemption or timeout (then handing the signal over: submitit requeues the job)."""
+    cluster signals a preemption or timeout (then handing the signal over: submitit requeues the job).
+    ``extra`` is stored with it as it is (what a resumed job reports but cannot recompute)."""
     run_id = tracker.run.id if tracker.run else stable_run_id(path.parent)
 
     def save(iteration: int, global_step: int, train_stats: dict) -> None:
@@ -151,7 +192,9 @@ def checkpointer(
                 "config": fingerprint,
                 "run_id": run_id,
                 "train_stats": train_stats,
-                "encoder_weights": weights,
+                "num_actions": agent.num_actions,
+                "agent_autocast": agent.autocast,
+                **extra,
             },
             path,
         )
@@ -163,32 +206,18 @@ def checkpointer(
     return save
 
 
-def evaluate_suite(
-    agent: Agent,
-    env: dict[str, Any],
-    suite: dict[str, VisualPerturbation],
-    ev: EvalSchema,
-    seed: tuple[int, ...],
-    res: Resolved,
-    tracker: Tracker,
-    ppo: PPO,
-) -> dict[str, dict]:
-    """Full games under every perturbation of ``suite``, logged as they finish and as a table."""
-    step = ppo.total_timesteps
-
-    def env_factory(num_envs: int, perturbation: VisualPerturbation):
-        return make_eval_env(env, num_envs, perturbation, seed, ev.sticky_actions, res.threads)
-
-    def report(name: str, r: dict) -> None:
-        log.info("eval %-13s mean %8.2f  std %7.2f  (%d games)", name, r["mean"], r["std"], len(r["returns"]))
-        metrics = {f"eval/{name}/mean": r["mean"], f"eval/{name}/std": r["std"]}
-        tracker.log(metrics, step=step, again=True)  # evaluation reruns whole after a requeue
-
-    scores = evaluate(agent, env_factory, suite, ev.episodes, ev.num_envs, res.device, ev.greedy, on_result=report)
-    tracker.table(
-        "eval/table",
-        ["perturbation", "mean", "std", "episodes"],
-        [[n, r["mean"], r["std"], len(r["returns"])] for n, r in scores.items()],
-        step=step,
-    )
-    return scores
+def standardise_features(agent: Agent, source: EncoderSource, frozen: bool) -> dict[str, Any] | None:
+    """Set the statistics of a standardising agent from the pretraining frames; returns what was measured
+    (None when the agent does not standardise). A frozen encoder whose bf16 features differ from its
+    float32 ones by more than ``BF16_TOLERANCE`` of their spread across frames runs in float32."""
+    if not isinstance(agent.norm, FeatureNorm):
+        return None
+    frames = load_frames(source.frames())["frames"]
+    measure = frozen and agent.autocast == "bf16"
+    stats = feature_statistics(agent.encoder, frames, next(agent.parameters()).device, measure_bf16=measure)
+    agent.norm.set_statistics(stats.pop("mean"), stats.pop("std"))
+    if measure and stats["bf16_error_over_spread"] > BF16_TOLERANCE:
+        agent.autocast = "none"
+    stats["encoder_precision"] = "bf16" if agent.autocast == "bf16" else "float32"
+    log.info("features standardised on %d frames; the encoder runs in %s", stats["frames"], stats["encoder_precision"])
+    return stats

@@ -47,7 +47,7 @@ def sample_frames(cfg: DictConfig, count: int, seed: int = 0) -> np.ndarray:
 def saliency(agent: Agent, frames: np.ndarray) -> np.ndarray:
     """|d logit(chosen action) / d pixel|, max over the stack: ``[N, 84, 84]``, each map scaled to [0, 1]."""
     x = torch.from_numpy(frames).float().requires_grad_()
-    logits = agent.actor(agent.encoder(x * 1.0).float())  # x * 1.0: the encoder scales its input in place
+    logits = agent.logits(x * 1.0)  # x * 1.0: the encoder scales its input in place
     logits.gather(1, logits.argmax(1, keepdim=True)).sum().backward()
     maps = x.grad.abs().amax(1).numpy()
     return maps / np.maximum(maps.reshape(len(maps), -1).max(1), 1e-12)[:, None, None]

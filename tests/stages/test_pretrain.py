@@ -18,12 +18,19 @@ def test_pretrained_agents_train_frozen_and_fine_tuned_from_one_cached_encoder(t
     frozen = launch([*common, "hydra.run.dir=frozen"], tmp_path)
     assert frozen.returncode == 0, frozen.stderr[-3000:]
     assert "building frames" in frozen.stdout and "building encoders" in frozen.stdout
-    tuned = launch([*common, *FINE_TUNE, "hydra.run.dir=tuned"], tmp_path)
+    # One update and one game: a fine-tuned ViT trains at a tenth of a frozen one's speed on a CPU.
+    tuned = launch(
+        [*common, *FINE_TUNE, "ppo.total_timesteps=256", "eval.suite=[clean]", "hydra.run.dir=tuned"], tmp_path
+    )
     assert tuned.returncode == 0, tuned.stderr[-3000:]
     assert "building" not in tuned.stdout and "reusing cached encoders" in tuned.stdout  # the cache is reused
     a = json.loads((tmp_path / "frozen" / "results.json").read_text())
     b = json.loads((tmp_path / "tuned" / "results.json").read_text())
-    assert a["encoder"] == b["encoder"] == objective and list(a["eval"]) == ["clean", "hard"]
+    assert (
+        a["encoder"] == b["encoder"] == objective
+        and list(a["eval"]) == ["clean", "hard"]
+        and list(b["eval"]) == ["clean"]
+    )
     assert a["encoder_weights"] == b["encoder_weights"] and a["encoder_weights"].endswith("encoder.pt")
     assert len(list((tmp_path / "cache" / "encoders").glob("*/encoder.pt"))) == 1
 

@@ -29,7 +29,9 @@ def test_probe_rows_split_by_game_and_leave_out_repeated_test_frames():
 
 @pytest.mark.slow
 def test_probe_stage_on_a_tiny_frame_set(tmp_path):
-    train = launch([*TINY, "logger=none", "eval.suite=[clean]", "hydra.run.dir=agent"], tmp_path)
+    train = launch(
+        [*TINY, "ppo.total_timesteps=256", "logger=none", "eval.suite=[clean]", "hydra.run.dir=agent"], tmp_path
+    )
     assert train.returncode == 0, train.stderr[-3000:]
     args = [
         *TINY_PRETRAIN,

@@ -35,8 +35,13 @@ def check_results(path, total_timesteps):
 
 @pytest.mark.slow
 def test_smoke_run_writes_results_and_wandb_files(tmp_path):
-    result = launch([*TINY, "hydra.run.dir=run"], tmp_path)
+    # Online W&B with no server to reach: the job falls back to offline mode without a 90 s wait.
+    unreachable = {"WANDB_MODE": "online", "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_API_KEY": "0" * 40}
+    start = time.monotonic()
+    result = launch([*TINY, "logger.init_timeout=5", "hydra.run.dir=run"], tmp_path, unreachable)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "falling back to offline mode" in result.stdout + result.stderr
+    assert time.monotonic() - start < 120
     run = tmp_path / "run"
     check_results(run / "results.json", 512)
     assert (run / ".hydra" / "config.yaml").exists()
@@ -49,7 +54,7 @@ def test_smoke_run_writes_results_and_wandb_files(tmp_path):
     overrides = "eval.episodes=1,eval.num_envs=1,ppo.num_envs=4,ppo.num_steps=64,ppo.total_timesteps=512"
     assert group == f"breakout-cnn-train_clean-study-{overrides}"
     # Running the same command again finds the finished job and does nothing.
-    again = launch([*TINY, "hydra.run.dir=run"], tmp_path)
+    again = launch([*TINY, "logger.init_timeout=5", "hydra.run.dir=run"], tmp_path)
     assert again.returncode == 0 and "complete" in again.stderr + again.stdout
 
 
@@ -57,14 +62,13 @@ def test_smoke_run_writes_results_and_wandb_files(tmp_path):
 def test_resume_with_another_config_is_refused(tmp_path):
     args = [*TINY, "logger=none", "hydra.run.dir=run", "eval.suite=[clean]"]
     assert launch(args, tmp_path).returncode == 0
-    # Finished results are never relabelled with another training config...
-    result = launch([*args, "ppo.learning_rate=0.001"], tmp_path)
-    assert result.returncode != 0 and "results trained with a different ppo.learning_rate" in result.stderr
-    # ...but other evaluation settings evaluate the trained agent again.
+    # Other evaluation settings evaluate the trained agent again (results of another training config
+    # are refused: tests/stages/test_resume.py)...
     again = launch([*args[:-1], "eval.suite=[clean,noise]"], tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert list(results["eval"]) == ["clean", "noise"] and results["config"]["eval"]["suite"] == ["clean", "noise"]
+    # ...and a checkpoint of another training config is never resumed.
     (tmp_path / "run" / "results.json").unlink()
     result = launch([*args, "ppo.learning_rate=0.001"], tmp_path)
     assert result.returncode != 0
@@ -95,7 +99,9 @@ def test_corrupt_checkpoint_in_a_run_dir_stops_the_job(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("encoder", [["encoder=vit"], ["encoder=cnn", "encoder.freeze=true"]])
 def test_other_encoders_run_end_to_end(tmp_path, encoder):
-    result = launch([*TINY, *encoder, "logger=none", "eval.suite=[clean,hard]", "hydra.run.dir=run"], tmp_path)
+    # One update: a ViT trained end to end is the slowest agent there is on a CPU.
+    args = [*TINY, *encoder, "ppo.total_timesteps=256", "logger=none", "eval.suite=[clean,hard]", "hydra.run.dir=run"]
+    result = launch(args, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["encoder"] == encoder[0].split("=")[1] and list(results["eval"]) == ["clean", "hard"]
@@ -103,7 +109,7 @@ def test_other_encoders_run_end_to_end(tmp_path, encoder):
 
 @pytest.mark.slow
 def test_same_config_and_seed_give_the_same_results(tmp_path):
-    args = [*TINY, "threads=2", "logger=none", "eval.suite=[clean,hard]"]
+    args = [*TINY, "ppo.total_timesteps=256", "threads=2", "logger=none", "eval.suite=[clean,hard]"]
     for name in ("a", "b"):
         result = launch([*args, f"hydra.run.dir={name}"], tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
@@ -111,14 +117,3 @@ def test_same_config_and_seed_give_the_same_results(tmp_path):
     a.pop("train_sps"), b.pop("train_sps")  # wall-clock speed is the one thing allowed to differ
     assert a == b
     assert (tmp_path / "a" / "episodes.csv").read_text() == (tmp_path / "b" / "episodes.csv").read_text()
-
-
-@pytest.mark.slow
-def test_online_wandb_without_a_server_falls_back_to_offline(tmp_path):
-    unreachable = {"WANDB_MODE": "online", "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_API_KEY": "0" * 40}
-    start = time.monotonic()
-    result = launch([*TINY, "logger.init_timeout=5", "eval.suite=[clean]", "hydra.run.dir=run"], tmp_path, unreachable)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "falling back to offline mode" in result.stdout + result.stderr
-    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
-    assert time.monotonic() - start < 120  # no 90 s wait for the server

@@ -11,30 +11,23 @@ from jepa_rl.sweep.callback import AggregateSweep
 
 @pytest.mark.slow
 def test_grid_sweep_with_joblib_writes_the_report(tmp_path):
-    args = [
-        "-m",
-        "-cd",
-        str(ROOT / "multirun_sweeps"),
-        "-cn",
-        "grid",
-        "encoder=cnn,jepa",
-        "seed=1,2",
-        *TINY,
-        *TINY_PRETRAIN,
-    ]
-    args += ["logger=none", "eval.suite=[clean,hard]", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    args = ["-m", "-cd", str(ROOT / "multirun_sweeps"), "-cn", "grid", "+condition=cnn,jepa_frozen", "seed=1,2"]
+    args += [*TINY, *TINY_PRETRAIN, "ppo.total_timesteps=256", "logger=none", "eval.suite=[clean,hard]"]
+    args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
     result = launch([*args, "hydra.sweep.dir=sweep"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = list(csv.DictReader((tmp_path / "sweep" / "cells.csv").read_text().splitlines()))
     assert sorted((r["condition"], r["seed"], r["status"]) for r in rows) == [
         ("cnn", "1", "ok"),
         ("cnn", "2", "ok"),
-        ("jepa", "1", "ok"),
-        ("jepa", "2", "ok"),
+        ("jepa_frozen", "1", "ok"),
+        ("jepa_frozen", "2", "ok"),
     ]
     report = (tmp_path / "sweep" / "REPORT.md").read_text()
-    assert "## Cells: 4 of 4 finished" in report and "| jepa | 2 |" in report
-    assert len(list((tmp_path / "cache" / "encoders").glob("*/encoder.pt"))) == 1  # both jepa seeds share it
+    assert "## Cells: 4 of 4 finished" in report and "| jepa_frozen | 2 |" in report
+    # One encoder per seed (pretrain.seed=${seed}), on one frame set: each built once.
+    assert len(list((tmp_path / "cache" / "encoders").glob("*/encoder.pt"))) == 2
+    assert len(list((tmp_path / "cache" / "frames").glob("*/frames.npy"))) == 1
     for plot in ("returns", "drop_from_clean", "degradation", "robustness_ratio", "clean_vs_robustness"):
         assert (tmp_path / "sweep" / f"{plot}.png").stat().st_size > 1000
         assert f"({plot}.png)" in report
@@ -42,7 +35,8 @@ def test_grid_sweep_with_joblib_writes_the_report(tmp_path):
 
 @pytest.mark.slow
 def test_a_failed_cell_is_reported_and_the_others_aggregated(tmp_path):
-    args = ["-m", *TINY, "logger=wandb", "eval.suite=[clean,hard]", "perturbations.hard.noise_std=5,-1"]
+    args = ["-m", *TINY, "ppo.total_timesteps=256", "logger=wandb", "eval.suite=[clean,hard]"]
+    args += ["perturbations.hard.noise_std=5,-1"]
     result = launch([*args, "hydra.sweep.dir=sweep"], tmp_path)
     assert result.returncode != 0 and "1 of 2 cells did not finish" in result.stderr
     report = (tmp_path / "sweep" / "REPORT.md").read_text()

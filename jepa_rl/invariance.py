@@ -1,0 +1,70 @@
+"""Policy invariance: how much a perturbation changes what the agent would do in the very same game states.
+
+The evaluation environments play under the clean pipeline, driven by the agent's clean actions;
+each emulator frame is also seen through every other perturbation of the suite (``AtariPipeline``'s
+``views``), so each state is seen clean and perturbed at once. Per perturbation it reports the mean
+total-variation distance between the clean and the perturbed action distributions, and the share
+of states whose greedy action is unchanged. A policy that ignores the pixels scores a perfect 0 and 1
+here too, but unlike a ratio of scores, a skilled agent is not penalised for having skill to lose.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from jepa_rl.agent import Agent
+from jepa_rl.envs import AtariPipeline
+from jepa_rl.perturbations import VisualPerturbation
+
+
+def compare(clean: torch.Tensor, perturbed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per state: the TV distance between two action distributions (log-probs ``[B, A]``), greedy agreement."""
+    tv = 0.5 * (clean.exp() - perturbed.exp()).abs().sum(-1)
+    return tv, (clean.argmax(-1) == perturbed.argmax(-1)).float()
+
+
+def policy_invariance(
+    agent: Agent,
+    make_env: Callable[[int, VisualPerturbation, dict[str, VisualPerturbation]], AtariPipeline],
+    clean: VisualPerturbation,
+    others: dict[str, VisualPerturbation],
+    states: int,
+    num_envs: int,
+    device: torch.device,
+    greedy: bool,
+) -> dict[str, dict[str, float]]:
+    """``{name: {tv, greedy_agreement, states}}`` over ``states`` states of clean-driven evaluation games.
+
+    ``make_env(num_envs, perturbation, views)`` builds the evaluation pipeline (the evaluation's seeds).
+    """
+    envs = make_env(num_envs, clean, others)
+    names = list(others)
+    tv = {name: [] for name in names}
+    agree = {name: [] for name in names}
+    agent.eval()
+    try:
+        obs, info = envs.reset()
+        with agent.acting(device.type):
+            for _ in range(math.ceil(states / envs.num_envs)):
+                batch = np.concatenate([obs, *(info["views"][name] for name in names)])
+                logp = agent.log_probs(torch.from_numpy(batch).to(device)).view(1 + len(names), envs.num_envs, -1)
+                for i, name in enumerate(names, 1):
+                    d, same = compare(logp[0], logp[i])
+                    tv[name].append(d.cpu())
+                    agree[name].append(same.cpu())
+                noise = 0.0 if greedy else torch.empty_like(logp[0]).exponential_().log()
+                obs, _, _, _, info = envs.step((logp[0] - noise).argmax(-1).cpu().numpy())
+    finally:
+        envs.close()
+    return {
+        name: {
+            "tv": float(torch.cat(tv[name])[:states].mean()),
+            "greedy_agreement": float(torch.cat(agree[name])[:states].mean()),
+            "states": min(states, len(torch.cat(tv[name]))),
+        }
+        for name in names
+    }
