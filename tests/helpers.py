@@ -132,10 +132,13 @@ def launch(args: list[str], tmp_path: Path, env: dict | None = None, **kwargs) -
 SUITE = ["clean", "noise", "hard"]
 
 
-def fake_cell(root, encoder, seed, means, env="breakout", overrides=(), suite=SUITE, job=None, results=True):
+def fake_cell(
+    root, encoder, seed, means, env="breakout", overrides=(), suite=SUITE, job=None, results=True, **measured
+):
     """A job directory as a sweep leaves it: .hydra/config.yaml, overrides.yaml and (finished) results.json.
 
     ``means`` are the mean returns of ``suite``; the robustness ratio is None where the clean mean is <= 0.
+    ``measured`` adds keys to results.json as they are (``random_policy``, ``retention``, ``snapshots``...).
     """
     job = root / (job or f"{env}/{encoder}/seed{seed}")
     (job / ".hydra").mkdir(parents=True)
@@ -150,6 +153,7 @@ def fake_cell(root, encoder, seed, means, env="breakout", overrides=(), suite=SU
     clean = ev.get("clean", {}).get("mean", 0)
     ratio = float(np.mean([r["mean"] / clean for p, r in ev.items() if p != "clean"])) if clean > 0 else None
     results = {"env_id": cfg.env.env_id, "encoder": encoder, "seed": seed, "eval": ev, "robustness_ratio": ratio}
+    results.update(measured)
     (job / "results.json").write_text(json.dumps(results))
     return job
 

@@ -60,6 +60,9 @@ def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
         f"ppo.total_timesteps={total}",
         f"checkpoint_every={every}",
         "eval.suite=[clean]",
+        "eval.snapshots=4",  # at steps 1024, 2048, 3072, 4096: each once, whatever the kills
+        "eval.snapshot_suite=[clean]",
+        "eval.snapshot_episodes=1",
         "hydra.run.dir=run",
     ]
     ckpt, rng, recomputed = tmp_path / "run" / "checkpoint.pt", random.Random(0), []
@@ -87,6 +90,7 @@ def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
     print("steps recomputed after each kill:", recomputed)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["total_timesteps"] == total and len(results["eval"]["clean"]["returns"]) == 1
+    assert [snap["step"] for snap in results["snapshots"]] == [1024, 2048, 3072, 4096]
     assert load_checkpoint(ckpt)["global_step"] == total
     games = [line.split(",") for line in (tmp_path / "run" / "episodes.csv").read_text().splitlines()]
     steps = [int(game[0]) for game in games]

@@ -20,11 +20,13 @@ from jepa_rl.sweep.cells import (
     collect_cells,
     common_suite,
     flag_duplicates,
+    random_means,
     score_matrix,
     write_cells_csv,
 )
 from jepa_rl.sweep.plots import sweep_plots
 from jepa_rl.sweep.report import write_report
+from jepa_rl.sweep.robustness import robustness_statistics
 from jepa_rl.sweep.statistics import REFERENCE_SCORES, comparisons, global_numpy_seed, interval_estimates, normalised
 
 USAGE = "usage: python -m jepa_rl.sweep SWEEP_DIR"
@@ -43,8 +45,12 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any
     scores = score_matrix(cells, suite)
     stats = interval_estimates(scores, reps, seed) if scores else {}
     known = env_id in REFERENCE_SCORES and scores
-    norm_stats = interval_estimates({k: normalised(v, env_id) for k, v in scores.items()}, reps, seed) if known else {}
+    # Normalised by each cell's own measured random policy (the published score where a cell has none).
+    randoms = random_means(cells)
+    norm = {k: normalised(v, env_id, randoms[k]) for k, v in scores.items()} if known else {}
+    norm_stats = interval_estimates(norm, reps, seed) if known else {}
     pairs = comparisons(cells, scores, env_id, reps, seed)
+    robust = robustness_statistics(cells, suite, reps, seed)
     summary = {
         "sweep_dir": str(sweep_dir),
         "env_id": env_id,
@@ -61,6 +67,7 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any
         "statistics": {k: {suite[j]: v for j, v in per.items()} for k, per in stats.items()},
         "normalised_statistics": {k: {suite[j]: v for j, v in per.items()} for k, per in norm_stats.items()},
         "probability_of_improvement": pairs,
+        "robustness": robust,
     }
     with global_numpy_seed(seed):  # seaborn's strip-plot jitter draws from numpy's global generator
         figures = sweep_plots(sweep_dir, cells, suite)
@@ -70,7 +77,7 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any
 
             figures.update(sweep_agent_figures(sweep_dir, cells))
     summary["plots"] = {k: str(v) for k, v in figures.items()}
-    write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"], norm_stats)
+    write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"], norm_stats, robust)
     (sweep_dir / "stats.json").write_text(json.dumps(summary, indent=2))
     return summary
 

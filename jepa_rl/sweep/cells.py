@@ -162,6 +162,22 @@ def score_matrix(cells: list[Cell], suite: list[str]) -> dict[str, np.ndarray]:
     return {k: np.array(v, dtype=float) for k, v in out.items()}
 
 
+def random_means(cells: list[Cell]) -> dict[str, np.ndarray]:
+    """Per condition: ``[seeds, 1]`` the random policy's mean score each finished cell measured under its
+    protocol (NaN where a cell did not), aligned with ``score_matrix``'s rows."""
+    out: dict[str, list[list[float]]] = {}
+    for c in cells:
+        if c.status == "ok":
+            out.setdefault(c.condition, []).append([(c.results.get("random_policy") or {}).get("mean", np.nan)])
+    return {k: np.array(v, dtype=float) for k, v in out.items()}
+
+
+def measured_random(cells: list[Cell]) -> float | None:
+    """The mean random-policy score the finished cells measured (None when none did)."""
+    values = [m for v in random_means(cells).values() for m in v[:, 0] if not np.isnan(m)]
+    return float(np.mean(values)) if values else None
+
+
 def robustness_ratios(cells: list[Cell]) -> np.ndarray:
     """The finished cells' robustness ratios (a run whose clean mean is <= 0 has none)."""
     return np.array([c.results["robustness_ratio"] for c in cells if c.results.get("robustness_ratio") is not None])
@@ -171,13 +187,17 @@ def write_cells_csv(cells: list[Cell], suite: list[str], path: Path) -> None:
     """One row per cell: status, condition, seed, mean return per perturbation, robustness ratio."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["condition", "seed", "status", *suite, "robustness_ratio", "train_sps", "path", "problem"])
+        others = [p for p in suite if p != "clean"]
+        writer.writerow(
+            ["condition", "seed", "status", *suite, "random_policy", *(f"retention:{p}" for p in others)]
+            + ["robustness_ratio", "train_sps", "path", "problem"]
+        )
         for c in cells:
             # Only finished cells have numbers to show: a malformed cell's results are not to be trusted.
-            ev = c.results.get("eval", {}) if c.status == "ok" else {}
+            r = c.results if c.status == "ok" else {}
+            ev, kept = r.get("eval", {}), r.get("retention") or {}
             means = [ev[p]["mean"] if p in ev else "" for p in suite]
-            ratio = c.results.get("robustness_ratio", "") if c.status == "ok" else ""
-            sps = c.results.get("train_sps", "") if c.status == "ok" else ""
-            writer.writerow(
-                [c.condition, c.seed, c.status, *means, ratio, sps, str(c.path.relative_to(path.parent)), c.problem]
-            )
+            random = (r.get("random_policy") or {}).get("mean", "")
+            row = [c.condition, c.seed, c.status, *means, random, *(kept.get(p, "") for p in others)]
+            row += [r.get("robustness_ratio", ""), r.get("train_sps", ""), str(c.path.relative_to(path.parent))]
+            writer.writerow([*row, c.problem])

@@ -18,6 +18,7 @@ import seaborn as sns  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from jepa_rl.sweep.cells import Cell  # noqa: E402
+from jepa_rl.sweep.robustness import snapshot_points
 
 SEED = 0  # seaborn's bootstrapped error bars: the same figure every time
 
@@ -168,6 +169,20 @@ def learning_curves(cells: list[Cell], path: Path, bins: int = 50) -> Path:
     return save(fig, path)
 
 
+def retention_vs_clean(cells: list[Cell], path: Path) -> Path | None:
+    """Matched skill: each training snapshot's retention against its clean score, per condition (None
+    without snapshots). Conditions are compared along the x axis, at equal clean skill."""
+    points = pd.DataFrame([p for p in snapshot_points(cells) if p["retention"] is not None])
+    if points.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sns.lineplot(points, x="clean", y="retention", hue="condition", style="perturbation", marker="o", ax=ax)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(xlabel="clean score at the snapshot", ylabel="retention above random play",
+           title="Retention against clean skill (training snapshots)")  # fmt: skip
+    return save(fig, path)
+
+
 def sweep_plots(sweep_dir: Path, cells: list[Cell], suite: list[str]) -> dict[str, Path]:
     """Every figure of the report drawn from the cells' numbers, written into ``sweep_dir``; returns
     ``{name: path}``, empty when no cell finished.
@@ -188,4 +203,7 @@ def sweep_plots(sweep_dir: Path, cells: list[Cell], suite: list[str]) -> dict[st
             cells, sweep_dir / "robustness_ratio.png", sweep_dir / "clean_vs_robustness.png"
         )
         out.update(robustness_ratio=ratio, clean_vs_robustness=pareto)
+    matched = retention_vs_clean(cells, sweep_dir / "retention_vs_clean.png")
+    if matched:
+        out["retention_vs_clean"] = matched
     return out

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from jepa_rl.sweep.cells import Cell, robustness_ratios
+from jepa_rl.sweep.cells import Cell, measured_random, robustness_ratios
 from jepa_rl.sweep.statistics import REFERENCE_SCORES, normalised
 
 QUESTION = (
@@ -57,10 +57,85 @@ def statistics_table(stats: dict[str, dict[int, dict]], suite: list[str], key: s
     return "\n".join(rows)
 
 
+def measure_table(stats: dict[str, dict[str, dict]], perturbations: list[str], notes: dict[str, str]) -> str:
+    """Markdown table of a robustness measure: mean [95% CI] per condition and perturbation."""
+    rows = ["| condition | " + " | ".join(perturbations) + " |", "|---" * (len(perturbations) + 1) + "|"]
+    for condition, per in sorted(stats.items()):
+        cols = [fmt_ci(per[p]["mean"], per[p]["mean_ci"], 2) for p in perturbations]
+        rows.append(f"| {condition}{notes.get(condition, '')} | " + " | ".join(cols) + " |")
+    return "\n".join(rows)
+
+
+def retention_findings(robust: dict[str, Any]) -> list[str]:
+    """Per perturbation, the condition keeping most of its skill above random, and whether the next one's
+    interval overlaps; then P(A > B) on retention."""
+    out = []
+    for p in robust["perturbations"]:
+        ranked = sorted(robust["retention"].items(), key=lambda kv: -kv[1][p]["mean"])
+        if len(ranked) < 2:
+            continue
+        (first, a), (second, b) = ranked[0], ranked[1]
+        apart = a[p]["mean_ci"][0] > b[p]["mean_ci"][1]
+        out.append(
+            f"- under {p}, {first} keeps the most of its clean skill above random "
+            f"({fmt_ci(a[p]['mean'], a[p]['mean_ci'], 2)}), then {second} "
+            f"({fmt_ci(b[p]['mean'], b[p]['mean_ci'], 2)}): "
+            + ("the intervals do not overlap" if apart else "the intervals overlap, so the order is not resolved")
+        )
+    out += [pair_finding(f"retention of {pair}", est) for pair, est in robust["retention_pairs"].items()]
+    return out
+
+
+def robustness_section(robust: dict[str, Any]) -> list[str]:
+    """The headline: retention above random play, policy invariance, matched skill (markdown lines)."""
+    perts = robust["perturbations"]
+    random = robust["random_policy_mean"]
+    parts = ["## Robustness above random play", ""]
+    parts.append(
+        f"Retention = (perturbed - random) / (clean - random), with the random policy measured under this "
+        f"protocol ({'mean ' + format(random, '.2f') if random is not None else 'not measured'}): 1 keeps all "
+        "the clean skill above random play, 0 plays as a random policy. Mean over seeds, 95% CI."
+    )
+    notes = {
+        k: f" ({n} seed(s) left out: clean not clearly above random)"
+        for k, n in robust["retention_undefined_seeds"].items()
+        if n
+    }
+    if robust["retention"]:
+        parts += ["", measure_table(robust["retention"], perts, notes)]
+    else:
+        parts += ["", "No condition plays clearly above random on clean games: retention is undefined everywhere."]
+    if robust["tv"]:
+        parts += [
+            "",
+            "Policy invariance on identical states (clean-driven evaluation games seen under each "
+            "perturbation): total-variation distance between the clean and perturbed action distributions "
+            "(0 = unchanged), then the share of states whose greedy action is unchanged.",
+            "",
+        ]
+        parts += [measure_table(robust["tv"], perts, {}), "", measure_table(robust["greedy_agreement"], perts, {})]
+    matched = robust["matched_skill"]
+    if matched["conditions"]:
+        parts += [
+            "",
+            f"Matched skill: retention at the snapshot nearest clean score {matched['clean_level']:.2f} "
+            "(the highest every condition reached), mean over seeds.",
+            "",
+        ]
+        parts += ["| condition | clean at that snapshot | retention | seeds |", "|---|---|---|---|"]
+        parts += [
+            f"| {k} | {v['clean']:.2f} | {v['retention']:.2f} | {v['seeds']} |"
+            for k, v in matched["conditions"].items()
+        ]
+    parts += ["", "### Findings on retention", "", *(retention_findings(robust) or ["- nothing to compare"]), ""]
+    return parts
+
+
 def protocol(cells: list[Cell]) -> list[str]:
     """The configuration every cell shared, read from a cell's resolved config."""
     cfg = OmegaConf.load(next((c for c in cells if c.status == "ok"), cells[0]).path / ".hydra" / "config.yaml")
     seeds = sorted({c.seed for c in cells})
+    capped = sum(r.get("capped", 0) for c in cells for r in c.results.get("eval", {}).values())
     lines = [
         f"- environment: `{cfg.env.env_id}`, {cfg.ppo.total_timesteps:,} agent steps per run, "
         f"{cfg.ppo.num_envs} envs, seeds {seeds}",
@@ -68,8 +143,14 @@ def protocol(cells: list[Cell]) -> list[str]:
         f"{cfg.env.frame_stack}-frame stack, sticky actions {cfg.env.sticky_actions} in training and "
         f"{cfg.eval.sticky_actions} in evaluation, up to {cfg.env.noop_max} no-ops, {cfg.env.max_frames:,}-frame cap",
         f"- evaluation: {cfg.eval.episodes} full games per perturbation, raw scores, "
-        f"{'greedy' if cfg.eval.greedy else 'sampled'} actions",
+        f"{'greedy' if cfg.eval.greedy else 'sampled'} actions; "
+        f"{capped} game(s) ended at the frame cap",
     ]
+    if cfg.env.max_frames != 108_000:
+        lines.append(
+            f"- **protocol change**: the frame cap is {cfg.env.max_frames:,} emulator frames, not the ALE "
+            "protocol's 108,000 (a quick look: scores are not comparable with published ones)"
+        )
     if any(c.encoder in ("jepa", "ae") for c in cells):
         p = cfg.pretrain
         lines.append(
@@ -103,8 +184,10 @@ def clean_findings(cells: list[Cell], suite: list[str], stats: dict) -> list[str
     j = suite.index("clean")
     env_id = next(c.env_id for c in cells if c.status == "ok")
 
+    random = measured_random(cells)
+
     def near_random(score: float) -> bool:
-        return env_id in REFERENCE_SCORES and normalised(np.array(score), env_id) < 0.05
+        return env_id in REFERENCE_SCORES and normalised(np.array(score), env_id, random) < 0.05
 
     out = []
     if all(near_random(per[j]["iqm"]) for per in stats.values()):
@@ -158,6 +241,7 @@ def write_report(
     pairs: dict[str, Any],
     plots: dict[str, str],
     norm_stats: dict | None = None,
+    robust: dict | None = None,
 ) -> Path:
     """Write ``<sweep_dir>/REPORT.md``; returns its path."""
     bad = [c for c in cells if c.status != "ok"]
@@ -175,6 +259,8 @@ def write_report(
     parts += [
         f"- **{c.status}**: `{c.path.relative_to(sweep_dir)}` ({c.condition}, seed {c.seed}): {c.problem}" for c in bad
     ]
+    if robust:
+        parts += ["", *robustness_section(robust)]
     if suite:
         parts += [
             "",
@@ -190,10 +276,18 @@ def write_report(
         ]
         parts += ["", "## Mean over seeds, 95% stratified-bootstrap CI", "", statistics_table(stats, suite, "mean")]
         if norm_stats:
-            random, human = REFERENCE_SCORES[next(c.env_id for c in cells if c.status == "ok")]
-            parts += ["", f"## IQM of normalised scores (0 = random play {random}, 1 = human {human}), 95% CI", ""]
+            published, human = REFERENCE_SCORES[next(c.env_id for c in cells if c.status == "ok")]
+            random = measured_random(cells)
+            zero = f"random play {random:.2f}, measured" if random is not None else f"random play {published}"
+            parts += ["", f"## IQM of normalised scores (0 = {zero}, 1 = human {human}), 95% CI", ""]
             parts += [statistics_table(norm_stats, suite, "iqm", digits=2)]
-        parts += ["", "## Findings", "", *findings(cells, suite, stats, pairs)]
+        parts += ["", "## Findings on raw scores and the study's robustness ratio", ""]
+        parts += [
+            "The study's robustness ratio (perturbed / clean raw score) tends to 1 as play tends to random "
+            "(a random policy ignores the pixels): it is kept for comparison with the study, after retention.",
+            "",
+            *findings(cells, suite, stats, pairs),
+        ]
         parts += ["", "## Plots", ""] + [f"![{name}]({Path(path).name})" for name, path in plots.items()]
     parts += ["", "Per-cell numbers: `cells.csv`; statistics: `stats.json`.", ""]
     path = sweep_dir / "REPORT.md"

@@ -18,15 +18,18 @@ import numpy as np
 if TYPE_CHECKING:  # only for annotations: the statistics read no cells' files
     from jepa_rl.sweep.cells import Cell
 
-# Random and human reference scores (Mnih et al. 2015 / Badia et al. 2020), for normalised scores.
+# Random and human reference scores (Mnih et al. 2015 / Badia et al. 2020), for normalised scores. A sweep
+# whose cells measured the random policy under their own protocol uses that instead of the constant.
 REFERENCE_SCORES = {"ALE/Breakout-v5": (1.7, 30.5), "ALE/Pong-v5": (-20.7, 14.6)}
 
 
-def normalised(score: np.ndarray, env_id: str) -> np.ndarray:
-    """(score - random) / (human - random); NaN for games without reference scores."""
+def normalised(score: np.ndarray, env_id: str, random: float | np.ndarray | None = None) -> np.ndarray:
+    """(score - random) / (human - random); ``random`` (NaN where unknown) defaults to the published one.
+    NaN for games without a human score."""
     if env_id not in REFERENCE_SCORES:
         return np.full_like(score, np.nan, dtype=float)
-    random, human = REFERENCE_SCORES[env_id]
+    published, human = REFERENCE_SCORES[env_id]
+    random = published if random is None else np.where(np.isnan(random), published, random)
     return (score - random) / (human - random)
 
 

@@ -51,6 +51,13 @@ BAD_VALUES = [
     (["logger.backend=tensorboard"], "logger.backend=tensorboard must be wandb or none"),
     (["stage=benchmark", "benchmark.repeats=0"], "benchmark.repeats=0 must be positive"),
     (["device=tpu"], "device=tpu is not a device"),
+    (["head.kind=attention"], "head.kind=attention is not a head; choose one of trunk, mlp, linear"),
+    (["head.width=0"], "head.width=0 must be positive"),
+    (["head=mlp", "head.width=-4"], "head.width=-4 must be positive"),
+    (["eval.snapshots=9"], "eval.snapshots=9 is more than the 8 PPO iterations of training"),
+    (["eval.snapshots=-1"], "eval.snapshots=-1 must be >= 0"),
+    (["eval.suite=[noise,hard]"], "eval.invariance_states=2048 compares each perturbation with clean"),
+    (["eval.snapshot_suite=[clean,fog]"], "eval.snapshot_suite names unknown perturbation 'fog'"),
 ]
 
 

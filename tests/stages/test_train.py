@@ -105,6 +105,12 @@ def test_other_encoders_run_end_to_end(tmp_path, encoder):
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["encoder"] == encoder[0].split("=")[1] and list(results["eval"]) == ["clean", "hard"]
+    assert set(results["policy_invariance"]) == {"hard"} and results["random_policy"]["returns"]
+    if "encoder.freeze=true" in encoder:  # convolutions frozen: the trunk and heads are what PPO trains
+        assert results["trained_parameters"] == {"encoder": 0, "heads": 3136 * 512 + 512 + 512 * 4 + 4 + 512 + 1}
+        assert results["feature_statistics"]["frames"] > 0  # standardised on the pretraining frames
+    else:
+        assert results["feature_statistics"] is None
 
 
 @pytest.mark.slow

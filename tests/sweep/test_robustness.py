@@ -1,0 +1,68 @@
+"""The sweep's floor-free measures: retention over seeds (undefined seeds counted), invariance, matched skill."""
+
+import numpy as np
+import pytest
+from helpers import fake_cell
+
+from jepa_rl.sweep.aggregate import aggregate
+from jepa_rl.sweep.cells import collect_cells
+from jepa_rl.sweep.robustness import matched_skill, retention_matrix, snapshot_points
+
+RANDOM = {"mean": 2.0, "std": 0.0, "returns": [2.0]}
+
+
+def snap(step, clean, hard):
+    return {"step": step, "eval": {"clean": {"mean": clean}, "hard": {"mean": hard}}}
+
+
+def invariance(tv, agree):
+    return {p: {"tv": tv, "greedy_agreement": agree, "states": 64} for p in ("noise", "hard")}
+
+
+def make_sweep(root):
+    # cnn: skilled, loses half under hard; jepa: seed 2 never left random play (no retention).
+    fake_cell(root, "cnn", 1, [22, 12, 12], random_policy=RANDOM, retention={"noise": 0.5, "hard": 0.5},
+              policy_invariance=invariance(0.2, 0.7), snapshots=[snap(100, 6, 4), snap(200, 22, 12)])  # fmt: skip
+    fake_cell(root, "cnn", 2, [12, 7, 2], random_policy=RANDOM, retention={"noise": 0.5, "hard": 0.0},
+              policy_invariance=invariance(0.4, 0.5), snapshots=[snap(100, 4, 3), snap(200, 12, 2)])  # fmt: skip
+    fake_cell(root, "jepa", 1, [6, 6, 6], random_policy=RANDOM, retention={"noise": 1.0, "hard": 1.0},
+              policy_invariance=invariance(0.0, 1.0), snapshots=[snap(100, 3, 3), snap(200, 6, 6)])  # fmt: skip
+    fake_cell(root, "jepa", 2, [2, 2, 2], random_policy=RANDOM, retention=None,
+              policy_invariance=invariance(0.0, 1.0), snapshots=[snap(100, 2, 2), snap(200, 2, 2)])  # fmt: skip
+
+
+def test_retention_averages_the_seeds_that_have_it_and_counts_the_others(tmp_path):
+    make_sweep(tmp_path)
+    cells = collect_cells(tmp_path)
+    matrices, undefined = retention_matrix(cells, ["noise", "hard"])
+    assert np.array_equal(matrices["cnn"], [[0.5, 0.5], [0.5, 0.0]]) and matrices["jepa"].shape == (1, 2)
+    assert undefined == {"cnn": 0, "jepa": 1}
+
+
+def test_matched_skill_compares_retention_at_the_clean_score_every_condition_reached(tmp_path):
+    make_sweep(tmp_path)
+    points = snapshot_points(collect_cells(tmp_path))
+    assert {"condition": "cnn", "seed": 1, "step": 100, "clean": 6, "perturbation": "hard", "retention": 0.5} in points
+    level, matched = matched_skill(points)
+    # jepa's best clean snapshot is 6 (seed 2's clean 2 is random play: no retention); cnn's nearest to 6
+    # are seed 1's 6 (retention 0.5) and seed 2's 4 (retention 0.5).
+    assert level == 6
+    assert matched["jepa"] == {"retention": 1.0, "clean": 6.0, "seeds": 1}
+    assert matched["cnn"] == {"retention": pytest.approx(0.5), "clean": 5.0, "seeds": 2}
+
+
+def test_the_report_leads_with_retention_and_keeps_the_ratio_second(tmp_path):
+    make_sweep(tmp_path)
+    summary = aggregate(tmp_path, reps=200)
+    robust = summary["robustness"]
+    assert robust["retention"]["cnn"]["hard"]["mean"] == pytest.approx(0.25)
+    assert robust["tv"]["cnn"]["noise"]["mean"] == pytest.approx(0.3)
+    assert robust["random_policy_mean"] == 2.0 and "jepa > cnn" not in robust["retention_pairs"]
+    assert set(robust["retention_pairs"]) == {"cnn > jepa"}
+    report = (tmp_path / "REPORT.md").read_text()
+    assert report.index("## Robustness above random play") < report.index("study's robustness ratio")
+    assert "jepa (1 seed(s) left out: clean not clearly above random)" in report
+    assert "Matched skill: retention at the snapshot nearest clean score 6.00" in report
+    assert (tmp_path / "retention_vs_clean.png").stat().st_size > 1000
+    # Normalised by the random policy the cells measured (2.0), not the published 1.7.
+    assert "0 = random play 2.00, measured" in report
