@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
-from helpers import TINY, compose_cfg, pretrain_settings
+import sys
+
+# The test install skips byte-compiling (pip --no-compile: most of its time goes to compiling modules no
+# test imports). Each module a test imports is compiled once, here, even where PYTHONDONTWRITEBYTECODE
+# is set, so that the suite's dozens of processes do not each compile torch again.
+sys.dont_write_bytecode = False
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from helpers import TINY, compose_cfg, pretrain_settings  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -110,8 +110,9 @@ def built(node: DictConfig, **kwargs: Any) -> Any:
 def launch_command(args: list[str], env: dict | None = None) -> dict:
     """``subprocess`` arguments for ``python launch.py ARGS``, W&B offline and quiet unless ``env`` says otherwise."""
     # Not the worker's WANDB_SERVICE: a test that ran W&B in-process started a service, and a job that
-    # attached to it would share its run ids (a fresh shell's job starts its own).
-    inherited = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    # attached to it would share its run ids (a fresh shell's job starts its own). Nor
+    # PYTHONDONTWRITEBYTECODE: the jobs write the bytecode of what they import once (see conftest.py).
+    inherited = {k: v for k, v in os.environ.items() if k not in ("WANDB_SERVICE", "PYTHONDONTWRITEBYTECODE")}
     full_env = {**inherited, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
     return {"args": [sys.executable, str(ROOT / "launch.py"), *args], "env": full_env}
 
