@@ -28,7 +28,7 @@ from jepa_rl.ppo import PPO
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
-# Tiny but real: 4 envs, one 256-step rollout per update, one game per perturbation.
+# Tiny but real: 4 envs, one 256-step rollout per update, one game per perturbation, 64 invariance states.
 TINY = [
     "ppo.num_envs=4",
     "ppo.num_steps=64",
@@ -37,6 +37,7 @@ TINY = [
     "eval.num_envs=1",
     "checkpoint_every=256",
     "threads=1",
+    "eval.invariance_states=64",  # 64 steps of one env, not 2048
 ]
 
 # Pretraining as small as it gets: 64 frames, two steps of 32.

@@ -7,7 +7,7 @@ import time
 
 import pytest
 import torch
-from helpers import TINY, launch
+from helpers import TINY, TINY_PRETRAIN, launch
 
 from jepa_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from jepa_rl.wandb_files import records
@@ -23,7 +23,7 @@ def check_results(path, total_timesteps):
     assert results["total_timesteps"] == total_timesteps and results["train_sps"] > 0
     assert list(results["eval"]) == SUITE
     for r in results["eval"].values():
-        assert set(r) == {"mean", "std", "returns"} and len(r["returns"]) == 1
+        assert set(r) == {"mean", "std", "returns", "capped"} and len(r["returns"]) == 1
         assert r["mean"] == pytest.approx(sum(r["returns"]) / len(r["returns"]))
         assert all(score >= 0 and float(score).is_integer() for score in r["returns"])  # raw game scores
     clean = results["eval"]["clean"]["mean"]
@@ -51,7 +51,8 @@ def test_smoke_run_writes_results_and_wandb_files(tmp_path):
     assert offline, "W&B offline mode writes a real run file"
     # The group: the condition (env, encoder, training perturbation, preset) and its overrides, not the seed.
     (group,) = {r.run.run_group for r in records(offline[0]) if r.WhichOneof("record_type") == "run"}
-    overrides = "eval.episodes=1,eval.num_envs=1,ppo.num_envs=4,ppo.num_steps=64,ppo.total_timesteps=512"
+    overrides = "eval.episodes=1,eval.invariance_states=64,eval.num_envs=1,ppo.num_envs=4,ppo.num_steps=64,"
+    overrides += "ppo.total_timesteps=512"
     assert group == f"breakout-cnn-train_clean-study-{overrides}"
     # Running the same command again finds the finished job and does nothing.
     again = launch([*TINY, "logger.init_timeout=5", "hydra.run.dir=run"], tmp_path)
@@ -97,7 +98,8 @@ def test_corrupt_checkpoint_in_a_run_dir_stops_the_job(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("encoder", [["encoder=vit"], ["encoder=cnn", "encoder.freeze=true"]])
+# A frozen encoder's features are standardised on the pretraining frames: a tiny frame set here.
+@pytest.mark.parametrize("encoder", [["encoder=vit"], ["encoder=cnn", "encoder.freeze=true", *TINY_PRETRAIN]])
 def test_other_encoders_run_end_to_end(tmp_path, encoder):
     # One update: a ViT trained end to end is the slowest agent there is on a CPU.
     args = [*TINY, *encoder, "ppo.total_timesteps=256", "logger=none", "eval.suite=[clean,hard]", "hydra.run.dir=run"]
