@@ -40,6 +40,9 @@ TINY = [
     "eval.invariance_states=64",  # 64 steps of one env, not 2048
 ]
 
+# A multirun's report with 40-step gameplay GIFs (the default 400 plays each agent for seconds).
+SHORT_GIFS = "hydra.callbacks.aggregate.gif_steps=40"
+
 # Pretraining as small as it gets: 64 frames, two steps of 32.
 TINY_PRETRAIN = [
     "pretrain.frames.num_frames=64",
@@ -96,6 +99,16 @@ def new_agent(encoder, num_actions: int = 4, kind: str = "trunk", width: int = 5
 
 
 HEAD = {"kind": "trunk", "width": 512}  # the head group's default, as build_agent takes it
+
+
+def save_agent_checkpoint(agent: Agent, path: Path, net: dict) -> Path:
+    """``agent`` (on the CNN ``net``, with the default trunk) in a checkpoint with what loading it needs,
+    as the train stage writes one (``agent_from_checkpoint``)."""
+    from jepa_rl.checkpoint import save_checkpoint
+
+    config = {"encoder": {"net": net}, "head": HEAD, "ppo": {"autocast": "none"}}
+    save_checkpoint({"agent": agent.state_dict(), "config": config, "num_actions": agent.num_actions}, path)
+    return path
 
 
 def pretrain_settings(overrides: list[str] | None = None) -> PretrainSchema:

@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import cnn, compose_cfg, new_agent, pipeline
+from helpers import cnn, compose_cfg, new_agent, pipeline, save_agent_checkpoint
 from omegaconf import OmegaConf
 
 from jepa_rl.cache import cached_artifact, spec_key
-from jepa_rl.checkpoint import save_checkpoint
 from jepa_rl.config.schema import FramesSchema
 from jepa_rl.frame_collection import ARRAYS, cached_frames, collect, load_frames
 from jepa_rl.perturbations import VisualPerturbation
@@ -97,9 +96,7 @@ def test_a_checkpoint_policy_mixes_into_the_random_one(tmp_path, env):
         policy.heads.actor.weight.zero_()
         policy.heads.actor.bias.copy_(torch.tensor([0.0, 0.0, 50.0, 0.0]))
     net = OmegaConf.to_container(compose_cfg(["encoder=cnn"]).encoder.net, resolve=True)
-    config = {"encoder": {"net": net}, "head": {"kind": "trunk", "width": 512}, "ppo": {"autocast": "none"}}
-    state = {"agent": policy.state_dict(), "config": config, "num_actions": 4}
-    save_checkpoint(state, tmp_path / "checkpoint.pt")
+    save_agent_checkpoint(policy, tmp_path / "checkpoint.pt", net)
     shares = []
     for fraction in (0.0, 0.5, 1.0):
         frames = replace(FRAMES, policy_checkpoint=str(tmp_path / "checkpoint.pt"), policy_fraction=fraction)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import TINY, compose_cfg, launch, launch_command
+from helpers import SHORT_GIFS, TINY, compose_cfg, launch, launch_command
 
 from jepa_rl.checkpoint import load_checkpoint
 from jepa_rl.wandb_files import history_steps, run_id
@@ -139,7 +139,7 @@ def test_submitit_local_sweep_survives_preemption(tmp_path):
     """Two cells through hydra's submitit launcher; both get the preemption signal mid-training."""
     sweep = tmp_path / "sweep"
     args = ["-m", "hydra/launcher=local", *TINY, "ppo.total_timesteps=2048", "checkpoint_every=100000", "seed=1,2"]
-    args += ["eval.suite=[clean]", f"hydra.sweep.dir={sweep}"]
+    args += ["eval.suite=[clean]", SHORT_GIFS, f"hydra.sweep.dir={sweep}"]
     proc = start(args, tmp_path, tmp_path / "sweep.log")
 
     def training() -> bool:

@@ -103,9 +103,10 @@ def gameplay_gif(cell: Cell, path: Path, perturbation: str = "hard", steps: int 
     return path
 
 
-def sweep_agent_figures(sweep_dir: Path, cells: list[Cell]) -> dict[str, Path]:
-    """Saliency maps and clean-vs-hard GIFs from each condition's first trained agent (cells with checkpoints),
-    written into ``sweep_dir``; returns ``{name: path}``, empty when no cell left a checkpoint."""
+def sweep_agent_figures(sweep_dir: Path, cells: list[Cell], gif_steps: int = 400) -> dict[str, Path]:
+    """Saliency maps and clean-vs-hard GIFs (of up to ``gif_steps`` agent steps) from each condition's first
+    trained agent (cells with checkpoints), written into ``sweep_dir``; returns ``{name: path}``, empty when
+    no cell left a checkpoint."""
     out = {}
     figure = saliency_figure(cells, sweep_dir / "saliency.png")
     if figure:
@@ -113,5 +114,5 @@ def sweep_agent_figures(sweep_dir: Path, cells: list[Cell]) -> dict[str, Path]:
     for condition, cell in first_agents(cells).items():
         # A condition label holds spaces, '=' and '/' (its varying overrides): not in a file name.
         name = "gameplay_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", condition)
-        out[name] = gameplay_gif(cell, sweep_dir / f"{name}.gif")
+        out[name] = gameplay_gif(cell, sweep_dir / f"{name}.gif", steps=gif_steps)
     return out

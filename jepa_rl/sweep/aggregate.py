@@ -32,9 +32,10 @@ from jepa_rl.sweep.statistics import REFERENCE_SCORES, comparisons, global_numpy
 USAGE = "usage: python -m jepa_rl.sweep SWEEP_DIR"
 
 
-def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any]:
+def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0, gif_steps: int = 400) -> dict[str, Any]:
     """Aggregate ``sweep_dir``: writes ``cells.csv``, ``stats.json``, the figures and ``REPORT.md`` there; returns
-    the summary written to ``stats.json``. ``reps`` bootstrap resamples, seeded with ``seed``."""
+    the summary written to ``stats.json``. ``reps`` bootstrap resamples, seeded with ``seed``; gameplay GIFs
+    of at most ``gif_steps`` agent steps."""
     sweep_dir = Path(sweep_dir)
     cells = collect_cells(sweep_dir)
     # The suite and the duplicates mark cells that cannot be compared: before anything counts the finished ones.
@@ -75,7 +76,7 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0) -> dict[str, Any
             # Imported here, not at the top: it loads torch and the agent stack, which only these figures need.
             from jepa_rl.sweep.agent_figures import sweep_agent_figures
 
-            figures.update(sweep_agent_figures(sweep_dir, cells))
+            figures.update(sweep_agent_figures(sweep_dir, cells, gif_steps))
     summary["plots"] = {k: str(v) for k, v in figures.items()}
     write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"], norm_stats, robust)
     (sweep_dir / "stats.json").write_text(json.dumps(summary, indent=2))

@@ -22,7 +22,11 @@ class AggregateSweep(Callback):
 
     Runs in the launching process and reads what each job wrote (jobs may run in other processes or
     on other machines). Exits with an error after writing the report when any cell failed.
+    ``gif_steps`` bounds each gameplay GIF (``hydra.callbacks.aggregate.gif_steps``).
     """
+
+    def __init__(self, gif_steps: int = 400) -> None:
+        self.gif_steps = gif_steps
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         # Imported here: Hydra builds the callback for every launch, and only a multirun's end needs the plotting stack.
@@ -32,7 +36,7 @@ class AggregateSweep(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         # Hydra turns a callback's exception into a warning: exit instead, so a broken report is not missed.
         try:
-            summary = aggregate(sweep_dir)
+            summary = aggregate(sweep_dir, gif_steps=self.gif_steps)
         except AggregationError as e:
             sys.exit(f"error: no sweep report: {e}")
         except Exception as e:

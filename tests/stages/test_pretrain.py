@@ -14,7 +14,8 @@ FINE_TUNE = ["encoder.freeze=false", "encoder.lr_scale=0.1"]
 # The autoencoder here; JEPA agents train from one cached encoder in tests/sweep/test_callback.py's grid.
 @pytest.mark.parametrize("objective", ["ae"])
 def test_pretrained_agents_train_frozen_and_fine_tuned_from_one_cached_encoder(tmp_path, objective):
-    common = [*TINY, *TINY_PRETRAIN, f"encoder={objective}", "logger=none", "eval.suite=[clean,hard]"]
+    common = [*TINY, *TINY_PRETRAIN, f"encoder={objective}", "encoder.net.depth=1", "logger=none"]
+    common.append("eval.suite=[clean,hard]")
     frozen = launch([*common, "hydra.run.dir=frozen"], tmp_path)
     assert frozen.returncode == 0, frozen.stderr[-3000:]
     assert "building frames" in frozen.stdout and "building encoders" in frozen.stdout
@@ -36,7 +37,8 @@ def test_pretrained_agents_train_frozen_and_fine_tuned_from_one_cached_encoder(t
 
 
 def test_pretrain_stage_rebuilds_a_corrupt_cached_encoder(tmp_path):
-    args = [*TINY_PRETRAIN, "stage=pretrain", "encoder=ae", "logger=wandb", "hydra.run.dir=pre", "threads=1"]
+    args = [*TINY_PRETRAIN, "stage=pretrain", "encoder=ae", "encoder.net.depth=1", "logger=wandb", "threads=1"]
+    args.append("hydra.run.dir=pre")
     first = launch(args, tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads((tmp_path / "pre" / "pretrain.json").read_text())

@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from helpers import TINY, TINY_PRETRAIN, launch
+from helpers import TINY_PRETRAIN, cnn, compose_cfg, launch, new_agent, save_agent_checkpoint
+from omegaconf import OmegaConf
 
 from jepa_rl.stages.probe import mean_f1, probe_rows
 
@@ -29,16 +30,18 @@ def test_probe_rows_split_by_game_and_leave_out_repeated_test_frames():
 
 @pytest.mark.slow
 def test_probe_stage_on_a_tiny_frame_set(tmp_path):
-    train = launch(
-        [*TINY, "ppo.total_timesteps=256", "logger=none", "eval.suite=[clean]", "hydra.run.dir=agent"], tmp_path
-    )
-    assert train.returncode == 0, train.stderr[-3000:]
+    # A trained agent's checkpoint, as the train stage writes one (the agent's weights do not matter here).
+    (tmp_path / "agent").mkdir()
+    net = OmegaConf.to_container(compose_cfg(["encoder=cnn"]).encoder.net, resolve=True)
+    save_agent_checkpoint(new_agent(cnn()), tmp_path / "agent" / "checkpoint.pt", net)
     args = [
         *TINY_PRETRAIN,
         "stage=probe",
         "logger=none",
         "threads=1",
         "probe.encoders=[cnn,vit,jepa]",
+        "encoders.vit.net.depth=1",
+        "encoders.jepa.net.depth=1",
         "probe.checkpoints.cnn=agent/checkpoint.pt",
         "probe.suite=[clean,hard]",
         "probe.frames.num_frames=160",

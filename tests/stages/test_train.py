@@ -10,6 +10,7 @@ import torch
 from helpers import TINY, TINY_PRETRAIN, launch
 
 from jepa_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from jepa_rl.hydra_runtime import short_dirname
 from jepa_rl.wandb_files import records
 
 SUITE = ["clean", "color_jitter", "noise", "mild", "hard"]
@@ -38,7 +39,7 @@ def test_smoke_run_writes_results_and_wandb_files(tmp_path):
     # Online W&B with no server to reach: the job falls back to offline mode without a 90 s wait.
     unreachable = {"WANDB_MODE": "online", "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_API_KEY": "0" * 40}
     start = time.monotonic()
-    result = launch([*TINY, "logger.init_timeout=5", "hydra.run.dir=run"], tmp_path, unreachable)
+    result = launch([*TINY, "logger.init_timeout=2", "hydra.run.dir=run"], tmp_path, unreachable)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "falling back to offline mode" in result.stdout + result.stderr
     assert time.monotonic() - start < 120
@@ -53,9 +54,10 @@ def test_smoke_run_writes_results_and_wandb_files(tmp_path):
     (group,) = {r.run.run_group for r in records(offline[0]) if r.WhichOneof("record_type") == "run"}
     overrides = "eval.episodes=1,eval.invariance_states=64,eval.num_envs=1,ppo.num_envs=4,ppo.num_steps=64,"
     overrides += "ppo.total_timesteps=512"
-    assert group == f"breakout-cnn-train_clean-study-{overrides}"
+    # Past W&B's 128 characters: a readable prefix and a hash of the whole.
+    assert group == short_dirname(f"breakout-cnn-train_clean-study-{overrides}", 128)
     # Running the same command again finds the finished job and does nothing.
-    again = launch([*TINY, "logger.init_timeout=5", "hydra.run.dir=run"], tmp_path)
+    again = launch([*TINY, "logger.init_timeout=2", "hydra.run.dir=run"], tmp_path)
     assert again.returncode == 0 and "complete" in again.stderr + again.stdout
 
 
@@ -98,30 +100,29 @@ def test_corrupt_checkpoint_in_a_run_dir_stops_the_job(tmp_path):
 
 
 @pytest.mark.slow
-# A frozen encoder's features are standardised on the pretraining frames: a tiny frame set here.
-@pytest.mark.parametrize("encoder", [["encoder=vit"], ["encoder=cnn", "encoder.freeze=true", *TINY_PRETRAIN]])
-def test_other_encoders_run_end_to_end(tmp_path, encoder):
-    # One update: a ViT trained end to end is the slowest agent there is on a CPU.
-    args = [*TINY, *encoder, "ppo.total_timesteps=256", "logger=none", "eval.suite=[clean,hard]", "hydra.run.dir=run"]
-    result = launch(args, tmp_path)
+def test_a_vit_trains_end_to_end(tmp_path):
+    # One update of a 1-block ViT: a ViT trained end to end is the slowest agent there is on a CPU.
+    args = [*TINY, "encoder=vit", "encoder.net.depth=1", "ppo.total_timesteps=256", "logger=none"]
+    result = launch([*args, "eval.suite=[clean,hard]", "hydra.run.dir=run"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert results["encoder"] == encoder[0].split("=")[1] and list(results["eval"]) == ["clean", "hard"]
+    assert results["encoder"] == "vit" and list(results["eval"]) == ["clean", "hard"]
     assert set(results["policy_invariance"]) == {"hard"} and results["random_policy"]["returns"]
-    if "encoder.freeze=true" in encoder:  # convolutions frozen: the trunk and heads are what PPO trains
-        assert results["trained_parameters"] == {"encoder": 0, "heads": 3136 * 512 + 512 + 512 * 4 + 4 + 512 + 1}
-        assert results["feature_statistics"]["frames"] > 0  # standardised on the pretraining frames
-    else:
-        assert results["feature_statistics"] is None
+    assert results["feature_statistics"] is None  # trained with the policy: nothing to standardise
 
 
 @pytest.mark.slow
 def test_same_config_and_seed_give_the_same_results(tmp_path):
-    args = [*TINY, "ppo.total_timesteps=256", "threads=2", "logger=none", "eval.suite=[clean,hard]"]
+    """Two runs of a frozen random-init CNN (standardised on a tiny frame set) on two threads (two env groups)."""
+    args = [*TINY, *TINY_PRETRAIN, "encoder=cnn", "encoder.freeze=true", "ppo.total_timesteps=256", "threads=2"]
+    args += ["logger=none", "eval.suite=[clean,hard]"]
     for name in ("a", "b"):
         result = launch([*args, f"hydra.run.dir={name}"], tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
     a, b = (json.loads((tmp_path / n / "results.json").read_text()) for n in ("a", "b"))
+    # Convolutions frozen: the trunk and heads are what PPO trains, on features standardised on the frames.
+    assert a["trained_parameters"] == {"encoder": 0, "heads": 3136 * 512 + 512 + 512 * 4 + 4 + 512 + 1}
+    assert a["feature_statistics"]["frames"] == 64 and set(a["policy_invariance"]) == {"hard"}
     a.pop("train_sps"), b.pop("train_sps")  # wall-clock speed is the one thing allowed to differ
     assert a == b
     assert (tmp_path / "a" / "episodes.csv").read_text() == (tmp_path / "b" / "episodes.csv").read_text()

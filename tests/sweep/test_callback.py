@@ -3,7 +3,7 @@
 import csv
 
 import pytest
-from helpers import ROOT, TINY, TINY_PRETRAIN, fake_cell, launch
+from helpers import ROOT, SHORT_GIFS, TINY, TINY_PRETRAIN, fake_cell, launch
 from omegaconf import OmegaConf
 
 from jepa_rl.sweep.callback import AggregateSweep
@@ -13,7 +13,7 @@ from jepa_rl.sweep.callback import AggregateSweep
 def test_grid_sweep_with_joblib_writes_the_report(tmp_path):
     args = ["-m", "-cd", str(ROOT / "multirun_sweeps"), "-cn", "grid", "+condition=cnn,jepa_frozen", "seed=1,2"]
     args += [*TINY, *TINY_PRETRAIN, "ppo.total_timesteps=256", "logger=none", "eval.suite=[clean,hard]"]
-    args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    args += ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", SHORT_GIFS]
     result = launch([*args, "hydra.sweep.dir=sweep"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = list(csv.DictReader((tmp_path / "sweep" / "cells.csv").read_text().splitlines()))
@@ -36,7 +36,7 @@ def test_grid_sweep_with_joblib_writes_the_report(tmp_path):
 @pytest.mark.slow
 def test_a_failed_cell_is_reported_and_the_others_aggregated(tmp_path):
     args = ["-m", *TINY, "ppo.total_timesteps=256", "logger=wandb", "eval.suite=[clean,hard]"]
-    args += ["perturbations.hard.noise_std=5,-1"]
+    args += ["perturbations.hard.noise_std=5,-1", SHORT_GIFS]
     result = launch([*args, "hydra.sweep.dir=sweep"], tmp_path)
     assert result.returncode != 0 and "1 of 2 cells did not finish" in result.stderr
     report = (tmp_path / "sweep" / "REPORT.md").read_text()
