@@ -115,7 +115,9 @@ def test_a_vit_trains_end_to_end(tmp_path):
 def test_same_config_and_seed_give_the_same_results(tmp_path):
     """Two runs of a frozen random-init CNN (standardised on a tiny frame set) on two threads (two env groups)."""
     args = [*TINY, *TINY_PRETRAIN, "encoder=cnn", "encoder.freeze=true", "ppo.total_timesteps=256", "threads=2"]
-    args += ["logger=none", "eval.suite=[clean,hard]"]
+    # A frame cap of 500 agent steps: an untrained frozen agent may never press FIRE (a game would
+    # run to the ALE's 27,000).
+    args += ["env.max_frames=2000", "logger=none", "eval.suite=[clean,hard]"]
     for name in ("a", "b"):
         result = launch([*args, f"hydra.run.dir={name}"], tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
