@@ -1,4 +1,4 @@
-"""Faults with real processes: kill -9 at random moments, cluster signals, submitit's local launcher."""
+"""Faults with real processes: kill -9 at a random moment, cluster signals, submitit's local launcher."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def resumed_from(log_text: str, saved: int) -> int:
 
 
 @pytest.mark.slow
-def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
+def test_training_killed_at_a_random_moment_resumes_and_finishes(tmp_path):
     # 16 updates of 256 steps, a checkpoint every 2; the log reports every update.
     total, every = 4096, 512
     args = [
@@ -60,34 +60,28 @@ def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
         f"ppo.total_timesteps={total}",
         f"checkpoint_every={every}",
         "eval.suite=[clean]",
-        "eval.snapshots=2",  # at steps 2048 and 4096: each once, whatever the kills
+        "eval.snapshots=2",  # at steps 2048 and 4096: each once, whatever the kill
         "eval.snapshot_suite=[clean]",
         "eval.snapshot_episodes=1",
         "hydra.run.dir=run",
     ]
-    ckpt, rng, recomputed = tmp_path / "run" / "checkpoint.pt", random.Random(0), []
-    reached = saved = 0
-    for attempt in range(2):
-        log = tmp_path / f"attempt{attempt}.log"
-        proc = start(args, tmp_path, log)
-        # Once it trains (again), kill it at a random moment.
-        wait_for(lambda log=log, reached=reached: progress(log) > reached, proc)
-        time.sleep(rng.uniform(0.0, 2.0))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        text = log.read_text()
-        if attempt:
-            recomputed.append(reached - resumed_from(text, saved))
-        reached = progress(log)
-        assert reached < total, "killed after the end of training: the test needs a longer run"
-        saved = load_checkpoint(ckpt)["global_step"] if ckpt.exists() else 0  # never half-written
-        assert reached - saved <= every  # at most one checkpoint interval of work lost
-        assert not (tmp_path / "run" / "results.json").exists()
+    ckpt, log = tmp_path / "run" / "checkpoint.pt", tmp_path / "killed.log"
+    proc = start(args, tmp_path, log)
+    # Once it trains, kill it at a random moment.
+    wait_for(lambda: progress(log) > 0, proc)
+    time.sleep(random.Random(0).uniform(0.0, 2.0))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    reached = progress(log)
+    assert reached < total, "killed after the end of training: the test needs a longer run"
+    saved = load_checkpoint(ckpt)["global_step"] if ckpt.exists() else 0  # never half-written
+    assert reached - saved <= every  # at most one checkpoint interval of work lost
+    assert not (tmp_path / "run" / "results.json").exists()
     final = launch(args, tmp_path)
     assert final.returncode == 0, final.stderr[-3000:]
-    recomputed.append(reached - resumed_from(final.stdout + final.stderr, saved))
-    assert all(0 <= r <= every for r in recomputed), recomputed
-    print("steps recomputed after each kill:", recomputed)
+    recomputed = reached - resumed_from(final.stdout + final.stderr, saved)
+    assert 0 <= recomputed <= every
+    print("steps recomputed after the kill:", recomputed)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["total_timesteps"] == total and len(results["eval"]["clean"]["returns"]) == 1
     assert [snap["step"] for snap in results["snapshots"]] == [2048, 4096]
@@ -98,10 +92,10 @@ def test_training_killed_at_random_moments_resumes_and_finishes(tmp_path):
     # The last 100 games, across segments (not only those of the last one).
     assert results["final_train_return"] == pytest.approx(sum(float(g[2]) for g in games[-100:]) / len(games[-100:]))
     assert not list((tmp_path / "run").glob(".*.tmp"))
-    # One W&B run in three segments (offline: a directory each; a killed one may have recorded nothing):
+    # One W&B run in two segments (offline: a directory each; a killed one may have recorded nothing):
     # no step is recorded twice, and the last segment ends the training.
     segments = sorted((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len(segments) == 3 and len({run_id(s) for s in segments} - {None}) == 1
+    assert len(segments) == 2 and len({run_id(s) for s in segments} - {None}) == 1
     steps = [step for s in segments for step in history_steps(s)]
     assert steps == sorted(set(steps)) and steps[-1] == total
     print("W&B steps recorded per segment:", [len(history_steps(s)) for s in segments])
@@ -136,24 +130,24 @@ def submitit_tasks(folder: Path) -> list[int]:
 
 @pytest.mark.slow
 def test_submitit_local_sweep_survives_preemption(tmp_path):
-    """Two cells through hydra's submitit launcher; both get the preemption signal mid-training."""
+    """A cell through hydra's submitit launcher (the path SLURM arrays take) gets the preemption signal mid-training."""
     sweep = tmp_path / "sweep"
-    args = ["-m", "hydra/launcher=local", *TINY, "ppo.total_timesteps=2048", "checkpoint_every=100000", "seed=1,2"]
+    args = ["-m", "hydra/launcher=local", *TINY, "ppo.total_timesteps=2048", "checkpoint_every=100000", "seed=1"]
     args += ["eval.suite=[clean]", SHORT_GIFS, f"hydra.sweep.dir={sweep}"]
     proc = start(args, tmp_path, tmp_path / "sweep.log")
 
     def training() -> bool:
         csvs = list(sweep.glob("breakout/cnn/seed*/*/episodes.csv"))
-        return len(csvs) == 2 and all(p.stat().st_size for p in csvs)
+        return len(csvs) == 1 and all(p.stat().st_size for p in csvs)
 
     wait_for(training, proc)
     tasks = submitit_tasks(sweep)
-    assert len(tasks) == 2
+    assert len(tasks) == 1
     for pid in tasks:
         os.kill(pid, signal.SIGUSR2)
     assert proc.wait(timeout=400) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
 
-    for seed in (1, 2):
+    for seed in (1,):
         (job,) = sweep.glob(f"breakout/cnn/seed{seed}/*/")
         results = json.loads((job / "results.json").read_text())
         assert results["seed"] == seed and results["total_timesteps"] == 2048
@@ -164,8 +158,8 @@ def test_submitit_local_sweep_survives_preemption(tmp_path):
         first, second = (history_steps(s) for s in segments)
         assert first and second and min(second) == max(first) + 256 and second[-1] == 2048  # contiguous
     job_logs = [p.read_text() for p in sweep.glob(".submitit/*/*_log.out")]
-    assert len(job_logs) == 2 and all("Requeued job" in t and "resuming from" in t for t in job_logs)
-    assert "(2 of 2 cells)" in (tmp_path / "sweep.log").read_text() and (sweep / "REPORT.md").exists()
+    assert len(job_logs) == 1 and all("Requeued job" in t and "resuming from" in t for t in job_logs)
+    assert "(1 of 1 cells)" in (tmp_path / "sweep.log").read_text() and (sweep / "REPORT.md").exists()
 
 
 def test_slurm_launcher_config_makes_a_requeueable_array_job(tmp_path, monkeypatch):
