@@ -5,8 +5,15 @@ import json
 import pytest
 from helpers import compose_cfg
 
-from jepa_rl.checkpoint import CheckpointError
-from jepa_rl.stages.resume import finished_results, first_difference, keep_rows_until, results_fingerprint
+from jepa_rl.checkpoint import CheckpointError, save_checkpoint
+from jepa_rl.stages.resume import (
+    finished_results,
+    first_difference,
+    keep_rows_until,
+    results_fingerprint,
+    resume_state,
+    training_fingerprint,
+)
 
 
 def test_first_difference_names_the_dotted_key():
@@ -36,3 +43,16 @@ def test_episode_rows_after_the_checkpoint_are_dropped_and_a_corrupt_file_is_nam
     path.write_text("100,0,2.0,50\n1x0,0\n")
     with pytest.raises(CheckpointError, match="episodes.csv line 2 is not 'step,env,score,length'"):
         keep_rows_until(path, 200)
+
+
+def test_a_checkpoint_of_another_training_config_is_never_resumed(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    assert resume_state(path, training_fingerprint(compose_cfg(["experiment=smoke"]))) is None  # a fresh start
+    fingerprint = training_fingerprint(compose_cfg(["experiment=smoke"]))
+    save_checkpoint({"config": fingerprint, "global_step": 256}, path)
+    assert resume_state(path, fingerprint)["global_step"] == 256
+    other = training_fingerprint(compose_cfg(["experiment=smoke", "ppo.learning_rate=0.001"]))
+    with pytest.raises(CheckpointError, match="trained with a different ppo.learning_rate; rerun with the original"):
+        resume_state(path, other)
+    # Evaluation settings are not part of what a checkpoint was trained on.
+    assert resume_state(path, training_fingerprint(compose_cfg(["experiment=smoke", "eval.episodes=3"])))
