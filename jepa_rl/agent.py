@@ -211,13 +211,14 @@ def agent_from_checkpoint(path: str | Path, device: torch.device) -> Agent:
     cfg = state["config"]
     if "head" not in cfg or "num_actions" not in state:
         raise CheckpointError(f"{path} was written before agents had a head config; train it again")
-    encoder = instantiate(cfg["encoder"]["net"])
-    heads = PolicyHeads(**cfg["head"], feature_dim=encoder.feature_dim, num_actions=state["num_actions"])
     standardise = "norm.mean" in state["agent"]
     # The job may have kept a frozen encoder in float32 (see feature_norm.feature_statistics).
     autocast = "none" if state.get("agent_autocast") == "none" else precision(cfg["ppo"]["autocast"], device)
-    agent = Agent(encoder, heads, autocast=autocast, standardise=standardise)
-    agent.load_state_dict(state["agent"])
+    with torch.device("meta"):  # no initial weights drawn (the CNN's orthogonal init costs ~1 s): they are loaded
+        encoder = instantiate(cfg["encoder"]["net"])
+        heads = PolicyHeads(**cfg["head"], feature_dim=encoder.feature_dim, num_actions=state["num_actions"])
+        agent = Agent(encoder, heads, autocast=autocast, standardise=standardise)
+    agent.load_state_dict(state["agent"], assign=True)
     return agent.to(device)
 
 

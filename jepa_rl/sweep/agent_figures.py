@@ -86,12 +86,13 @@ def gameplay_gif(cell: Cell, path: Path, perturbation: str = "hard", steps: int 
         obs, _ = envs.reset()
         torch.manual_seed(seed)
         frames = [obs[0, -1]]
-        for _ in range(steps):
-            action, _, _ = agent.act(torch.from_numpy(obs))
-            obs, _, terminated, truncated, _ = envs.step(action.numpy())
-            frames.append(obs[0, -1])
-            if terminated[0] or truncated[0]:
-                break
+        with agent.acting("cpu"):  # weights cast to the agent's precision once, not at every step
+            for _ in range(steps):
+                action, _, _ = agent.act(torch.from_numpy(obs))
+                obs, _, terminated, truncated, _ = envs.step(action.numpy())
+                frames.append(obs[0, -1])
+                if terminated[0] or truncated[0]:
+                    break
         envs.close()
         sides.append(frames)
     length = max(len(s) for s in sides)
@@ -107,6 +108,17 @@ def sweep_agent_figures(sweep_dir: Path, cells: list[Cell], gif_steps: int = 400
     """Saliency maps and clean-vs-hard GIFs (of up to ``gif_steps`` agent steps) from each condition's first
     trained agent (cells with checkpoints), written into ``sweep_dir``; returns ``{name: path}``, empty when
     no cell left a checkpoint."""
+    # Batch-1 forwards: a second torch thread only adds synchronisation, and where the jobs of a sweep
+    # still hold the cores it waits for a time slice at every op (measured: 20x slower GIFs).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return agent_figures(sweep_dir, cells, gif_steps)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def agent_figures(sweep_dir: Path, cells: list[Cell], gif_steps: int) -> dict[str, Path]:
     out = {}
     figure = saliency_figure(cells, sweep_dir / "saliency.png")
     if figure:
