@@ -101,9 +101,7 @@ class Agent(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``act`` on precomputed features ``[B, F]``; actions are sampled from ``generator`` (default: torch's)."""
         logp, value = self._heads(h)
-        # Gumbel-max (logp - log Exp(1)) is an exact categorical sample, minus torch.distributions' overhead.
-        noise = 0.0 if greedy else torch.empty_like(logp).exponential_(generator=generator).log()
-        action = (logp - noise).argmax(-1)
+        action = choose(logp, greedy, generator)
         return action, logp.gather(-1, action[:, None]).squeeze(-1), value
 
     def evaluate_actions(
@@ -130,6 +128,15 @@ class Agent(nn.Module):
         if enc:
             groups.append({"params": enc, "lr": lr * encoder_lr_scale, "base_lr": lr * encoder_lr_scale})
         return groups
+
+
+def choose(logp: torch.Tensor, greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Actions ``[B]`` from log-probabilities ``[B, A]``: the argmax, or a sample from ``generator``.
+
+    Gumbel-max (logp - log Exp(1)) is an exact categorical sample, minus torch.distributions' overhead.
+    """
+    noise = 0.0 if greedy else torch.empty_like(logp).exponential_(generator=generator).log()
+    return (logp - noise).argmax(-1)
 
 
 class PolicyRepresentation(nn.Module):

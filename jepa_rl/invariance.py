@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from jepa_rl.agent import Agent
+from jepa_rl.agent import Agent, choose
 from jepa_rl.envs import AtariPipeline
 from jepa_rl.perturbations import VisualPerturbation
 
@@ -56,15 +56,15 @@ def policy_invariance(
                     d, same = compare(logp[0], logp[i])
                     tv[name].append(d.cpu())
                     agree[name].append(same.cpu())
-                noise = 0.0 if greedy else torch.empty_like(logp[0]).exponential_().log()
-                obs, _, _, _, info = envs.step((logp[0] - noise).argmax(-1).cpu().numpy())
+                obs, _, _, _, info = envs.step(choose(logp[0], greedy).cpu().numpy())
     finally:
         envs.close()
-    return {
-        name: {
-            "tv": float(torch.cat(tv[name])[:states].mean()),
-            "greedy_agreement": float(torch.cat(agree[name])[:states].mean()),
-            "states": min(states, len(torch.cat(tv[name]))),
+    out = {}
+    for name in names:
+        distances, agreements = torch.cat(tv[name])[:states], torch.cat(agree[name])[:states]
+        out[name] = {
+            "tv": float(distances.mean()),
+            "greedy_agreement": float(agreements.mean()),
+            "states": len(distances),
         }
-        for name in names
-    }
+    return out
