@@ -17,9 +17,10 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from jepa_rl.cache import cached_artifact, spec_key
+from jepa_rl.cache import cached_artifact, file_sha256, spec_key
 from jepa_rl.config.resolve import Resolved
 from jepa_rl.config.schema import PretrainSchema
+from jepa_rl.feature_norm import feature_statistics
 from jepa_rl.frame_collection import cached_frames, load_frames
 from jepa_rl.pretraining import pretrain
 from jepa_rl.tracking import tracker_session
@@ -27,6 +28,7 @@ from jepa_rl.tracking import tracker_session
 log = logging.getLogger(__name__)
 
 ENCODER_FILE = "encoder.pt"
+STATS_FILE = "statistics.pt"  # a feature_statistics artifact
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,26 @@ class EncoderSource:
     def frames(self) -> Path:
         """The cached clean frame set ``pretrain.frames`` describes (collected if absent)."""
         return cached_frames(self.cache_dir, self.env, self.pretrain.frames, threads=self.threads)
+
+    def feature_statistics(
+        self, encoder: torch.nn.Module, weights: Path | None, device: torch.device, measure_bf16: bool
+    ) -> dict[str, Any]:
+        """``feature_norm.feature_statistics`` of ``encoder`` on the pretraining frames. For weights read from a
+        file (a cached encoder, or a user's), they are measured once, with the bf16 error whatever
+        ``measure_bf16`` says (the frozen and fine-tuned agents of one encoder share them), and cached,
+        keyed by the file's content."""
+        frames_dir = self.frames()
+
+        def measure(bf16: bool) -> dict[str, Any]:
+            return feature_statistics(encoder, load_frames(frames_dir)["frames"], device, bf16)
+
+        if weights is None:  # a random init: its statistics belong to this job alone
+            return measure(measure_bf16)
+        spec = {"weights_sha256": file_sha256(Path(weights)), "frames": frames_dir.name, "device": device.type}
+        path = cached_artifact(
+            self.cache_dir, "feature_statistics", spec, lambda tmp: torch.save(measure(True), tmp / STATS_FILE)
+        )
+        return torch.load(path / STATS_FILE, weights_only=True)
 
     def weights(self, net: dict[str, Any], objective: str | None, weights: str | None, log_dir: Path) -> Path | None:
         """The weights an encoder starts from: ``weights``, else its pretrained ones, else None (scratch)."""

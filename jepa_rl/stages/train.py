@@ -23,9 +23,8 @@ from jepa_rl.config.resolve import Resolved
 from jepa_rl.config.validate import build, build_agent_of, build_pipeline, require, settings
 from jepa_rl.encoder_cache import EncoderSource, encoder_source
 from jepa_rl.envs import make_train_envs
-from jepa_rl.feature_norm import FeatureNorm, feature_statistics
+from jepa_rl.feature_norm import FeatureNorm
 from jepa_rl.files import write_json
-from jepa_rl.frame_collection import load_frames
 from jepa_rl.heads import trained_parameters
 from jepa_rl.hydra_runtime import job_group, sweep_tags
 from jepa_rl.perturbations import VisualPerturbation
@@ -101,7 +100,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         agent.autocast = state["agent_autocast"]
         kept = {k: state[k] for k in ("encoder_weights", "feature_statistics", "snapshots")}
     else:
-        features = standardise_features(agent, source, enc.freeze)
+        features = standardise_features(agent, source, enc.freeze, weights)
         kept = {"encoder_weights": str(weights) if weights else None, "feature_statistics": features, "snapshots": []}
     # Episodes logged after the checkpoint will be played again: drop them (all of them on a fresh start).
     keep_rows_until(out / "episodes.csv", state["global_step"] if state else -1)
@@ -206,15 +205,16 @@ def checkpointer(
     return save
 
 
-def standardise_features(agent: Agent, source: EncoderSource, frozen: bool) -> dict[str, Any] | None:
-    """Set the statistics of a standardising agent from the pretraining frames; returns what was measured
-    (None when the agent does not standardise). A frozen encoder whose bf16 features differ from its
-    float32 ones by more than ``BF16_TOLERANCE`` of their spread across frames runs in float32."""
+def standardise_features(
+    agent: Agent, source: EncoderSource, frozen: bool, weights: Path | None
+) -> dict[str, Any] | None:
+    """Set the statistics of a standardising agent from the pretraining frames (cached with ``weights``);
+    returns what was measured (None when the agent does not standardise). A frozen encoder whose bf16
+    features differ from its float32 ones by more than ``BF16_TOLERANCE`` of their spread runs in float32."""
     if not isinstance(agent.norm, FeatureNorm):
         return None
-    frames = load_frames(source.frames())["frames"]
     measure = frozen and agent.autocast == "bf16"
-    stats = feature_statistics(agent.encoder, frames, next(agent.parameters()).device, measure_bf16=measure)
+    stats = dict(source.feature_statistics(agent.encoder, weights, next(agent.parameters()).device, measure))
     agent.norm.set_statistics(stats.pop("mean"), stats.pop("std"))
     if measure and stats["bf16_error_over_spread"] > BF16_TOLERANCE:
         agent.autocast = "none"

@@ -34,6 +34,9 @@ def test_pretrained_agents_train_frozen_and_fine_tuned_from_one_cached_encoder(t
     )
     assert a["encoder_weights"] == b["encoder_weights"] and a["encoder_weights"].endswith("encoder.pt")
     assert len(list((tmp_path / "cache" / "encoders").glob("*/encoder.pt"))) == 1
+    # The standardisation of the cached encoder, measured on the 64 pretraining frames, is cached with it.
+    assert a["feature_statistics"]["frames"] == b["feature_statistics"]["frames"] == 64
+    assert list((tmp_path / "cache" / "feature_statistics").glob("*/statistics.pt"))
 
 
 def test_pretrain_stage_rebuilds_a_corrupt_cached_encoder(tmp_path):
