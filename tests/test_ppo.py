@@ -152,4 +152,7 @@ def test_kept_freed_memory_spares_each_training_step_its_page_faults():
 
     default, kept = faults("default"), faults("retain")
     print(f"page faults per step: {default:.0f} with malloc's defaults, {kept:.0f} with freed memory kept")
-    assert kept < default / 4  # measured 133 against 1,941 (with the trunk; 0-87 against 1,579-4,711 without)
+    # Measured 133 against 1,941 (with the trunk; 0-87 against 1,579-4,711 without). Where malloc's own
+    # dynamic threshold already keeps the blocks (one machine measured 43 by default and 79 kept), the
+    # setting has nothing to spare: a few hundred faults are a fraction of a millisecond in a step.
+    assert kept < max(default / 4, 300)
