@@ -21,6 +21,7 @@ from jepa_rl.cache import cached_artifact, file_sha256, spec_key
 from jepa_rl.config.resolve import Resolved
 from jepa_rl.config.schema import PretrainSchema
 from jepa_rl.feature_norm import feature_statistics
+from jepa_rl.files import write_json
 from jepa_rl.frame_collection import cached_frames, load_frames
 from jepa_rl.pretraining import pretrain
 from jepa_rl.tracking import tracker_session
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 ENCODER_FILE = "encoder.pt"
 STATS_FILE = "statistics.pt"  # a feature_statistics artifact
+DIAGNOSTICS_FILE = "diagnostics.json"  # diagnostics.pretrainer_diagnostics of the finished encoder
 
 
 @dataclass(frozen=True)
@@ -98,12 +100,13 @@ class EncoderSource:
             config = {"env": self.env, "encoder": {"net": net, "objective": objective}, "pretrain": settings}
             with tracker_session(**tracking, config=config, run_dir=log_dir, run_id=f"pretrain-{spec_key(spec)}") as t:
                 # The partial checkpoint lives outside tmp: a killed build's progress survives it.
-                state, rows = pretrain(
+                state, rows, diagnostics = pretrain(
                     frames, net, objective, self.pretrain, self.device, self.bf16, log_fn=t.log, checkpoint=partial
                 )
-                t.summary(rows[-1])
+                t.summary({**rows[-1], **{f"pretrain/{k}": v for k, v in diagnostics.items()}})
             torch.save(state, tmp / ENCODER_FILE)
             write_history(rows, tmp / "history.csv")
+            write_json(diagnostics, tmp / DIAGNOSTICS_FILE)
 
         path = cached_artifact(self.cache_dir, "encoders", spec, build)
         partial.unlink(missing_ok=True)  # only once the finished encoder is in place

@@ -8,6 +8,7 @@ from torch import nn
 
 from jepa_rl.config.checks import require_positive
 from jepa_rl.masks import apply_masks
+from jepa_rl.transformer import TransformerBlock, init_like_ijepa, position_embedding
 
 
 def layer_init(layer: nn.Module, std: float = float(np.sqrt(2)), bias: float = 0.0) -> nn.Module:
@@ -34,12 +35,18 @@ class NatureCNN(nn.Module):
 
     Its features are the flattened ``64 x 7 x 7`` maps; the trained ``3136 -> 512`` layer that ends
     CleanRL's network is the agent's trunk (``heads.PolicyHeads``), as it is for every encoder.
+    ``tokens`` gives the 49 cells of the last map ``[B, 49, 64]``, for the masked objectives: they mask
+    the same 7x7 grid as the ViT's, as the pixels of its 12x12 patches.
     """
+
+    grid = 7  # the conv3 map (84 -> 20 -> 9 -> 7), and the masks' grid
+    patch_size = 12  # the pixels a mask cell stands for (84 / 7)
+    token_dim = 64  # channels of a cell
 
     def __init__(self, *, in_channels: int) -> None:
         super().__init__()
         require_positive(in_channels=in_channels)
-        self.feature_dim = 64 * 7 * 7
+        self.in_channels, self.feature_dim = in_channels, 64 * 7 * 7
         self.net = nn.Sequential(
             layer_init(nn.Conv2d(in_channels, 32, 8, stride=4)),
             nn.ReLU(),
@@ -50,39 +57,36 @@ class NatureCNN(nn.Module):
             nn.Flatten(),
         )
 
+    @property
+    def num_patches(self) -> int:
+        return self.grid * self.grid
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         # oneDNN's float32 CPU convolutions are faster on channels-last input, its bf16 ones are not
         # (measured in the README's implementation notes).
         fp32_cpu = obs.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
         return self.net(scale_pixels(obs, torch.channels_last if fp32_cpu else torch.contiguous_format))
 
+    def tokens(self, obs: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 frames ``[B, C, 84, 84]`` -> the conv3 cells ``[B, 49, 64]`` (row-major).
 
-class TransformerBlock(nn.Module):
-    """Pre-norm transformer block: ``x + attn(ln(x))``, then ``x + mlp(ln(x))``; shapes ``[B, N, D]``."""
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0) -> None:
-        super().__init__()
-        require_positive(width=dim, heads=heads, mlp_ratio=mlp_ratio)
-        if dim % heads:
-            raise ValueError(f"heads={heads} must divide the width {dim}; choose a divisor of {dim}")
-        self.heads = heads
-        self.norm1 = nn.LayerNorm(dim)
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-        self.norm2 = nn.LayerNorm(dim)
-        hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, N, D = x.shape
-        qkv = self.qkv(self.norm1(x)).reshape(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
-        attn = nn.functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # [B, H, N, D/H]
-        x = x + self.proj(attn.transpose(1, 2).reshape(B, N, D))
-        return x + self.mlp(self.norm2(x))
+        ``keep`` (``[B, K]`` cell indices): the network sees only the pixels of those cells' 12x12
+        patches (the rest are black) and returns only those cells ``[B, K, 64]``.
+        """
+        if keep is not None:
+            seen = torch.zeros(len(obs), self.num_patches, dtype=torch.bool, device=obs.device).scatter_(1, keep, True)
+            seen = seen.reshape(-1, 1, self.grid, self.grid).repeat_interleave(self.patch_size, 2)
+            obs = obs * seen.repeat_interleave(self.patch_size, 3)
+        maps = self.net[:-1](scale_pixels(obs))  # [B, 64, 7, 7]
+        cells = maps.flatten(2).transpose(1, 2)
+        return cells if keep is None else apply_masks(cells, keep)
 
 
 class ViTEncoder(nn.Module):
     """ViT-Tiny for 84x84 frame stacks: 12x12 patches -> 7x7 tokens of width 192, 3 heads, 4 layers.
+
+    Fixed 2-D sin-cos position embeddings (``pos_embed=learned``: trained ones) and I-JEPA's
+    initialisation (``transformer.init_like_ijepa``).
 
     ``tokens`` gives the patch tokens ``[B, 49, D]`` (what self-supervised objectives use);
     ``forward`` pools them into ``[B, D]`` RL features: the mean over patches, or a learned
@@ -101,6 +105,7 @@ class ViTEncoder(nn.Module):
         heads: int,
         mlp_ratio: float,
         pool: str,
+        pos_embed: str,
     ) -> None:
         super().__init__()
         require_positive(in_channels=in_channels, image_size=image_size, patch_size=patch_size, depth=depth)
@@ -109,16 +114,17 @@ class ViTEncoder(nn.Module):
             raise ValueError(f"patch_size={patch_size} must divide image_size={image_size}; choose one of {divisors}")
         if pool not in ("mean", "attention"):
             raise ValueError(f"pool={pool} must be mean or attention")
-        self.grid = image_size // patch_size
-        self.feature_dim, self.pool = width, pool
+        self.grid, self.patch_size, self.in_channels = image_size // patch_size, patch_size, in_channels
+        self.feature_dim = self.token_dim = width
+        self.pool, self.pos_embed_kind = pool, pos_embed
         self.patch_embed = nn.Conv2d(in_channels, width, patch_size, stride=patch_size)
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.grid * self.grid, width))
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        position_embedding(self, pos_embed, self.grid, width)
         self.blocks = nn.ModuleList(TransformerBlock(width, heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         if pool == "attention":
             self.query = nn.Parameter(torch.zeros(1, 1, width))
             self.pool_attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        init_like_ijepa(self, self.blocks)
 
     @property
     def num_patches(self) -> int:

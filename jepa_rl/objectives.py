@@ -1,20 +1,25 @@
-"""The self-supervised objectives of the ViT encoder: I-JEPA, and a masked-pixel autoencoder control.
+"""The self-supervised objectives of the encoders: I-JEPA, and a masked-pixel autoencoder control.
 
-Both objectives see the same frames, the same encoder, the same multi-block masks and the same
-narrow transformer on top of the context tokens; they differ only in what that transformer
-predicts at the target positions:
+Both objectives see the same frames, the same encoder, the same multi-block masks, the same narrow
+transformer on top of the context tokens and the same EMA target encoder, which is the one kept for
+RL (as I-JEPA evaluates it). They differ only in what that transformer predicts at the target positions:
 
-- ``jepa`` (Assran et al. 2023): the layer-normed patch features of an EMA target encoder that
-  sees the whole frame; smooth-L1 loss. The target encoder is the one kept for RL (as I-JEPA
-  evaluates it).
-- ``ae``: the target patches' pixels (12x12x4 values in [0, 1]); mean-squared error.
+- ``jepa`` (Assran et al. 2023): the layer-normed tokens of the EMA target encoder, which sees the
+  whole frame; smooth-L1 loss.
+- ``ae``: the target patches' pixels, each patch standardised over its own pixels (MAE's
+  ``norm_pix_loss``; ``pretrain.norm_pix=false``: raw values in [0, 1]); mean-squared error.
+
+``pretrain.target=residual`` removes, from either target, each position's mean over the batch and
+divides by the residual's RMS: what is left is the content that the screen layout cannot predict.
+
+Encoders: the ViT (its patch tokens) and the Nature-CNN (the 49 cells of its conv3 map, masked as
+the pixels of the 12x12 patches of the same 7x7 grid: ``encoders.NatureCNN.tokens``).
 
 Deviations from I-JEPA and why:
 - 7x7 patch grid (84x84 frames, patch 12) instead of 14x14: masks keep I-JEPA's scales and
-  aspect ratios, so a target block is about 3x3 patches.
+  aspect ratios, so a target block is about 3x3 patches (``encoder.net.patch_size=6``: 14x14).
 - Predictor: 2 layers of width 96 (I-JEPA: 12 layers of width 384 for a ViT-H); the encoder
   here has 4 layers, and the predictor must stay narrower and shallower than it.
-- Learned position embeddings (I-JEPA: fixed 2-D sin-cos); with 49 positions they are cheap to learn.
 - No random resized crops: a crop moves the paddle and ball, which are what RL needs.
 - Collapse indicator: the per-dimension standard deviation, across the batch, of the
   mean-pooled context features (collapse drives it to 0).
@@ -32,32 +37,42 @@ from hydra.utils import instantiate
 from torch import nn
 
 from jepa_rl.config.checks import require_positive
-from jepa_rl.encoders import TransformerBlock, ViTEncoder
+from jepa_rl.encoders import NatureCNN, ViTEncoder
 from jepa_rl.masks import apply_masks
+from jepa_rl.transformer import TransformerBlock, init_like_ijepa, position_embedding
 
 OBJECTIVES = ("jepa", "ae")
+TARGETS = ("tokens", "residual")
 
 
 class Predictor(nn.Module):
     """Narrow transformer: context tokens plus mask tokens at the target positions -> one output per target.
 
     Input ``context [B, K, D]`` with patch indices ``context_idx [B, K]``, ``target_idx [B, M]``;
-    output ``[B, M, out_dim]``.
+    output ``[B, M, out_dim]``. Its position embeddings are of the encoder's kind.
     """
 
     def __init__(
-        self, num_patches: int, in_dim: int, width: int, depth: int, heads: int, out_dim: int, mlp_ratio: float = 4.0
+        self,
+        grid: int,
+        in_dim: int,
+        width: int,
+        depth: int,
+        heads: int,
+        out_dim: int,
+        pos_embed: str,
+        mlp_ratio: float = 4.0,
     ) -> None:
         super().__init__()
         require_positive(predictor_width=width, predictor_depth=depth, predictor_heads=heads)
         self.embed = nn.Linear(in_dim, width)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
-        self.pos_embed = nn.Parameter(torch.zeros(1, num_patches, width))
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        position_embedding(self, pos_embed, grid, width)
         self.blocks = nn.ModuleList(TransformerBlock(width, heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, out_dim)
+        init_like_ijepa(self, self.blocks)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
 
     def forward(self, context: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor) -> torch.Tensor:
         pos = self.pos_embed.expand(len(context), -1, -1)
@@ -76,64 +91,93 @@ def patchify(obs: torch.Tensor, patch: int) -> torch.Tensor:
     return x.permute(0, 2, 4, 1, 3, 5).reshape(B, (H // patch) * (W // patch), C * patch * patch)
 
 
+def residual(targets: torch.Tensor) -> torch.Tensor:
+    """``[B, N, D]`` targets minus each position's mean over the batch, over the residual's RMS."""
+    centred = targets - targets.mean(0, keepdim=True)
+    return centred / centred.square().mean().add(1e-12).sqrt()
+
+
 class MaskedPretrainer(nn.Module):
-    """The encoder, the predictor (or pixel decoder) and, for JEPA, the EMA target encoder; one ``loss`` per batch."""
+    """The encoder, the predictor (or pixel decoder) and the EMA target encoder; one ``loss`` per batch."""
 
     def __init__(
-        self, encoder: ViTEncoder, objective: str, predictor_width: int, predictor_depth: int, predictor_heads: int
+        self,
+        encoder: ViTEncoder | NatureCNN,
+        objective: str,
+        predictor: Mapping[str, int],
+        norm_pix: bool,
+        target: str,
     ) -> None:
         super().__init__()
         if objective not in OBJECTIVES:
             raise ValueError(f"objective={objective!r}; choose one of {', '.join(OBJECTIVES)}")
-        self.objective, self.encoder = objective, encoder
-        patch = encoder.patch_embed.kernel_size[0]
-        out_dim = encoder.feature_dim if objective == "jepa" else encoder.patch_embed.in_channels * patch * patch
+        if target not in TARGETS:
+            raise ValueError(f"target={target} must be one of {', '.join(TARGETS)}")
+        self.objective, self.encoder, self.norm_pix, self.target = objective, encoder, norm_pix, target
+        pixels = encoder.in_channels * encoder.patch_size**2
         self.predictor = Predictor(
-            encoder.num_patches, encoder.feature_dim, predictor_width, predictor_depth, predictor_heads, out_dim
+            encoder.grid,
+            encoder.token_dim,
+            predictor["width"],
+            predictor["depth"],
+            predictor["heads"],
+            encoder.token_dim if objective == "jepa" else pixels,
+            getattr(encoder, "pos_embed_kind", "sincos"),
         )
-        self.target_encoder = None
-        if objective == "jepa":
-            self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
+        self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
+
+    def loss_fn(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The objective's loss: smooth-L1 on features (I-JEPA), squared error on pixels (MAE)."""
+        return F.smooth_l1_loss(pred, target) if self.objective == "jepa" else F.mse_loss(pred, target)
+
+    @torch.no_grad()
+    def targets(self, obs: torch.Tensor) -> torch.Tensor:
+        """What is predicted at every position of the whole frames ``obs``: ``[B, N, D_target]`` (float32)."""
+        if self.objective == "jepa":
+            h = self.target_encoder.tokens(obs).float()
+            h = F.layer_norm(h, h.shape[-1:])  # I-JEPA normalises the targets once more
+        else:
+            h = patchify(obs.float() / 255.0, self.encoder.patch_size)
+            if self.norm_pix:
+                h = (h - h.mean(-1, keepdim=True)) / (h.var(-1, keepdim=True) + 1e-6).sqrt()
+        return residual(h) if self.target == "residual" else h
+
+    def predict(self, obs: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor):
+        """``(predictions [B*T, M, D_target], context tokens [B, K, D])``: each of the ``T`` target blocks
+        of ``target_idx [B, T, M]`` predicted from the whole context (block t of sample b at row b*T + t)."""
+        T = target_idx.shape[1]
+        context = self.encoder.tokens(obs, keep=context_idx)  # [B, K, D]
+        rep = context.repeat_interleave(T, dim=0)
+        pred = self.predictor(rep, context_idx.repeat_interleave(T, dim=0), target_idx.flatten(0, 1)).float()
+        return pred, context
 
     def loss(
         self, obs: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(loss, context features [B, K, D])`` for uint8 frames ``obs [B, C, 84, 84]`` and masks.
-
-        ``target_idx`` is ``[B, T, M]``: every target block is predicted from the whole context.
-        """
-        B, T, M = target_idx.shape
-        context = self.encoder.tokens(obs, keep=context_idx)  # [B, K, D]
-        rep = context.repeat_interleave(T, dim=0)  # [B*T, K, D], block t of sample b at row b*T + t
-        pred = self.predictor(rep, context_idx.repeat_interleave(T, dim=0), target_idx.flatten(0, 1)).float()
-        if self.objective == "jepa":
-            with torch.no_grad():
-                h = self.target_encoder.tokens(obs).float()
-                h = F.layer_norm(h, h.shape[-1:])  # I-JEPA normalises the targets once more
-                target = apply_masks(h, target_idx.flatten(1)).reshape(B * T, M, -1)  # row b*T + t: block t of b
-            return F.smooth_l1_loss(pred, target), context
-        pixels = patchify(obs.float() / 255.0, self.encoder.patch_embed.kernel_size[0])
-        target = apply_masks(pixels, target_idx.flatten(1)).reshape(B * T, M, -1)
-        return F.mse_loss(pred, target), context
+        """``(loss, context tokens [B, K, D])`` for uint8 frames ``obs [B, C, 84, 84]`` and masks."""
+        pred, context = self.predict(obs, context_idx, target_idx)
+        target = apply_masks(self.targets(obs), target_idx.flatten(1)).reshape(pred.shape)
+        return self.loss_fn(pred, target), context
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
-        """EMA step of the target encoder towards the context encoder (JEPA only)."""
-        if self.target_encoder is None:
-            return
+        """EMA step of the target encoder towards the context encoder."""
         targets = list(self.target_encoder.parameters())
         torch._foreach_lerp_(targets, list(self.encoder.parameters()), 1.0 - momentum)
 
-    def pretrained_encoder(self) -> ViTEncoder:
-        """The encoder RL uses: the EMA target encoder for JEPA, the encoder itself for the autoencoder."""
-        return self.target_encoder if self.target_encoder is not None else self.encoder
+    def pretrained_encoder(self) -> ViTEncoder | NatureCNN:
+        """The encoder RL uses: the EMA target encoder, for both objectives."""
+        return self.target_encoder
 
 
-def make_pretrainer(net_cfg: Mapping[str, Any], objective: str, predictor: Any) -> MaskedPretrainer:
-    """Build the encoder from ``encoder.net`` and the pretrainer around it (``predictor``: width, depth, heads)."""
+def make_pretrainer(net_cfg: Mapping[str, Any], objective: str, settings: Any) -> MaskedPretrainer:
+    """Build the encoder from ``encoder.net`` and the pretrainer around it; ``settings``: the ``pretrain``
+    group (its predictor's width, depth and heads, ``norm_pix`` and ``target``)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective={objective} is not an objective; choose {' or '.join(OBJECTIVES)} (or null)")
     encoder = instantiate(net_cfg)
-    if not isinstance(encoder, ViTEncoder):
-        raise ValueError(f"objective={objective} pretrains a ViT; this net is a {type(encoder).__name__}")
-    return MaskedPretrainer(encoder, objective, predictor.width, predictor.depth, predictor.heads)
+    if not isinstance(encoder, ViTEncoder | NatureCNN):
+        kind = type(encoder).__name__
+        raise ValueError(f"objective={objective} pretrains a ViT or a Nature-CNN; this net is a {kind}")
+    shape = {k: getattr(settings.predictor, k) for k in ("width", "depth", "heads")}
+    return MaskedPretrainer(encoder, objective, shape, settings.norm_pix, settings.target)

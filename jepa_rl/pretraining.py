@@ -22,9 +22,10 @@ from torch import nn
 from jepa_rl import preemption
 from jepa_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from jepa_rl.config.schema import MasksSchema, PretrainSchema
+from jepa_rl.diagnostics import pretrainer_diagnostics
 from jepa_rl.masks import MaskConfig, sample_masks
 from jepa_rl.objectives import MaskedPretrainer, make_pretrainer
-from jepa_rl.schedules import ema_momentum, warmup_cosine
+from jepa_rl.schedules import ema_initial_share, ema_momentum, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,9 @@ def pretrain(
     log_fn: Callable[[dict[str, float], int], None] | None = None,
     checkpoint: Path | None = None,
     checkpoint_every: int = 200,
-) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
-    """Train on ``frames`` (``[N, C, 84, 84]`` uint8) for ``cfg.epochs``; returns (encoder state_dict, log rows).
+) -> tuple[dict[str, torch.Tensor], list[dict[str, float]], dict[str, float]]:
+    """Train on ``frames`` (``[N, C, 84, 84]`` uint8) for ``cfg.epochs``; returns the kept encoder's
+    state_dict, the log rows and ``diagnostics.pretrainer_diagnostics`` at the end.
 
     ``bf16``: run under bf16 autocast (the resolved ``pretrain.autocast``). ``log_fn(metrics, step)``
     receives the ``pretrain/`` metrics every ``cfg.log_every`` steps. With ``checkpoint``, the state is
@@ -143,12 +145,13 @@ def pretrain(
     """
     gen = torch.Generator().manual_seed(cfg.seed)  # masks
     torch.manual_seed(cfg.seed)
-    model = make_pretrainer(net_cfg, objective, cfg.predictor).to(device).train()
+    model = make_pretrainer(net_cfg, objective, cfg).to(device).train()
     masks = mask_config(cfg.masks, model.encoder.grid)
     optimizer = make_adamw(model)
     batch = min(cfg.batch_size, len(frames))
     total = cfg.epochs * (len(frames) // batch)
     done, rows = resume_state(checkpoint, model, optimizer, gen)
+    warn_if_the_target_keeps_its_init(total, cfg)
     start = time.perf_counter()
     # With a checkpoint to write, a cluster's preemption signal waits for the end of the step.
     with preemption.deferred() if checkpoint is not None else contextlib.nullcontext():
@@ -159,6 +162,7 @@ def pretrain(
             if step % cfg.log_every == 0 or step == total:
                 elapsed = time.perf_counter() - start
                 rows.append(log_row(step, epoch, loss, lr, momentum, context, (step - done) * batch / elapsed))
+                rows[-1]["pretrain/ema_initial_share"] = ema_initial_share(step, total, cfg.ema_start, cfg.ema_end)
                 if log_fn:
                     log_fn(rows[-1], step)
                 log.info(
@@ -174,7 +178,20 @@ def pretrain(
                 save_checkpoint({**state, "mask_rng": gen.get_state()}, checkpoint)
                 preemption.hand_over()  # when a cluster signal asked for this checkpoint
     state = {k: v.detach().cpu() for k, v in model.pretrained_encoder().state_dict().items()}
-    return state, rows
+    return state, rows, pretrainer_diagnostics(model, frames, masks, device)
+
+
+def warn_if_the_target_keeps_its_init(total: int, cfg: PretrainSchema) -> None:
+    """The kept (EMA target) encoder should hold under 1% of its random init by the last step."""
+    share = ema_initial_share(total, total, cfg.ema_start, cfg.ema_end)
+    if share > 0.01:
+        log.warning(
+            "after %d steps with ema_start=%s, the kept encoder will still be %.0f%% its random init; "
+            "lower pretrain.ema_start (or pretrain for more steps) to bring it under 1%%",
+            total,
+            cfg.ema_start,
+            100 * share,
+        )
 
 
 def log_row(step: int, epoch: int, loss: torch.Tensor, lr: float, momentum: float, context: torch.Tensor, fps: float):

@@ -19,3 +19,9 @@ def warmup_cosine(
         return start + (peak - start) * step / warmup_steps
     progress = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
     return end + 0.5 * (peak - end) * (1.0 + math.cos(math.pi * progress))
+
+
+def ema_initial_share(steps: int, total_steps: int, start: float, end: float) -> float:
+    """Share of the initial weights still in the EMA target after ``steps`` updates: the product of the
+    momenta of ``ema_momentum`` (each update keeps ``momentum`` of the target)."""
+    return math.exp(math.fsum(math.log(ema_momentum(s, total_steps, start, end)) for s in range(steps)))

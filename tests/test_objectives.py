@@ -1,8 +1,10 @@
 """The self-supervised objectives on real frames: patch order, loss shapes and gradients, the EMA target."""
 
+from dataclasses import replace
+
 import pytest
 import torch
-from helpers import compose_cfg, played_frames, vit
+from helpers import cnn, compose_cfg, played_frames, vit
 
 from jepa_rl.masks import sample_masks
 from jepa_rl.objectives import make_pretrainer, patchify
@@ -24,19 +26,19 @@ def test_patchify_matches_the_vit_patch_order():
 
 @pytest.mark.parametrize("objective", ["jepa", "ae"])
 def test_loss_shapes_and_gradients(frames, jepa_settings, jepa_net, objective):
-    model = make_pretrainer(jepa_net, objective, jepa_settings.predictor)
+    model = make_pretrainer(jepa_net, objective, jepa_settings)
     context_idx, target_idx = sample_masks(8, mask_config(jepa_settings.masks, 7), torch.Generator().manual_seed(0))
     loss, context = model.loss(torch.from_numpy(frames[:8]), context_idx, target_idx)
     assert loss.ndim == 0 and context.shape == (8, context_idx.shape[1], 192)
     loss.backward()
     assert model.encoder.patch_embed.weight.grad is not None and model.predictor.head.weight.grad is not None
-    if objective == "jepa":  # the target encoder only moves by EMA
-        assert all(p.grad is None and not p.requires_grad for p in model.target_encoder.parameters())
-    assert model.pretrained_encoder() is (model.target_encoder if objective == "jepa" else model.encoder)
+    # Both objectives keep an EMA target encoder (it only moves by EMA), and RL gets it.
+    assert all(p.grad is None and not p.requires_grad for p in model.target_encoder.parameters())
+    assert model.pretrained_encoder() is model.target_encoder
 
 
 def test_ema_moves_the_target_towards_the_encoder(jepa_settings, jepa_net):
-    model = make_pretrainer(jepa_net, "jepa", jepa_settings.predictor)
+    model = make_pretrainer(jepa_net, "jepa", jepa_settings)
     with torch.no_grad():
         for p in model.encoder.parameters():
             p.add_(1.0)
@@ -46,8 +48,48 @@ def test_ema_moves_the_target_towards_the_encoder(jepa_settings, jepa_net):
         assert torch.allclose(t, 0.9 * b + 0.1 * e, atol=1e-6)
 
 
-def test_an_unknown_objective_or_a_net_other_than_the_vit_is_refused(jepa_settings, jepa_net):
+def test_an_unknown_objective_or_target_is_refused(jepa_settings, jepa_net):
     with pytest.raises(ValueError, match="objective=mae"):
-        make_pretrainer(jepa_net, "mae", jepa_settings.predictor)
-    with pytest.raises(ValueError, match="NatureCNN"):
-        make_pretrainer(compose_cfg(["encoder=cnn"]).encoder.net, "jepa", jepa_settings.predictor)
+        make_pretrainer(jepa_net, "mae", jepa_settings)
+    with pytest.raises(ValueError, match="target=pixels"):
+        make_pretrainer(jepa_net, "jepa", replace(jepa_settings, target="pixels"))
+
+
+@pytest.mark.parametrize("objective", ["jepa", "ae"])
+def test_the_nature_cnn_is_pretrained_on_the_cells_of_its_last_map(frames, jepa_settings, objective):
+    """The same masks on the 7x7 conv3 map; the context sees only its patches' pixels."""
+    model = make_pretrainer(compose_cfg(["encoder=cnn"]).encoder.net, objective, jepa_settings)
+    context_idx, target_idx = sample_masks(8, mask_config(jepa_settings.masks, 7), torch.Generator().manual_seed(0))
+    loss, context = model.loss(torch.from_numpy(frames[:8]), context_idx, target_idx)
+    assert loss.ndim == 0 and context.shape == (8, context_idx.shape[1], 64)
+    loss.backward()
+    assert model.encoder.net[0].weight.grad is not None and model.target_encoder.net[0].weight.grad is None
+
+
+def test_the_cnn_context_sees_nothing_of_the_patches_it_does_not_keep():
+    encoder, obs = cnn(), torch.from_numpy(played_frames(2))
+    keep = torch.tensor([[0, 1, 2, 7, 8, 9], [40, 41, 46, 47, 48, 39]])
+    changed = obs.clone()
+    changed[..., 36:, :36] = 255 - changed[..., 36:, :36]  # patches (3..6, 0..2): none of them kept
+    changed[1, ..., :24, :] = 0  # sample 1 keeps nothing in rows 0-1
+    assert torch.equal(encoder.tokens(obs, keep), encoder.tokens(changed, keep))
+    assert encoder.tokens(obs).shape == (2, 49, 64)
+    assert torch.allclose(encoder.tokens(obs).transpose(1, 2).flatten(1), encoder(obs), atol=1e-6)
+
+
+def test_autoencoder_targets_are_each_patch_standardised_unless_raw_is_asked(frames, jepa_settings, jepa_net):
+    obs = torch.from_numpy(frames[:8])
+    normalised = make_pretrainer(jepa_net, "ae", jepa_settings).targets(obs)  # [8, 49, 576]
+    varied = normalised.std(-1) > 0.5  # patches that are not one flat colour
+    assert varied.any() and torch.allclose(normalised.mean(-1)[varied], torch.zeros(()), atol=1e-4)
+    assert torch.allclose(normalised.std(-1, unbiased=False)[varied], torch.ones(()), atol=1e-2)
+    raw = make_pretrainer(jepa_net, "ae", replace(jepa_settings, norm_pix=False)).targets(obs)
+    assert torch.equal(raw, patchify(obs.float() / 255, 12))
+
+
+@pytest.mark.parametrize("objective", ["jepa", "ae"])
+def test_residual_targets_hold_no_position_mean(frames, jepa_settings, jepa_net, objective):
+    model = make_pretrainer(jepa_net, objective, replace(jepa_settings, target="residual"))
+    targets = model.targets(torch.from_numpy(frames[:16]))
+    assert torch.allclose(targets.mean(0), torch.zeros(()), atol=1e-4)  # each position's mean removed
+    assert targets.square().mean().item() == pytest.approx(1.0, rel=1e-4)

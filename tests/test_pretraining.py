@@ -23,24 +23,26 @@ def frames():
 @pytest.mark.parametrize("objective", ["jepa", "ae"])
 def test_loss_falls_within_a_handful_of_steps(frames, jepa_settings, jepa_net, objective):
     cfg = replace(jepa_settings, epochs=3, batch_size=32, lr=1e-3, start_lr=1e-3, warmup=0.0, log_every=1)
-    state, rows = pretrain(frames, jepa_net, objective, cfg, CPU, bf16=False)
+    state, rows, diagnostics = pretrain(frames, jepa_net, objective, cfg, CPU, bf16=False)
     losses = [r["pretrain/loss"] for r in rows]
     assert len(losses) == 3 * 4
-    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
+    # Normalised pixels (MAE's norm_pix_loss) start near 1 and fall more slowly than JEPA's features.
+    assert np.mean(losses[-3:]) < {"jepa": 0.7, "ae": 0.9}[objective] * np.mean(losses[:3]), losses
+    assert diagnostics["model_loss"] > 0 and diagnostics["oracle_loss"] > 0 and 0 < diagnostics["content_share"] < 1
     assert rows[-1]["pretrain/feature_std"] > 1e-3  # not collapsed
     assert set(state) == set(vit().state_dict())
 
 
 def test_pretraining_is_seeded(frames, jepa_settings, jepa_net):
     cfg = replace(jepa_settings, epochs=1, batch_size=64, log_every=1)
-    a, _ = pretrain(frames, jepa_net, "jepa", cfg, CPU, bf16=False)
-    b, _ = pretrain(frames, jepa_net, "jepa", cfg, CPU, bf16=False)
+    a, _, _ = pretrain(frames, jepa_net, "jepa", cfg, CPU, bf16=False)
+    b, _, _ = pretrain(frames, jepa_net, "jepa", cfg, CPU, bf16=False)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_killed_pretraining_resumes_to_the_same_weights(frames, jepa_settings, jepa_net, tmp_path):
     cfg = replace(jepa_settings, epochs=2, batch_size=32, log_every=1)  # 8 steps
-    uninterrupted, rows = pretrain(frames, jepa_net, "jepa", cfg, CPU, bf16=False)
+    uninterrupted, rows, _ = pretrain(frames, jepa_net, "jepa", cfg, CPU, bf16=False)
 
     def kill_at_step_6(row, step):
         if step == 6:
@@ -60,7 +62,7 @@ def test_killed_pretraining_resumes_to_the_same_weights(frames, jepa_settings, j
             checkpoint_every=4,
         )
     assert partial.exists()
-    resumed, resumed_rows = pretrain(
+    resumed, resumed_rows, _ = pretrain(
         frames, jepa_net, "jepa", cfg, CPU, bf16=False, checkpoint=partial, checkpoint_every=4
     )
     assert [r["pretrain/step"] for r in resumed_rows] == list(range(1, 9))
@@ -89,7 +91,7 @@ def test_weight_decay_schedule_reaches_the_decayed_group_even_from_zero(jepa_set
     """The decayed group is found by its tag, so a schedule starting at 0 still rises to its end value."""
     cfg = replace(jepa_settings, weight_decay=0.0, final_weight_decay=0.4)
     one_layer = {**OmegaConf.to_container(jepa_net, resolve=True), "depth": 1}
-    model = make_pretrainer(one_layer, "jepa", cfg.predictor)
+    model = make_pretrainer(one_layer, "jepa", cfg)
     optimizer = make_adamw(model)
     decays = []
     for step in (0, 50, 99):

@@ -67,8 +67,11 @@ class PretrainSchema:
     warmup: float = 0.1  # fraction of the steps spent in the linear warmup (I-JEPA: 40 of 300 epochs)
     weight_decay: float = 0.04  # AdamW, rising to final_weight_decay on a cosine (I-JEPA)
     final_weight_decay: float = 0.4  # weight decay at the last step
-    ema_start: float = 0.996  # target-encoder EMA momentum, linear to ema_end (I-JEPA)
+    ema_start: float = 0.996  # target-encoder EMA momentum, linear to ema_end (I-JEPA); presets lower it so
+    # that the kept encoder holds under 1% of its random init (pretrain/ema_initial_share)
     ema_end: float = 1.0  # EMA momentum at the last step
+    target: str = "tokens"  # tokens: the objective's own targets | residual: minus each position's batch mean
+    norm_pix: bool = True  # ae: each target patch's pixels standardised (MAE's norm_pix_loss); false: raw [0, 1]
     masks: MasksSchema = field(default_factory=MasksSchema)  # I-JEPA multi-block masks
     predictor: PredictorSchema = field(default_factory=PredictorSchema)  # predictor = pixel decoder shape
     autocast: str = "auto"  # auto (bf16 on a CPU with AVX512-BF16/AMX, else float32) | bf16 | none
@@ -79,20 +82,24 @@ class PretrainSchema:
         for name in ("lr", "start_lr", "final_lr", "weight_decay", "final_weight_decay"):
             _require(getattr(self, name) >= 0, f"{name}={getattr(self, name)} must be >= 0")
         _require(0 <= self.warmup < 1, f"warmup={self.warmup} (a fraction of the steps) must be in [0, 1)")
+        _require(0 < self.ema_start <= 1, f"ema_start={self.ema_start} must be in (0, 1] (1: a fixed target)")
         _require(
-            0 <= self.ema_start <= self.ema_end <= 1,
-            f"ema_start={self.ema_start} <= ema_end={self.ema_end} must lie in [0, 1]",
+            self.ema_start <= self.ema_end <= 1,
+            f"ema_end={self.ema_end} must lie in [ema_start={self.ema_start}, 1]",
         )
+
+
+PROBED = ("cnn", "vit", "jepa", "ae", "jepa_cnn", "ae_cnn")  # every encoder of conf/config.yaml's `encoders`
 
 
 @dataclass
 class ProbeSchema:
     """``probe``: linear probes of frozen features for RAM game-state variables (AtariARI), clean and perturbed."""
 
-    encoders: list[str] = field(default_factory=lambda: ["cnn", "vit", "jepa", "ae"])  # names under `encoders`
-    # A PPO checkpoint.pt per encoder: probe that trained agent's encoder; null: jepa/ae use their
-    # pretrained encoder, cnn/vit a random init.
-    checkpoints: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(["cnn", "vit", "jepa", "ae"]))
+    encoders: list[str] = field(default_factory=lambda: list(PROBED))  # names under `encoders`
+    # A PPO checkpoint.pt per encoder: probe that trained agent's encoder; null: a pretrained encoder
+    # uses its pretrained weights, cnn/vit a random init.
+    checkpoints: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(PROBED))
     frames: FramesSchema = field(default_factory=lambda: FramesSchema(num_frames=20_000, seed=1000))  # held out
     test_fraction: float = 0.2  # fraction of games (not frames) held out to score the probes
     min_entropy: float = 0.6  # nats: variables of lower label entropy are not probed (AtariARI; 0: probe all)

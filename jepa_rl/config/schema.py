@@ -75,6 +75,7 @@ class ViTSchema:
     heads: int = 3  # attention heads (must divide width)
     mlp_ratio: float = 4.0  # MLP hidden width / token width
     pool: str = "mean"  # mean | attention: how patch tokens become the RL feature vector
+    pos_embed: str = "sincos"  # sincos: fixed 2-D sin-cos (I-JEPA) | learned (in the encoder and its predictor)
 
 
 @dataclass

@@ -122,10 +122,10 @@ def pretrain_step_seconds(
 ) -> float:
     """Seconds per pretraining step (``objective``) or per plain ViT forward+backward (``None``), after warm-up."""
     device, bf16 = res.device, res.pretrain_precision == "bf16"
-    model = make_pretrainer(net, objective or "ae", pretrain.predictor).to(device)
+    model = make_pretrainer(net, objective or "ae", pretrain).to(device)
     optimizer = make_adamw(model)
     masks, gen = mask_config(pretrain.masks, model.encoder.grid), torch.Generator().manual_seed(0)
-    obs = torch.randint(0, 256, (batch, model.encoder.patch_embed.in_channels, 84, 84), dtype=torch.uint8)
+    obs = torch.randint(0, 256, (batch, model.encoder.in_channels, 84, 84), dtype=torch.uint8)
     obs = obs.to(device)
 
     def step() -> None:

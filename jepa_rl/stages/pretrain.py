@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from omegaconf import DictConfig
 from jepa_rl.config import ConfigError
 from jepa_rl.config.resolve import Resolved
 from jepa_rl.config.validate import build_encoder_of, settings
-from jepa_rl.encoder_cache import encoder_source, read_history
+from jepa_rl.encoder_cache import DIAGNOSTICS_FILE, encoder_source, read_history
 from jepa_rl.files import write_json
 from jepa_rl.stages.resume import plain
 
@@ -38,6 +39,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         "encoder_weights": str(weights),
         "frames": str(source.frames()),
         "history": read_history(weights.parent / "history.csv"),
+        "diagnostics": json.loads((weights.parent / DIAGNOSTICS_FILE).read_text()),
     }
     write_json(summary, out / "pretrain.json")
     log.info("pretrained %s encoder: %s", objective, weights)

@@ -7,7 +7,9 @@ byte-identical to a training frame are not scored, and variables of low entropy 
 frames (``probe.min_entropy``, nats) are not probed, as in AtariARI. For each encoder of
 ``probe.encoders`` - a trained agent's (``probe.checkpoints.<name>``), a pretrained one (jepa,
 ae) or a random init - linear probes are fit on clean training frames and scored on the
-test frames under each perturbation. Writes ``probes.json`` and PCA / nearest-neighbour figures.
+test frames under each perturbation, and the encoder's content share and feature rank
+(``diagnostics.encoder_diagnostics``) are measured on the clean frames. Writes ``probes.json``
+and PCA / nearest-neighbour figures.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from jepa_rl.config import ConfigError
 from jepa_rl.config.resolve import Resolved
 from jepa_rl.config.schema import FramesSchema, ProbeSchema
 from jepa_rl.config.validate import build_encoder_of, check_frame_set, config_key, settings
+from jepa_rl.diagnostics import encoder_diagnostics
 from jepa_rl.encoder_cache import EncoderSource, encoder_source
 from jepa_rl.feature_norm import encode
 from jepa_rl.files import write_json
@@ -160,14 +163,17 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         reference = test_x["clean"] if "clean" in test_x else feats(clean["frames"], test_rows)
         eval_sets = {s: (x, {k: v[test_rows] for k, v in labels.items()}) for s, x in test_x.items()}
         probes = probe_encoder(train_x, train_labels, eval_sets, seed=seed, games=clean["episode"][train_rows])
+        network = encoder.agent.encoder if isinstance(encoder, PolicyRepresentation) else encoder
         results[label] = {
             "probes": probes,
             "mean_f1": mean_f1(probes, list(test_x)),
             "nn_retrieval": {s: nn_retrieval(reference, x) for s, x in test_x.items() if s != "clean"},
+            "diagnostics": encoder_diagnostics(network, clean["frames"], res.device),
         }
         clean_test_features[label] = reference
         scores = "  ".join(f"{s} {f:.3f}" for s, f in results[label]["mean_f1"].items())
-        log.info("probe %-12s mean F1 over %d variables %s", label, len(probes), scores)
+        found = "  ".join(f"{k} {v:.3g}" for k, v in results[label]["diagnostics"].items())
+        log.info("probe %-12s mean F1 over %d variables %s  (%s)", label, len(probes), scores, found)
     summary = {
         "env_id": cfg.env.env_id,
         "game": game,
@@ -211,7 +217,7 @@ def report(tracking: dict[str, Any], out: Path, summary: dict[str, Any], figures
             {
                 f"probe/{label}/{pert}/{metric}": value
                 for label, res in summary["encoders"].items()
-                for metric in ("mean_f1", "nn_retrieval")
+                for metric in ("mean_f1", "nn_retrieval", "diagnostics")
                 for pert, value in res[metric].items()
             }
         )

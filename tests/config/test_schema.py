@@ -68,9 +68,10 @@ def test_the_schemas_are_the_one_source_of_defaults():
         ("pretrain.masks.target_scale=[a,b]", "pretrain.masks.target_scale"),
         ("ppo.learning_rat=0.1", "ppo.learning_rat"),
         ("encoder.net.heads=3", "encoder.net.heads"),  # the CNN has no heads
+        ("encoder=jepa_cnn encoder.net.heads=4", "encoder.net.heads"),  # nor does the pretrained one
     ],
 )
 def test_wrong_types_and_unknown_keys_are_rejected_by_the_schema(override, key):
     with pytest.raises(ConfigCompositionException) as caught:
-        compose_cfg([override])
+        compose_cfg(override.split())
     assert key in str(caught.value) + str(caught.value.__cause__)
