@@ -46,9 +46,11 @@ def test_pretrain_stage_rebuilds_a_corrupt_cached_encoder(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads((tmp_path / "pre" / "pretrain.json").read_text())
     assert summary["objective"] == "ae" and len(summary["history"]) == 2
-    assert {"pretrain/loss", "pretrain/lr", "pretrain/ema_momentum", "pretrain/feature_std"} <= set(
-        summary["history"][0]
-    )
+    logged = {"pretrain/loss", "pretrain/lr", "pretrain/ema_momentum", "pretrain/ema_initial_share"}
+    assert logged | {"pretrain/feature_std"} <= set(summary["history"][0])
+    diagnostics = {"model_loss", "oracle_loss", "content_share", "effective_rank", "weight_distance"}
+    assert set(summary["diagnostics"]) == diagnostics
+    assert "the kept encoder will still be" in first.stdout  # 2 steps at ema_start 0.996
     assert list((tmp_path / "pre" / "wandb").glob("offline-run-*"))  # logged to its own W&B run
     weights = tmp_path / summary["encoder_weights"]
     weights.write_bytes(weights.read_bytes()[:100])  # truncated behind the cache's back

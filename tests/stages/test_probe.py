@@ -54,6 +54,7 @@ def test_probe_stage_on_a_tiny_frame_set(tmp_path):
     probes = json.loads((tmp_path / "probe" / "probes.json").read_text())
     assert list(probes["encoders"]) == ["cnn_agent", "vit_random", "jepa"]
     for res in probes["encoders"].values():
+        assert 0 < res["diagnostics"]["content_share"] < 1 and res["diagnostics"]["effective_rank"] >= 1
         # Variables of low entropy on so few frames (a random agent rarely scores) are reported, not probed.
         assert set(res["probes"]) | set(probes["dropped_variables"]) == {
             "ball_x",
