@@ -89,7 +89,7 @@ class PretrainSchema:
         )
 
 
-PROBED = ("cnn", "vit", "jepa", "ae", "jepa_cnn", "ae_cnn")  # every encoder of conf/config.yaml's `encoders`
+PROBED = ("cnn", "vit", "jepa", "ae", "jepa_cnn", "ae_cnn")  # conf/config.yaml's `encoders` but jepa_p6
 
 
 @dataclass

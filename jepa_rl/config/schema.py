@@ -182,9 +182,12 @@ class BenchmarkSchema:
     ppo_iterations: int = 8  # PPO updates timed per measurement (after one warm-up)
     pretrain_batch: int = 256  # frames per timed pretraining step
     pretrain_steps: int = 5  # pretraining steps timed per measurement (after two warm-up)
+    # Nets (names under `encoders`) whose JEPA and autoencoder steps are timed against a forward+backward
+    pretrain_encoders: list[str] = field(default_factory=lambda: ["jepa", "jepa_cnn", "jepa_p6"])
 
     def __post_init__(self) -> None:
         _positive(self, "repeats", "env_steps", "ppo_iterations", "pretrain_batch", "pretrain_steps")
+        _require(len(self.pretrain_encoders) > 0, "pretrain_encoders is empty; name encoders, e.g. [jepa]")
 
 
 @dataclass

@@ -7,8 +7,10 @@
       iteration spends in its rollout and in its update, and the ceiling the emulator and that
       update set together (``batch / (batch / (a) + update seconds)``);
   (d) ppo_frozen_vit: the same with a frozen ViT-Tiny (the jepa / ae setting), as a ratio of (c);
-  (e) pretraining steps on ``benchmark.pretrain_batch`` frames: JEPA, autoencoder, and a plain
-      forward+backward of the same ViT (the cost masking and EMA are compared against);
+  (e) pretraining steps on ``benchmark.pretrain_batch`` frames for each net of
+      ``benchmark.pretrain_encoders`` (the ViT, the Nature-CNN, the ViT on 6-px patches): JEPA,
+      autoencoder, and a plain forward+backward of the same net (the cost masking and EMA are
+      compared against);
 and prints the ratios, plus the process's peak resident memory.
 """
 
@@ -29,6 +31,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from jepa_rl.agent import build_agent, make_optimizer
+from jepa_rl.config import ConfigError
 from jepa_rl.config.resolve import Resolved, env_groups, native_bf16
 from jepa_rl.config.schema import BenchmarkSchema, PretrainSchema
 from jepa_rl.config.validate import build_encoder_of, settings
@@ -45,10 +48,14 @@ log = logging.getLogger(__name__)
 
 
 def check(cfg: DictConfig) -> None:
-    """What training builds, the ViT the frozen and pretraining measurements use, the benchmark settings."""
+    """What training builds, the nets the frozen and pretraining measurements use, the benchmark settings."""
     train.check(cfg)
-    build_encoder_of(cfg, "jepa", with_pretrainer=True)
-    settings(cfg.benchmark, "benchmark")
+    bc = settings(cfg.benchmark, "benchmark")
+    for name in dict.fromkeys(["jepa", *bc.pretrain_encoders]):
+        if name not in cfg.encoders:
+            choices = ", ".join(cfg.encoders)
+            raise ConfigError(f"benchmark.pretrain_encoders names unknown encoder '{name}'; choose from {choices}")
+        build_encoder_of(cfg, name, with_pretrainer=True)
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,7 @@ def ppo_sps(setup: Setup, case: PPOCase, iterations: int) -> dict[str, float]:
 def pretrain_step_seconds(
     net: dict[str, Any], pretrain: PretrainSchema, objective: str | None, batch: int, steps: int, res: Resolved
 ) -> float:
-    """Seconds per pretraining step (``objective``) or per plain ViT forward+backward (``None``), after warm-up."""
+    """Seconds per pretraining step (``objective``) or per forward+backward of the net (``None``), after warm-up."""
     device, bf16 = res.device, res.pretrain_precision == "bf16"
     model = make_pretrainer(net, objective or "ae", pretrain).to(device)
     optimizer = make_adamw(model)
@@ -172,11 +179,15 @@ def ppo_cases(cfg: DictConfig, res: Resolved) -> dict[str, PPOCase]:
 
 
 def measure(
-    setup: Setup, cases: dict[str, PPOCase], vit_net: dict, pretrain: PretrainSchema, bc: BenchmarkSchema
+    setup: Setup, cases: dict[str, PPOCase], nets: dict[str, dict], pretrain: PretrainSchema, bc: BenchmarkSchema
 ) -> tuple[dict, dict, dict]:
-    """``bc.repeats`` rounds of every measurement: ``(agent steps/s, pretraining step seconds, PPO phases)``."""
+    """``bc.repeats`` rounds of every measurement: ``(agent steps/s, pretraining step seconds, PPO phases)``.
+
+    Pretraining is timed for each net of ``nets`` (name -> ``encoder.net``): a JEPA step, an autoencoder
+    step and a plain forward+backward of the net (keys ``<name>/jepa``, ``<name>/ae``, ``<name>/fwd_bwd``).
+    """
     runs: dict[str, list[float]] = {k: [] for k in ("emulator", "pipeline", *cases)}
-    step_runs: dict[str, list[float]] = {"jepa": [], "ae": [], "vit_fwd_bwd": []}
+    step_runs: dict[str, list[float]] = {f"{n}/{k}": [] for n in nets for k in ("jepa", "ae", "fwd_bwd")}
     phases = {k: {"rollout_seconds": [], "update_seconds": []} for k in cases}
     for _ in range(bc.repeats):
         runs["emulator"].append(emulator_sps(setup, bc.env_steps, preprocess=False))
@@ -186,9 +197,11 @@ def measure(
             runs[key].append(measured.pop("sps"))
             for phase, seconds in measured.items():
                 phases[key][phase].append(seconds)
-        for key, objective in (("jepa", "jepa"), ("ae", "ae"), ("vit_fwd_bwd", None)):
+        for key in step_runs:
+            name, kind = key.split("/")
+            objective = None if kind == "fwd_bwd" else kind
             seconds = pretrain_step_seconds(
-                vit_net, pretrain, objective, bc.pretrain_batch, bc.pretrain_steps, setup.res
+                nets[name], pretrain, objective, bc.pretrain_batch, bc.pretrain_steps, setup.res
             )
             step_runs[key].append(seconds)
     return runs, step_runs, phases
@@ -200,7 +213,8 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
     head = {"kind": cfg.head.kind, "width": cfg.head.width}
     setup = Setup(plain(cfg.env), instantiate(cfg.perturbation), plain(cfg.ppo), head, cfg.seed, res)
     cases = ppo_cases(cfg, res)
-    runs, step_runs, phases = measure(setup, cases, plain(cfg.encoders.jepa.net), OmegaConf.to_object(cfg.pretrain), bc)
+    nets = {name: plain(cfg.encoders[name].net) for name in bc.pretrain_encoders}
+    runs, step_runs, phases = measure(setup, cases, nets, OmegaConf.to_object(cfg.pretrain), bc)
     med = {k: statistics.median(v) for k, v in runs.items()}
     step_med = {k: statistics.median(v) for k, v in step_runs.items()}
     phase_med = {k: {p: statistics.median(v) for p, v in ph.items()} for k, ph in phases.items()}
@@ -229,7 +243,9 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
         "pretrain_batch": bc.pretrain_batch,
         "pretrain_step_seconds": step_runs,
         "pretrain_frames_per_sec": {k: bc.pretrain_batch / v for k, v in step_med.items()},
-        "jepa_over_vit_fwd_bwd": step_med["jepa"] / step_med["vit_fwd_bwd"],
+        "pretrain_over_fwd_bwd": {
+            k: step_med[k] / step_med[f"{k.split('/')[0]}/fwd_bwd"] for k in step_med if not k.endswith("fwd_bwd")
+        },
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     print("\n".join(report_lines(result, batch)))
@@ -264,12 +280,12 @@ def report_lines(result: dict, batch: int) -> list[str]:
     frozen = f"{med['ppo_frozen_vit']:8.0f} agent steps/s   (d)/(c) = {result['frozen_vit_over_ppo']:.2f}"
     lines.append(f"  (d) PPO, frozen ViT  {frozen}")
     lines.append(phase_line(phase_med["ppo_frozen_vit"], batch))
-    for key, label in (("jepa", "JEPA step"), ("ae", "autoencoder step"), ("vit_fwd_bwd", "ViT fwd+bwd")):
-        fps = result["pretrain_frames_per_sec"][key]
+    for key, fps in result["pretrain_frames_per_sec"].items():
+        ratio = result["pretrain_over_fwd_bwd"].get(key)
         lines.append(
-            f"  (e) {label:<17} {fps:8.0f} frames/s "
+            f"  (e) {key:<20} {fps:8.0f} frames/s "
             f"({result['pretrain_batch'] / fps * 1000:.0f} ms per batch of {result['pretrain_batch']})"
+            + (f"   / its fwd+bwd = {ratio:.2f}" if ratio else "")
         )
-    lines.append(f"  JEPA step / ViT fwd+bwd = {result['jepa_over_vit_fwd_bwd']:.2f}")
     lines.append(f"  peak RSS {result['peak_rss_mb']:.0f} MB")
     return lines

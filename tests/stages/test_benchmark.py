@@ -19,6 +19,7 @@ TINY_BENCHMARK = [
     "benchmark.ppo_iterations=2",
     "benchmark.pretrain_batch=4",
     "benchmark.pretrain_steps=1",
+    "benchmark.pretrain_encoders=[jepa,jepa_cnn]",
 ]
 
 
@@ -42,4 +43,6 @@ def test_benchmark_measures_every_stage_and_splits_each_ppo_iteration(tmp_path):
     assert max(frozen) < min(cnn)
     assert bench["emulator_plus_update_sps"] < bench["median_sps"]["emulator"]
     assert bench["ppo_over_emulator_plus_update"] == bench["median_sps"]["ppo"] / bench["emulator_plus_update_sps"]
-    assert set(bench["pretrain_frames_per_sec"]) == {"jepa", "ae", "vit_fwd_bwd"}
+    steps = {f"{net}/{kind}" for net in ("jepa", "jepa_cnn") for kind in ("jepa", "ae", "fwd_bwd")}
+    assert set(bench["pretrain_frames_per_sec"]) == steps
+    assert set(bench["pretrain_over_fwd_bwd"]) == {k for k in steps if not k.endswith("fwd_bwd")}
