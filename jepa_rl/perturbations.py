@@ -26,18 +26,25 @@ Note that the agent sees the frame after grayscale conversion and the 84x84 area
 resize, which average several noisy values: the noise the network sees is weaker
 than ``noise_std`` (about a third of it at full Atari resolution).
 
-Every environment has two random streams of its own, seeded from its emulator seed: one for
-the jitter (three draws per game) and one for the noise. Game ``k`` of environment ``i`` thus
+A corruption family of ``corruptions`` (ImageNet-C's) at a severity 1-5 is applied last, to the
+jittered and noisy frame (``corruption=gaussian_noise severity=3``; in a suite, by the name
+``gaussian_noise_3``).
+
+Every environment has three random streams of its own, seeded from its emulator seed: one for
+the jitter (three draws per game), one for the noise and one for the corruption. Game ``k`` of environment ``i`` thus
 gets the same jitter whatever the agent does, so two agents evaluated with the same seeds meet
 the same colours (the noise, drawn per frame, depends on how long their games last).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
+
+from jepa_rl import corruptions
 
 
 class VisualPerturbation:
@@ -59,6 +66,8 @@ class VisualPerturbation:
         saturation: float = 0.0,
         brightness: float = 0.0,
         noise_std: float = 0.0,
+        corruption: str | None = None,
+        severity: int = 0,
     ) -> None:
         for key, value, high in (
             ("hue", hue, 0.5),
@@ -70,9 +79,15 @@ class VisualPerturbation:
                 raise ValueError(
                     f"perturbation {name!r}: {key}={value} is out of range; set {key} to a value in [0, {high:g}]"
                 )
+        if corruption is not None:
+            try:
+                corruptions.check(corruption, severity)
+            except ValueError as e:
+                raise ValueError(f"perturbation {name!r}: {e}") from None
         self.name = name
         self.hue, self.saturation, self.brightness = float(hue), float(saturation), float(brightness)
         self.noise_std = float(noise_std)
+        self.corruption, self.severity = corruption, int(severity) if corruption else 0
         self.bind(seeds=[0])
 
     @property
@@ -81,12 +96,13 @@ class VisualPerturbation:
 
     @property
     def is_identity(self) -> bool:
-        return not self.has_jitter and self.noise_std == 0
+        return not self.has_jitter and self.noise_std == 0 and self.corruption is None
 
     def bind(self, seeds: Sequence[int]) -> None:
         """One environment per seed: size the per-game parameters and seed each one's two streams."""
         self.jitter_rngs = [np.random.default_rng([int(seed), 1]) for seed in seeds]
         self.noise_rngs = [np.random.default_rng([int(seed), 2]) for seed in seeds]
+        self.corruption_rngs = [np.random.default_rng([int(seed), 3]) for seed in seeds]
         self.hue_shift = np.zeros(len(seeds), dtype=np.float32)  # fraction of the hue circle
         self.sat_scale = np.ones(len(seeds), dtype=np.float32)
         self.value_offset = np.zeros(len(seeds), dtype=np.float32)  # 0-255 units
@@ -113,6 +129,14 @@ class VisualPerturbation:
                 rng.standard_normal(dtype=np.float32, out=out)
             noisy = frames.astype(np.float32) + noise * self.noise_std
             frames = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+        if self.corruption is not None:
+            family, severity = self.corruption, self.severity
+            frames = np.stack(
+                [
+                    corruptions.corrupt(f, family, severity, rng)
+                    for f, rng in zip(frames, self.corruption_rngs, strict=True)
+                ]
+            )
         return frames
 
     def _jitter(self, frame: np.ndarray, i: int) -> np.ndarray:
@@ -136,7 +160,29 @@ class VisualPerturbation:
             "saturation": self.saturation,
             "brightness": self.brightness,
             "noise_std": self.noise_std,
+            "corruption": self.corruption,
+            "severity": self.severity,
         }
 
     def __repr__(self) -> str:
         return "VisualPerturbation(" + ", ".join(f"{k}={v!r}" for k, v in self.params().items()) + ")"
+
+
+def suite_config(perturbations: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """The config of the perturbation ``name`` of a suite: an entry of ``perturbations`` (the named
+    ones), or ``<family>_<severity>``, a corruption family of ``corruptions.FAMILIES`` at a
+    severity on the clean frame (``gaussian_noise_3``)."""
+    if name in perturbations:
+        return perturbations[name]
+    family, _, severity = name.rpartition("_")
+    if family in corruptions.FAMILIES and severity.lstrip("-").isdigit():
+        return {
+            "_target_": f"{__name__}.VisualPerturbation",
+            "name": name,
+            "corruption": family,
+            "severity": int(severity),
+        }
+    raise ValueError(
+        f"unknown perturbation '{name}'; choose from {', '.join(perturbations)} or a corruption "
+        f"<family>_<severity 1-5> of {', '.join(corruptions.FAMILIES)} (e.g. gaussian_noise_3)"
+    )

@@ -52,6 +52,8 @@ class PerturbationSchema:
     saturation: float = 0.0  # saturation factor U(1 - s, 1 + s)
     brightness: float = 0.0  # value offset U(-b, b) * 255
     noise_std: float = 0.0  # Gaussian noise std in 0-255 units, per pixel and channel
+    corruption: str | None = None  # an ImageNet-C family of jepa_rl/corruptions.py, applied last (null: none)
+    severity: int = 0  # the corruption's severity, 1-5
 
 
 @dataclass

@@ -25,6 +25,7 @@ from jepa_rl.envs import make_env
 from jepa_rl.heads import PolicyHeads
 from jepa_rl.masks import sample_masks
 from jepa_rl.objectives import make_pretrainer
+from jepa_rl.perturbations import suite_config
 from jepa_rl.pretraining import mask_config
 
 T = TypeVar("T")
@@ -81,10 +82,14 @@ def build_perturbations(cfg: DictConfig) -> dict[str, Any]:
     """The training perturbation and every named one; the suites must name known ones."""
     build(cfg.perturbation, "perturbation")
     built = {name: build(node, f"perturbations.{name}") for name, node in cfg.perturbations.items()}
-    known = ", ".join(built)
     for key in ("eval.suite", "eval.snapshot_suite", "probe.suite"):
         for name in OmegaConf.select(cfg, key):
-            require(name in built, f"{key} names unknown perturbation '{name}'; choose from {known}")
+            if name not in built:  # a corruption family at a severity, by its name
+                try:
+                    node = suite_config(cfg.perturbations, name)
+                except ValueError as e:
+                    raise ConfigError(f"{key} names {e}") from None
+                built[name] = build(OmegaConf.create(node), f"{key}={name}")
     return built
 
 

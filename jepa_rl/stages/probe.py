@@ -36,7 +36,7 @@ from jepa_rl.feature_norm import encode
 from jepa_rl.files import write_json
 from jepa_rl.frame_collection import cached_frames, load_frames
 from jepa_rl.game_state import GAME_VARIABLES, labels_from_ram, low_entropy_variables
-from jepa_rl.perturbations import VisualPerturbation
+from jepa_rl.perturbations import VisualPerturbation, suite_config
 from jepa_rl.probe_figures import neighbours_figure, pca_figure
 from jepa_rl.probes import nn_retrieval, probe_encoder, repeats_reference
 from jepa_rl.stages.resume import plain
@@ -127,7 +127,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     """Probe every encoder of ``probe.encoders``; write ``probes.json`` and figures; log them to W&B."""
     p: ProbeSchema = OmegaConf.to_object(cfg.probe)
     source, game, seed = encoder_source(cfg, res), cfg.env.game, cfg.seed
-    suite = {name: instantiate(cfg.perturbations[name]) for name in p.suite}
+    suite = {name: instantiate(suite_config(cfg.perturbations, name)) for name in p.suite}
     encoders = {name: plain(cfg.encoders[name]) for name in p.encoders}
     tracking = {
         **source.logger,

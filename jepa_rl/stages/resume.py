@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from jepa_rl.checkpoint import CheckpointError, load_checkpoint
+from jepa_rl.perturbations import suite_config
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def training_fingerprint(cfg: DictConfig) -> dict[str, Any]:
 
 def results_fingerprint(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config sections ``results.json`` depends on: training's and evaluation's."""
-    suite = {name: plain(cfg.perturbations[name]) for name in cfg.eval.suite}
+    suite = {name: plain(suite_config(cfg.perturbations, name)) for name in cfg.eval.suite}
     return {**training_fingerprint(cfg), "eval": plain(cfg.eval), "perturbations": suite}
 
 

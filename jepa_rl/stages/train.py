@@ -27,7 +27,7 @@ from jepa_rl.feature_norm import FeatureNorm
 from jepa_rl.files import write_json
 from jepa_rl.heads import trained_parameters
 from jepa_rl.hydra_runtime import job_group, sweep_tags
-from jepa_rl.perturbations import VisualPerturbation
+from jepa_rl.perturbations import VisualPerturbation, suite_config
 from jepa_rl.ppo import PPO
 from jepa_rl.seeding import EVAL_GAMES, TRAIN_GAMES, seed_everything
 from jepa_rl.stages.resume import (
@@ -73,7 +73,8 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     ppo: PPO = instantiate(cfg.ppo)
     fingerprint = training_fingerprint(cfg)
     perturbation: VisualPerturbation = instantiate(cfg.perturbation)
-    named = {name: instantiate(node) for name, node in cfg.perturbations.items()}
+    names = dict.fromkeys([*cfg.perturbations, *ev.suite, *ev.snapshot_suite])  # corruptions by name too
+    named = {name: instantiate(suite_config(cfg.perturbations, name)) for name in names}
     evaluation = EvalSetup(
         env, ev, named, (seed, EVAL_GAMES, ev.seed_offset), res.device, res.threads, Path(cfg.cache_dir)
     )

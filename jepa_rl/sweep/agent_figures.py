@@ -18,6 +18,7 @@ from PIL import Image  # noqa: E402
 from jepa_rl.agent import Agent, agent_from_checkpoint  # noqa: E402
 from jepa_rl.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from jepa_rl.envs import make_env  # noqa: E402
+from jepa_rl.perturbations import suite_config  # noqa: E402
 from jepa_rl.sweep.cells import Cell  # noqa: E402
 
 
@@ -82,7 +83,7 @@ def gameplay_gif(cell: Cell, path: Path, perturbation: str = "hard", steps: int 
     agent = agent_from_checkpoint(cell.path / CHECKPOINT_NAME, torch.device("cpu")).eval()
     sides = []
     for name in ("clean", perturbation):
-        envs = make_env(cfg.env, 1, seed, instantiate(cfg.perturbations[name]), num_threads=1)
+        envs = make_env(cfg.env, 1, seed, instantiate(suite_config(cfg.perturbations, name)), num_threads=1)
         obs, _ = envs.reset()
         torch.manual_seed(seed)
         frames = [obs[0, -1]]

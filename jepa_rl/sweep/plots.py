@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
+from jepa_rl.perturbations import suite_config  # noqa: E402
 from jepa_rl.sweep.cells import Cell  # noqa: E402
 from jepa_rl.sweep.robustness import snapshot_points
 
@@ -100,18 +101,24 @@ def ratio_and_tradeoff(cells: list[Cell], ratio_path: Path, pareto_path: Path) -
 
 
 def strength_levels(cells: list[Cell], suite: list[str]) -> pd.DataFrame:
-    """Each perturbation's family (noise or jitter) and strength, read from a cell's resolved config."""
+    """Each perturbation's family (noise, jitter, or a corruption family) and strength (noise std, hue,
+    severity), read from a cell's resolved config; clean is strength 0 of every family."""
     cfg = OmegaConf.load(next(c for c in cells if c.status == "ok").path / ".hydra" / "config.yaml")
-    rows = []
+    rows, clean = [], []
     for name in suite:
-        p = cfg.perturbations[name]
-        jitter = max(p.hue, p.saturation, p.brightness)
-        if name == "clean" or (jitter == 0 and p.noise_std == 0):
-            rows += [{"perturbation": name, "family": f, "strength": 0.0} for f in ("noise std", "jitter (hue)")]
+        p = OmegaConf.create(suite_config(cfg.perturbations, name))
+        jitter = max(p.get("hue", 0.0), p.get("saturation", 0.0), p.get("brightness", 0.0))
+        noise = p.get("noise_std", 0.0)
+        if p.get("corruption"):
+            rows.append({"perturbation": name, "family": p.corruption, "strength": float(p.severity)})
+        elif name == "clean" or (jitter == 0 and noise == 0):
+            clean.append(name)
         elif jitter == 0:
-            rows.append({"perturbation": name, "family": "noise std", "strength": p.noise_std})
-        elif p.noise_std == 0:
-            rows.append({"perturbation": name, "family": "jitter (hue)", "strength": p.hue})
+            rows.append({"perturbation": name, "family": "noise std", "strength": noise})
+        elif noise == 0:
+            rows.append({"perturbation": name, "family": "jitter (hue)", "strength": p.get("hue", 0.0)})
+    families = sorted({r["family"] for r in rows}) or ["noise std", "jitter (hue)"]
+    rows += [{"perturbation": n, "family": f, "strength": 0.0} for n in clean for f in families]
     return pd.DataFrame(rows, columns=["perturbation", "family", "strength"])
 
 

@@ -21,6 +21,13 @@ BAD_VALUES = [
     (["env.game=tetriz"], "env.game=tetriz is not a ROM ale-py ships"),
     (["env.sticky_actions=1.5"], "env.sticky_actions=1.5 must be in [0, 1]"),
     (["eval.suite=[clean,fog]"], "eval.suite names unknown perturbation 'fog'"),
+    (["eval.suite=[clean,fog_3]"], "or a corruption <family>_<severity 1-5> of gaussian_noise"),
+    (
+        ["eval.suite=[clean,gaussian_noise_6]"],
+        "eval.suite=gaussian_noise_6: perturbation 'gaussian_noise_6': severity=6",
+    ),
+    (["perturbation.corruption=fog", "perturbation.severity=2"], "corruption=fog is not a corruption family"),
+    (["perturbation.corruption=pixelate"], "severity=0 is outside 1-5"),
     (["eval.episodes=0"], "eval.episodes=0 must be positive"),
     (["encoder.lr_scale=-0.1"], "encoder.lr_scale=-0.1 must be >= 0"),
     (["encoder=jepa", "encoder.lr_scale=-1"], "encoder.lr_scale=-1.0"),
