@@ -69,11 +69,16 @@ def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
     ``retention_note``), ``policy_invariance`` and the study's ``robustness_ratio``."""
     ev = setup.ev
     scores = play_suite(agent, setup, ev.suite, ev.episodes, tracker, step, "eval")
-    random = random_scores(setup.cache_dir, setup.env, ev.episodes, ev.num_envs, ev.sticky_actions, setup.threads)
-    kept, note = retention(scores, random)
+    protocol = (setup.cache_dir, setup.env, ev.episodes, ev.num_envs, ev.sticky_actions, setup.threads)
+    random = random_scores(*protocol)
+    variants = {n: setup.perturbations[n].game_shift for n in ev.suite}  # another mode: its own random play
+    random_for = {n: random_scores(*protocol, shift=v) for n, v in variants.items() if v.changes_the_game}
+    kept, note = retention(scores, random, random_for=random_for)
     invariance = None
-    if ev.invariance_states and len(ev.suite) > 1:
-        others = setup.suite([name for name in ev.suite if name != "clean"])
+    # Identical states seen otherwise: for the perturbations of the pixels only (a game shift plays another game).
+    pixel_only = [n for n in ev.suite if n != "clean" and not setup.perturbations[n].game_shift.active]
+    if ev.invariance_states and pixel_only:
+        others = setup.suite(pixel_only)
         clean = setup.perturbations["clean"].copy()
         invariance = policy_invariance(
             agent, setup.make_env, clean, others, ev.invariance_states, ev.num_envs, setup.device, ev.greedy
@@ -95,6 +100,7 @@ def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
     return {
         "eval": scores,
         "random_policy": random,
+        **({"random_policy_by_variant": random_for} if random_for else {}),
         "retention": kept,
         "retention_note": note,
         "policy_invariance": invariance,

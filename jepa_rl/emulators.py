@@ -3,7 +3,8 @@
 ``vector_emulator`` is ale-py's threaded ``AtariVectorEnv`` (fast; what training and evaluation
 use). ``ram_emulator`` builds the same settings from gymnasium's ``AtariEnv`` and
 ``AtariPreprocessing`` and also reports each frame's RAM (frame collection needs it); the two give
-identical frames (tested).
+identical frames (tested). Only the latter can play another mode or difficulty, or write colours
+into the RAM before every frame (``game_shifts``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 from ale_py.env import AtariEnv
 from ale_py.vector_env import AtariVectorEnv
 from gymnasium.wrappers import AtariPreprocessing
+
+from jepa_rl.game_shifts import GameShift
 
 
 def vector_emulator(
@@ -52,17 +55,35 @@ def vector_emulator(
     )
 
 
+class _RamWrites(gym.Wrapper):
+    """Write RAM bytes before every emulator frame (a recolouring: ``game_shifts``), the reset's too."""
+
+    def __init__(self, env: gym.Env, writes: dict[int, int]) -> None:
+        super().__init__(env)
+        self.ale, self.writes = env.unwrapped.ale, list(writes.items())
+
+    def write(self) -> None:
+        for address, value in self.writes:
+            self.ale.setRAM(address, value)
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.write()
+        return self.env.step(action)
+
+
 class _FireResetWithRam(gym.Wrapper):
     """Press FIRE for one frame after each reset (as ``AtariVectorEnv`` does) and report the RAM in ``info``."""
 
-    def __init__(self, env: gym.Env, fire_reset: bool) -> None:
+    def __init__(self, env: gym.Env, fire_reset: bool, writes: _RamWrites | None = None) -> None:
         super().__init__(env)
-        self.ale = env.unwrapped.ale
+        self.ale, self.writes = env.unwrapped.ale, writes
         self.fire = fire_reset and env.unwrapped.get_action_meanings()[1] == "FIRE"
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict]:
         obs, info = self.env.reset(**kwargs)
         if self.fire:
+            if self.writes is not None:
+                self.writes.write()
             self.ale.act(1)
             obs = self.ale.getScreenRGB()
         return obs, self._with_ram(info)
@@ -87,6 +108,7 @@ def ram_emulator(
     fire_reset: bool,
     full_action_space: bool,
     num_threads: int = 0,
+    shift: GameShift | None = None,
 ) -> gym.vector.VectorEnv:
     """The emulator stage of the pipeline, built from gymnasium's ALE env and ``AtariPreprocessing``.
 
@@ -95,21 +117,26 @@ def ram_emulator(
     vector env cannot report. Used where RAM is needed (frame collection). With more than one
     thread (``num_threads``; 0 = every CPU) each game runs in its own process (gymnasium's
     ``AsyncVectorEnv``: the same frames; up to one game per core at a time), else all in this one.
+    ``shift`` plays another mode or difficulty of the game, or recolours it (``game_shifts``).
     """
+    shift = shift or GameShift()
 
     def make() -> gym.Env:
         env = AtariEnv(
             game,
+            mode=shift.mode,
+            difficulty=shift.difficulty,
             frameskip=1,
             repeat_action_probability=sticky_actions,
             max_num_frames_per_episode=max_frames,
             full_action_space=full_action_space,
         )
+        writes = _RamWrites(env, shift.ram_writes(game)) if shift.recolour else None
         # screen_size = the native 160x210: no resize here; conversion and resize stay in AtariPipeline.
         env = AtariPreprocessing(
-            env, noop_max=noop_max, frame_skip=frame_skip, screen_size=(160, 210), grayscale_obs=False
+            writes or env, noop_max=noop_max, frame_skip=frame_skip, screen_size=(160, 210), grayscale_obs=False
         )
-        return _FireResetWithRam(env, fire_reset)
+        return _FireResetWithRam(env, fire_reset, writes)
 
     parallel = (num_threads or len(os.sched_getaffinity(0))) > 1 and num_envs > 1
     vector = gym.vector.AsyncVectorEnv if parallel else gym.vector.SyncVectorEnv

@@ -24,6 +24,7 @@ from ale_py.roms import get_rom_path
 from ale_py.vector_env import AtariVectorEnv
 from hydra.utils import instantiate
 
+from jepa_rl import game_shifts
 from jepa_rl.config.checks import require_positive
 from jepa_rl.emulators import ram_emulator, vector_emulator
 from jepa_rl.perturbations import VisualPerturbation
@@ -101,7 +102,9 @@ class AtariPipeline:
     already the first one of the next game. ``record_ram=True`` swaps the emulator stage for
     ``ram_emulator`` (same frames, slower) and adds each observation's RAM as ``info["ram"]``.
     ``views`` (name -> perturbation) adds ``info["views"]``: the same emulator frames seen through
-    each of them, stacked the same way (identical game states under several perturbations).
+    each of them, stacked the same way (identical game states under several perturbations). A
+    perturbation that shifts the game itself (``game_shifts``: a mode, a recolouring) plays on the
+    RAM emulator, which can.
     """
 
     def __init__(
@@ -128,12 +131,17 @@ class AtariPipeline:
         self.perturbation = perturbation or VisualPerturbation()
         self.perturbation.bind(self.seeds)
         self.views = dict(views or {})
-        for view in self.views.values():
+        for name, view in self.views.items():
+            if view.game_shift.active:
+                raise ValueError(f"view {name} shifts the game itself; views only see the same frames otherwise")
             view.bind(self.seeds)
-        emulator = ram_emulator if record_ram else vector_emulator  # same settings, same frames
-        self.ale = emulator(
-            game, num_envs, sticky_actions, noop_max, max_frames, frame_skip, fire_reset, full_action_space, num_threads
-        )
+        shift = self.perturbation.game_shift
+        game_shifts.check(game, shift)
+        settings = (game, num_envs, sticky_actions, noop_max, max_frames, frame_skip, fire_reset, full_action_space)
+        if record_ram or shift.active:  # the same settings and frames, and the RAM, modes and colours
+            self.ale = ram_emulator(*settings, num_threads, shift=shift)
+        else:
+            self.ale = vector_emulator(*settings, num_threads)
         self.num_actions = int(self.ale.single_action_space.n)
         self.stack = np.zeros((num_envs, frame_stack, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
         self.view_stacks = {name: np.zeros_like(self.stack) for name in self.views}

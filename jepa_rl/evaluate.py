@@ -116,8 +116,13 @@ def standard_error(r: dict) -> float:
     return r["std"] / math.sqrt(len(r["returns"])) if r["returns"] else math.inf
 
 
-def retention(results: dict[str, dict], random: dict, clean: str = "clean") -> tuple[dict[str, float] | None, str]:
+def retention(
+    results: dict[str, dict], random: dict, clean: str = "clean", random_for: dict[str, dict] | None = None
+) -> tuple[dict[str, float] | None, str]:
     """``(perturbed - random) / (clean - random)`` per non-clean perturbation, and a sentence on it.
+
+    ``random_for`` gives the random policy's score under perturbations that change the game (a
+    mode or difficulty): there, the perturbed score is measured above that one.
 
     The share of its skill above random play that an agent keeps: 1 when a perturbation costs it
     nothing, 0 when it plays as a random policy would, whatever the game's score range. Undefined
@@ -134,5 +139,6 @@ def retention(results: dict[str, dict], random: dict, clean: str = "clean") -> t
             f"(by more than two standard errors, {margin:.2f})"
         )
     skill = c["mean"] - r["mean"]
-    kept = {name: (res["mean"] - r["mean"]) / skill for name, res in results.items() if name != clean}
+    floor = {name: (random_for or {}).get(name, r)["mean"] for name in results}
+    kept = {name: (res["mean"] - floor[name]) / skill for name, res in results.items() if name != clean}
     return kept, f"retention relative to random play ({r['mean']:.2f}) and clean ({c['mean']:.2f})"

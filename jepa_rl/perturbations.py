@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 
 from jepa_rl import corruptions
+from jepa_rl.game_shifts import GameShift
 
 
 class VisualPerturbation:
@@ -68,6 +69,9 @@ class VisualPerturbation:
         noise_std: float = 0.0,
         corruption: str | None = None,
         severity: int = 0,
+        recolour: str | None = None,
+        mode: int | None = None,
+        difficulty: int | None = None,
     ) -> None:
         for key, value, high in (
             ("hue", hue, 0.5),
@@ -88,6 +92,7 @@ class VisualPerturbation:
         self.hue, self.saturation, self.brightness = float(hue), float(saturation), float(brightness)
         self.noise_std = float(noise_std)
         self.corruption, self.severity = corruption, int(severity) if corruption else 0
+        self.game_shift = GameShift(recolour, mode, difficulty)  # the emulator's part: checked with the game
         self.bind(seeds=[0])
 
     @property
@@ -96,6 +101,11 @@ class VisualPerturbation:
 
     @property
     def is_identity(self) -> bool:
+        return self.is_pixel_identity and not self.game_shift.active
+
+    @property
+    def is_pixel_identity(self) -> bool:
+        """Nothing is done to the emulator's frames (a game shift may still change the game)."""
         return not self.has_jitter and self.noise_std == 0 and self.corruption is None
 
     def bind(self, seeds: Sequence[int]) -> None:
@@ -119,7 +129,7 @@ class VisualPerturbation:
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """Perturb a batch of RGB frames ``[N, H, W, 3]`` uint8 (returns a new array or ``frames``)."""
-        if self.is_identity:
+        if self.is_pixel_identity:
             return frames
         if self.has_jitter:
             frames = np.stack([self._jitter(f, i) for i, f in enumerate(frames)])
@@ -162,6 +172,7 @@ class VisualPerturbation:
             "noise_std": self.noise_std,
             "corruption": self.corruption,
             "severity": self.severity,
+            **{k: v for k, v in vars(self.game_shift).items() if v is not None},
         }
 
     def __repr__(self) -> str:
@@ -170,19 +181,22 @@ class VisualPerturbation:
 
 def suite_config(perturbations: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     """The config of the perturbation ``name`` of a suite: an entry of ``perturbations`` (the named
-    ones), or ``<family>_<severity>``, a corruption family of ``corruptions.FAMILIES`` at a
-    severity on the clean frame (``gaussian_noise_3``)."""
+    ones); ``<family>_<severity>``, a corruption family of ``corruptions.FAMILIES`` at a severity
+    on the clean frame (``gaussian_noise_3``); or a shift of the game itself (``game_shifts``):
+    ``recolour_<name>`` (``recolour_paddle_red``), ``mode_<n>``, ``difficulty_<n>``."""
     if name in perturbations:
         return perturbations[name]
+    node = {"_target_": f"{__name__}.VisualPerturbation", "name": name}
     family, _, severity = name.rpartition("_")
     if family in corruptions.FAMILIES and severity.lstrip("-").isdigit():
-        return {
-            "_target_": f"{__name__}.VisualPerturbation",
-            "name": name,
-            "corruption": family,
-            "severity": int(severity),
-        }
+        return {**node, "corruption": family, "severity": int(severity)}
+    kind, _, value = name.partition("_")
+    if kind == "recolour" and value:
+        return {**node, "recolour": value}
+    if kind in ("mode", "difficulty") and value.lstrip("-").isdigit():
+        return {**node, kind: int(value)}
     raise ValueError(
-        f"unknown perturbation '{name}'; choose from {', '.join(perturbations)} or a corruption "
-        f"<family>_<severity 1-5> of {', '.join(corruptions.FAMILIES)} (e.g. gaussian_noise_3)"
+        f"unknown perturbation '{name}'; choose from {', '.join(perturbations)}, a corruption "
+        f"<family>_<severity 1-5> of {', '.join(corruptions.FAMILIES)} (e.g. gaussian_noise_3), "
+        "recolour_<name>, mode_<n> or difficulty_<n>"
     )

@@ -54,6 +54,9 @@ class PerturbationSchema:
     noise_std: float = 0.0  # Gaussian noise std in 0-255 units, per pixel and channel
     corruption: str | None = None  # an ImageNet-C family of jepa_rl/corruptions.py, applied last (null: none)
     severity: int = 0  # the corruption's severity, 1-5
+    recolour: str | None = None  # a recolouring of the game's objects by RAM writes (jepa_rl/game_shifts.py)
+    mode: int | None = None  # another mode of the game (null: ALE's default)
+    difficulty: int | None = None  # another difficulty of the game (null: ALE's default)
 
 
 @dataclass

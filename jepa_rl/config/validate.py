@@ -17,6 +17,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from jepa_rl import game_shifts
 from jepa_rl.agent import Agent, agent_from_checkpoint, build_encoder, make_optimizer
 from jepa_rl.checkpoint import CheckpointError
 from jepa_rl.config import ConfigError
@@ -42,7 +43,8 @@ def config_key(key: str) -> Iterator[None]:
         cause = e.__cause__ if isinstance(e, InstantiationException) and e.__cause__ else e
         message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
         head = message.split(" ", 1)[0]
-        joined = f"{key}.{message}" if "=" in head and head.split("=")[0].isidentifier() else f"{key}: {message}"
+        nested = "=" in head and head.split("=")[0].isidentifier() and "=" not in key  # key.field=value
+        joined = f"{key}.{message}" if nested else f"{key}: {message}"
         raise ConfigError(joined) from e
 
 
@@ -90,6 +92,8 @@ def build_perturbations(cfg: DictConfig) -> dict[str, Any]:
                 except ValueError as e:
                     raise ConfigError(f"{key} names {e}") from None
                 built[name] = build(OmegaConf.create(node), f"{key}={name}")
+            with config_key(f"{key}={name}"):  # a recolouring, mode or difficulty this game has
+                game_shifts.check(cfg.env.game, built[name].game_shift)
     return built
 
 
