@@ -16,6 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from jepa_rl.agent import Agent
+from jepa_rl.augmentation import AUGMENTATIONS, random_shift
 from jepa_rl.config.checks import require_positive
 from jepa_rl.envs import AtariPipeline
 from jepa_rl.rollout import Batch, EpisodeLog, Rollout, gae
@@ -40,6 +41,8 @@ def check_hyperparameters(h: dict) -> None:
             f"total_timesteps={h['total_timesteps']} is smaller than one rollout (num_envs * num_steps = "
             f"{rollout}); raise ppo.total_timesteps or shrink the rollout"
         )
+    if h["augment"] not in AUGMENTATIONS:
+        raise ValueError(f"augment={h['augment']} is not an augmentation; choose one of {', '.join(AUGMENTATIONS)}")
     if rollout % h["num_minibatches"]:
         raise ValueError(f"num_minibatches={h['num_minibatches']} must divide the batch of {rollout} transitions")
 
@@ -69,6 +72,7 @@ class PPO:
         clip_rewards: bool,
         life_loss: bool,
         autocast: str,
+        augment: str,
     ) -> None:
         """Hyperparameters as ``conf/ppo`` names them (defaults: ``PPOSchema``); ranges are checked here."""
         check_hyperparameters(locals())
@@ -80,6 +84,7 @@ class PPO:
         self.ent_coef, self.vf_coef, self.max_grad_norm = ent_coef, vf_coef, max_grad_norm
         self.target_kl = target_kl
         self.clip_rewards, self.life_loss, self.autocast = clip_rewards, life_loss, autocast
+        self.augment = augment
         # Derived once, as CleanRL does.
         self.batch_size = num_envs * num_steps
         self.minibatch_size = self.batch_size // num_minibatches
@@ -296,6 +301,8 @@ class PPO:
         Returns ``(loss, (pg_loss, v_loss, entropy, logratio))``, the terms detached (``logratio`` per sample)."""
         # index_select, not obs[mb]: advanced indexing copies uint8 rows far slower on CPU (README).
         obs = batch.obs.index_select(0, mb)
+        if self.augment == "shift" and not features:
+            obs = random_shift(obs)
         h = obs if features else agent.features(obs)
         newlogprob, entropy, newvalue = agent.evaluate_features(h, batch.actions[mb])
         logratio = newlogprob - batch.logprobs[mb]

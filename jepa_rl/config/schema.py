@@ -127,6 +127,7 @@ class PPOSchema:
     clip_rewards: bool = True  # learner-side sign(reward); evaluation and logged scores stay raw
     life_loss: bool = True  # learner-side: a lost life ends the bootstrapped return (EpisodicLifeEnv)
     autocast: str = "auto"  # auto (bf16 where the hardware has it) | bf16 | none: encoder precision; heads fp32
+    augment: str = "none"  # none | shift: DrQ's random shift (pad 4, border repeated) of each update minibatch
 
 
 @dataclass

@@ -57,6 +57,11 @@ def check(cfg: DictConfig) -> None:
         f"eval.snapshots={ev.snapshots} is more than the {ppo.num_iterations} PPO iterations of training; "
         f"set eval.snapshots to at most {ppo.num_iterations}",
     )
+    require(
+        ppo.augment == "none" or not cfg.encoder.freeze,
+        f"ppo.augment={ppo.augment} augments the frames the encoder sees, but encoder={cfg.encoder.name} is "
+        "frozen (its features are computed once per step); use it with an encoder trained end to end",
+    )
     settings(cfg.logger, "logger")
 
 

@@ -32,6 +32,8 @@ BAD_VALUES = [
     (["eval.suite=[clean,difficulty_2]"], "difficulty=2 is not a difficulty of breakout; choose one of 0, 1"),
     (["env=pong", "eval.suite=[clean,recolour_paddle_red]"], "recolour=paddle_red: pong has no recolourings"),
     (["perturbation.recolour=ball_pink"], "recolour=ball_pink is not a recolouring of breakout"),
+    (["ppo.augment=crop"], "ppo.augment=crop is not an augmentation; choose one of none, shift"),
+    (["encoder=jepa", "ppo.augment=shift"], "ppo.augment=shift augments the frames the encoder sees"),
     (["eval.episodes=0"], "eval.episodes=0 must be positive"),
     (["encoder.lr_scale=-0.1"], "encoder.lr_scale=-0.1 must be >= 0"),
     (["encoder=jepa", "encoder.lr_scale=-1"], "encoder.lr_scale=-1.0"),
