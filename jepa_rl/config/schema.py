@@ -18,11 +18,13 @@ from omegaconf import II, MISSING, OmegaConf
 
 from jepa_rl.config.checks import _positive, _require
 from jepa_rl.config.pretrain_schema import FramesSchema, MasksSchema, PredictorSchema, PretrainSchema, ProbeSchema
+from jepa_rl.corruptions import FAMILIES
 from jepa_rl.hydra_runtime import short_dirname
 
 __all__ = ["FramesSchema", "MasksSchema", "PredictorSchema", "PretrainSchema", "ProbeSchema"]
 
 STAGES = ("train", "pretrain", "probe", "benchmark")
+STUDY_SUITE = ("clean", "color_jitter", "noise", "mild", "hard")  # the seed study's five conditions
 
 
 @dataclass
@@ -134,7 +136,7 @@ class PPOSchema:
 class EvalSchema:
     """``eval``: after training, full games with raw scores under each perturbation of the suite."""
 
-    suite: list[str] = field(default_factory=lambda: ["clean", "color_jitter", "noise", "mild", "hard"])
+    suite: list[str] = field(default_factory=lambda: list(STUDY_SUITE))
     episodes: int = 30  # games per perturbation
     num_envs: int = 8  # games played in parallel (each env plays a fixed share)
     greedy: bool = False  # false: sample from the policy (CleanRL's evaluation); true: argmax
@@ -190,6 +192,8 @@ class BenchmarkSchema:
     pretrain_steps: int = 5  # pretraining steps timed per measurement (after two warm-up)
     # Nets (names under `encoders`) whose JEPA and autoencoder steps are timed against a forward+backward
     pretrain_encoders: list[str] = field(default_factory=lambda: ["jepa", "jepa_cnn", "jepa_p6"])
+    # Suite names whose cost in the pipeline is timed (f): the study's and every corruption family at severity 3
+    perturbations: list[str] = field(default_factory=lambda: [*STUDY_SUITE, *(f"{c}_3" for c in FAMILIES)])
 
     def __post_init__(self) -> None:
         _positive(self, "repeats", "env_steps", "ppo_iterations", "pretrain_batch", "pretrain_steps")

@@ -84,7 +84,7 @@ def build_perturbations(cfg: DictConfig) -> dict[str, Any]:
     """The training perturbation and every named one; the suites must name known ones."""
     build(cfg.perturbation, "perturbation")
     built = {name: build(node, f"perturbations.{name}") for name, node in cfg.perturbations.items()}
-    for key in ("eval.suite", "eval.snapshot_suite", "probe.suite"):
+    for key in ("eval.suite", "eval.snapshot_suite", "probe.suite", "benchmark.perturbations"):
         for name in OmegaConf.select(cfg, key):
             if name not in built:  # a corruption family at a severity, by its name
                 try:

@@ -11,6 +11,8 @@
       ``benchmark.pretrain_encoders`` (the ViT, the Nature-CNN, the ViT on 6-px patches): JEPA,
       autoencoder, and a plain forward+backward of the same net (the cost masking and EMA are
       compared against);
+  (f) the pipeline under each perturbation of ``benchmark.perturbations``, its time per step as a
+      ratio of (b)'s;
 and prints the ratios, plus the process's peak resident memory.
 """
 
@@ -38,7 +40,7 @@ from jepa_rl.config.validate import build_encoder_of, settings
 from jepa_rl.envs import make_env, make_train_envs
 from jepa_rl.memory import retain_freed_memory
 from jepa_rl.objectives import make_pretrainer
-from jepa_rl.perturbations import VisualPerturbation
+from jepa_rl.perturbations import VisualPerturbation, suite_config
 from jepa_rl.pretraining import make_adamw, mask_config, train_step
 from jepa_rl.stages import train
 from jepa_rl.stages.resume import plain
@@ -81,10 +83,11 @@ class Setup:
     res: Resolved
 
 
-def emulator_sps(setup: Setup, steps: int, preprocess: bool) -> float:
-    """Agent steps/s with random actions: the bare emulator, or the whole observation pipeline."""
+def emulator_sps(setup: Setup, steps: int, preprocess: bool, perturbation: VisualPerturbation | None = None) -> float:
+    """Agent steps/s with random actions: the bare emulator, or the whole observation pipeline (under
+    the training perturbation, or ``perturbation``)."""
     n = setup.ppo["num_envs"]
-    envs = make_env(setup.env, n, setup.seed, setup.perturbation.copy(), setup.res.threads)
+    envs = make_env(setup.env, n, setup.seed, (perturbation or setup.perturbation).copy(), setup.res.threads)
     rng = np.random.default_rng(setup.seed)
     step = envs.step if preprocess else envs.ale.step
     try:
@@ -179,9 +182,15 @@ def ppo_cases(cfg: DictConfig, res: Resolved) -> dict[str, PPOCase]:
 
 
 def measure(
-    setup: Setup, cases: dict[str, PPOCase], nets: dict[str, dict], pretrain: PretrainSchema, bc: BenchmarkSchema
-) -> tuple[dict, dict, dict]:
-    """``bc.repeats`` rounds of every measurement: ``(agent steps/s, pretraining step seconds, PPO phases)``.
+    setup: Setup,
+    cases: dict[str, PPOCase],
+    nets: dict[str, dict],
+    pretrain: PretrainSchema,
+    bc: BenchmarkSchema,
+    perturbations: dict[str, VisualPerturbation],
+) -> tuple[dict, dict, dict, dict]:
+    """``bc.repeats`` rounds of every measurement: ``(agent steps/s, pretraining step seconds, PPO phases,
+    pipeline steps/s under each of ``perturbations``)``.
 
     Pretraining is timed for each net of ``nets`` (name -> ``encoder.net``): a JEPA step, an autoencoder
     step and a plain forward+backward of the net (keys ``<name>/jepa``, ``<name>/ae``, ``<name>/fwd_bwd``).
@@ -189,7 +198,10 @@ def measure(
     runs: dict[str, list[float]] = {k: [] for k in ("emulator", "pipeline", *cases)}
     step_runs: dict[str, list[float]] = {f"{n}/{k}": [] for n in nets for k in ("jepa", "ae", "fwd_bwd")}
     phases = {k: {"rollout_seconds": [], "update_seconds": []} for k in cases}
+    by_perturbation: dict[str, list[float]] = {name: [] for name in perturbations}
     for _ in range(bc.repeats):
+        for name, perturbation in perturbations.items():
+            by_perturbation[name].append(emulator_sps(setup, bc.env_steps, True, perturbation))
         runs["emulator"].append(emulator_sps(setup, bc.env_steps, preprocess=False))
         runs["pipeline"].append(emulator_sps(setup, bc.env_steps, preprocess=True))
         for key, case in cases.items():
@@ -204,7 +216,7 @@ def measure(
                 nets[name], pretrain, objective, bc.pretrain_batch, bc.pretrain_steps, setup.res
             )
             step_runs[key].append(seconds)
-    return runs, step_runs, phases
+    return runs, step_runs, phases, by_perturbation
 
 
 def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
@@ -214,7 +226,11 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
     setup = Setup(plain(cfg.env), instantiate(cfg.perturbation), plain(cfg.ppo), head, cfg.seed, res)
     cases = ppo_cases(cfg, res)
     nets = {name: plain(cfg.encoders[name].net) for name in bc.pretrain_encoders}
-    runs, step_runs, phases = measure(setup, cases, nets, OmegaConf.to_object(cfg.pretrain), bc)
+    perturbations = {n: instantiate(suite_config(cfg.perturbations, n)) for n in bc.perturbations}
+    runs, step_runs, phases, by_perturbation = measure(
+        setup, cases, nets, OmegaConf.to_object(cfg.pretrain), bc, perturbations
+    )
+    pert_med = {k: statistics.median(v) for k, v in by_perturbation.items()}
     med = {k: statistics.median(v) for k, v in runs.items()}
     step_med = {k: statistics.median(v) for k, v in step_runs.items()}
     phase_med = {k: {p: statistics.median(v) for p, v in ph.items()} for k, ph in phases.items()}
@@ -246,6 +262,9 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
         "pretrain_over_fwd_bwd": {
             k: step_med[k] / step_med[f"{k.split('/')[0]}/fwd_bwd"] for k in step_med if not k.endswith("fwd_bwd")
         },
+        "pipeline_sps_by_perturbation": by_perturbation,
+        # A perturbation's cost: the clean pipeline's speed over the pipeline's under it (1: free).
+        "perturbation_cost": {k: med["pipeline"] / v for k, v in pert_med.items()},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     print("\n".join(report_lines(result, batch)))
@@ -287,5 +306,9 @@ def report_lines(result: dict, batch: int) -> list[str]:
             f"({result['pretrain_batch'] / fps * 1000:.0f} ms per batch of {result['pretrain_batch']})"
             + (f"   / its fwd+bwd = {ratio:.2f}" if ratio else "")
         )
+    costs = result["perturbation_cost"]
+    if costs:
+        lines.append("  (f) the pipeline under each perturbation, time per step over (b)'s:")
+        lines += [f"      {name:<22} {cost:6.2f}x" for name, cost in costs.items()]
     lines.append(f"  peak RSS {result['peak_rss_mb']:.0f} MB")
     return lines

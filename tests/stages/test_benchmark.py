@@ -20,6 +20,7 @@ TINY_BENCHMARK = [
     "benchmark.pretrain_batch=4",
     "benchmark.pretrain_steps=1",
     "benchmark.pretrain_encoders=[jepa,jepa_cnn]",
+    "benchmark.perturbations=[clean,hard,motion_blur_3]",
 ]
 
 
@@ -46,3 +47,6 @@ def test_benchmark_measures_every_stage_and_splits_each_ppo_iteration(tmp_path):
     steps = {f"{net}/{kind}" for net in ("jepa", "jepa_cnn") for kind in ("jepa", "ae", "fwd_bwd")}
     assert set(bench["pretrain_frames_per_sec"]) == steps
     assert set(bench["pretrain_over_fwd_bwd"]) == {k for k in steps if not k.endswith("fwd_bwd")}
+    assert set(bench["perturbation_cost"]) == {"clean", "hard", "motion_blur_3"}
+    assert bench["perturbation_cost"]["motion_blur_3"] > 1  # a blur per frame costs time
+    assert "(f) the pipeline under each perturbation" in result.stdout
