@@ -24,6 +24,7 @@ from jepa_rl.sweep.cells import (
     score_matrix,
     write_cells_csv,
 )
+from jepa_rl.sweep.games import across_games
 from jepa_rl.sweep.plots import sweep_plots
 from jepa_rl.sweep.report import write_report
 from jepa_rl.sweep.robustness import robustness_statistics
@@ -52,6 +53,7 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0, gif_steps: int =
     norm_stats = interval_estimates(norm, reps, seed) if known else {}
     pairs = comparisons(cells, scores, env_id, reps, seed)
     robust = robustness_statistics(cells, suite, reps, seed)
+    games = across_games(cells, sweep_dir, reps, seed)  # None unless the sweep plays several games
     summary = {
         "sweep_dir": str(sweep_dir),
         "env_id": env_id,
@@ -69,6 +71,7 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0, gif_steps: int =
         "normalised_statistics": {k: {suite[j]: v for j, v in per.items()} for k, per in norm_stats.items()},
         "probability_of_improvement": pairs,
         "robustness": robust,
+        "across_games": games,
     }
     with global_numpy_seed(seed):  # seaborn's strip-plot jitter draws from numpy's global generator
         figures = sweep_plots(sweep_dir, cells, suite)
@@ -78,7 +81,7 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0, gif_steps: int =
 
             figures.update(sweep_agent_figures(sweep_dir, cells, gif_steps))
     summary["plots"] = {k: str(v) for k, v in figures.items()}
-    write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"], norm_stats, robust)
+    write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"], norm_stats, robust, games)
     (sweep_dir / "stats.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -9,6 +9,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from jepa_rl.sweep.cells import Cell, measured_random, robustness_ratios
+from jepa_rl.sweep.games import across_games_section
 from jepa_rl.sweep.statistics import REFERENCE_SCORES, normalised
 
 QUESTION = (
@@ -242,6 +243,7 @@ def write_report(
     plots: dict[str, str],
     norm_stats: dict | None = None,
     robust: dict | None = None,
+    games: dict | None = None,
 ) -> Path:
     """Write ``<sweep_dir>/REPORT.md``; returns its path."""
     bad = [c for c in cells if c.status != "ok"]
@@ -259,6 +261,8 @@ def write_report(
     parts += [
         f"- **{c.status}**: `{c.path.relative_to(sweep_dir)}` ({c.condition}, seed {c.seed}): {c.problem}" for c in bad
     ]
+    if games:
+        parts += ["", *across_games_section(games)]
     if robust:
         parts += ["", *robustness_section(robust)]
     if suite:

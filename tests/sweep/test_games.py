@@ -1,0 +1,30 @@
+"""A sweep over several games: human-normalised clean scores, IQM stratified over games, profiles."""
+
+import pytest
+from helpers import fake_cell
+
+from jepa_rl.sweep.aggregate import aggregate
+
+
+def test_a_multi_game_sweep_is_summarised_across_games(tmp_path):
+    # Breakout: random 1.7, human 30.5; Pong: random -20.7, human 14.6 (the published scores).
+    for seed in (1, 2, 3, 4):
+        fake_cell(tmp_path, "cnn", seed, [1.7 + 28.8 * seed / 4, 0, 0])  # normalised 0.25, 0.5, 0.75, 1.0
+        fake_cell(tmp_path, "cnn", seed, [-20.7 + 35.3 * seed / 8, 0, 0], env="pong")  # 0.125 ... 0.5
+    fake_cell(tmp_path, "jepa", 1, [30.5, 0, 0])  # one game only: not in the cross-game summary
+    summary = aggregate(tmp_path, reps=200)
+    games = summary["across_games"]
+    assert games["games"] == ["ALE/Breakout-v5", "ALE/Pong-v5"] and set(games["statistics"]) == {"cnn"}
+    cnn = games["statistics"]["cnn"]
+    assert (cnn["runs"], cnn["games"]) == (4, 2)
+    runs = sorted([0.25, 0.5, 0.75, 1.0, 0.125, 0.25, 0.375, 0.5])  # IQM: the middle four of eight
+    assert cnn["iqm"] == pytest.approx(sum(runs[2:6]) / 4) and cnn["mean"] == pytest.approx(sum(runs) / 8)
+    assert cnn["iqm_ci"][0] <= cnn["iqm"] <= cnn["iqm_ci"][1]
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "## Across games: ALE/Breakout-v5, ALE/Pong-v5" in report and "| cnn | 4 x 2 |" in report
+    assert (tmp_path / "performance_profiles.png").stat().st_size > 0
+
+
+def test_one_game_has_no_cross_game_summary(tmp_path):
+    fake_cell(tmp_path, "cnn", 1, [10, 5, 2])
+    assert aggregate(tmp_path, reps=50)["across_games"] is None
