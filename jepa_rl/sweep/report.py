@@ -67,6 +67,26 @@ def measure_table(stats: dict[str, dict[str, dict]], perturbations: list[str], n
     return "\n".join(rows)
 
 
+def corruption_error_lines(ce: dict[str, Any]) -> list[str]:
+    """The corruption-error table (ImageNet-C style, on retention, relative to the reference condition)."""
+    if not ce:
+        return []
+    conditions = ce["conditions"]
+    families = [f for f in next(iter(conditions.values())) if f != "mCE"]
+    lines = [
+        "",
+        f"Corruption error, as ImageNet-C's on lost skill: per family, sum over severities of (1 - retention) "
+        f"over {ce['reference']}'s; mCE is their mean (below 1: loses less than {ce['reference']}).",
+        "",
+        "| condition | mCE | " + " | ".join(families) + " |",
+        "|---" * (len(families) + 2) + "|",
+    ]
+    for condition, per in sorted(conditions.items()):
+        cols = ["-" if per[k] is None else f"{per[k]:.2f}" for k in ("mCE", *families)]
+        lines.append(f"| {condition} | " + " | ".join(cols) + " |")
+    return lines
+
+
 def retention_findings(robust: dict[str, Any]) -> list[str]:
     """Per perturbation, the condition keeping most of its skill above random, and whether the next one's
     interval overlaps; then P(A > B) on retention."""
@@ -102,8 +122,14 @@ def robustness_section(robust: dict[str, Any]) -> list[str]:
         for k, n in robust["retention_undefined_seeds"].items()
         if n
     }
+    shifts = [p for p in perts if p.split("_", 1)[0] in ("recolour", "mode", "difficulty")]
+    pixels = [p for p in perts if p not in shifts]
     if robust["retention"]:
-        parts += ["", measure_table(robust["retention"], perts, notes)]
+        parts += ["", measure_table(robust["retention"], pixels, notes)] if pixels else []
+        if shifts:
+            parts += ["", "Shifts of the game itself (recolourings, modes, difficulties): retention.", ""]
+            parts += [measure_table(robust["retention"], shifts, notes)]
+        parts += corruption_error_lines(robust.get("corruption_error") or {})
     else:
         parts += ["", "No condition plays clearly above random on clean games: retention is undefined everywhere."]
     if robust["tv"]:
@@ -114,7 +140,8 @@ def robustness_section(robust: dict[str, Any]) -> list[str]:
             "(0 = unchanged), then the share of states whose greedy action is unchanged.",
             "",
         ]
-        parts += [measure_table(robust["tv"], perts, {}), "", measure_table(robust["greedy_agreement"], perts, {})]
+        seen = robust.get("invariance_perturbations", perts)
+        parts += [measure_table(robust["tv"], seen, {}), "", measure_table(robust["greedy_agreement"], seen, {})]
     matched = robust["matched_skill"]
     if matched["conditions"]:
         parts += [

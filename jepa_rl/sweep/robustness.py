@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from jepa_rl.corruptions import FAMILIES
 from jepa_rl.sweep.cells import Cell
 from jepa_rl.sweep.statistics import interval_estimates, probability_of_improvement
 
@@ -115,9 +116,17 @@ def robustness_statistics(cells: list[Cell], suite: list[str], reps: int, seed: 
 
     out: dict[str, Any] = {"perturbations": perturbations, "retention_undefined_seeds": undefined}
     out["retention"] = by_name(interval_estimates(retained, reps, seed)) if retained else {}
+    # Invariance covers the pixel perturbations (a shift of the game itself has no identical states).
+    rows = [c.results.get("policy_invariance") or {} for c in cells if c.status == "ok"]
+    seen = [p for p in perturbations if rows and all(p in r for r in rows)]
+    out["invariance_perturbations"] = seen
     for key in ("tv", "greedy_agreement"):
-        matrix = invariance_matrix(cells, perturbations, key)
-        out[key] = by_name(interval_estimates(matrix, reps, seed)) if matrix else {}
+        matrix = invariance_matrix(cells, seen, key) if seen else {}
+        stats = interval_estimates(matrix, reps, seed) if matrix else {}
+        out[key] = {k: {seen[j]: v for j, v in per.items()} for k, per in stats.items()}
+    out["corruption_error"] = corruption_error(
+        {k: dict(zip(perturbations, m.mean(0), strict=True)) for k, m in retained.items()}
+    )
     names = sorted(retained)
     out["retention_pairs"] = {
         f"{a} > {b}": probability_of_improvement(retained[a], retained[b], reps, seed)
@@ -129,3 +138,29 @@ def robustness_statistics(cells: list[Cell], suite: list[str], reps: int, seed: 
     randoms = [c.results["random_policy"]["mean"] for c in cells if c.status == "ok" and c.results.get("random_policy")]
     out["random_policy_mean"] = float(np.mean(randoms)) if randoms else None
     return out
+
+
+def corruption_families(names: list[str]) -> dict[str, list[str]]:
+    """The suite names of corruption families at severities (``gaussian_noise_3``), grouped by family."""
+    out: dict[str, list[str]] = {}
+    for name in names:
+        family, _, severity = name.rpartition("_")
+        if family in FAMILIES and severity.isdigit():
+            out.setdefault(family, []).append(name)
+    return out
+
+
+def corruption_error(retention: dict[str, dict[str, float]], reference: str = "cnn") -> dict[str, Any]:
+    """ImageNet-C's corruption error on retention: per family, the condition's lost skill summed over
+    severities, ``sum_s (1 - retention)``, over the reference condition's (the CNN, as ImageNet-C divides
+    by AlexNet's errors); ``mCE`` their mean over families. Empty without the reference or corruptions."""
+    families = corruption_families(list(next(iter(retention.values()), {})))
+    if reference not in retention or not families:
+        return {}
+    lost = {k: {f: sum(1 - r[n] for n in names) for f, names in families.items()} for k, r in retention.items()}
+    out = {}
+    for condition, per in lost.items():
+        ce = {f: per[f] / lost[reference][f] if lost[reference][f] > 0 else None for f in families}
+        known = [v for v in ce.values() if v is not None]
+        out[condition] = {**ce, "mCE": float(np.mean(known)) if known else None}
+    return {"reference": reference, "conditions": out}

@@ -66,3 +66,19 @@ def test_the_report_leads_with_retention_and_keeps_the_ratio_second(tmp_path):
     assert (tmp_path / "retention_vs_clean.png").stat().st_size > 1000
     # Normalised by the random policy the cells measured (2.0), not the published 1.7.
     assert "0 = random play 2.00, measured" in report
+
+
+def test_corruption_error_is_lost_skill_over_the_cnns_and_game_shifts_get_their_own_table(tmp_path):
+    suite = ["clean", "gaussian_noise_1", "gaussian_noise_2", "recolour_paddle_red"]
+    pixel = {p: {"tv": 0.1, "greedy_agreement": 0.9, "states": 64} for p in suite[1:3]}  # no identical states
+    kept = {"cnn": [0.8, 0.6, 0.9], "jepa": [0.9, 0.8, 0.7]}
+    for encoder, retention in kept.items():
+        fake_cell(tmp_path, encoder, 1, [20, 10, 10, 10], suite=suite, random_policy=RANDOM,
+                  retention=dict(zip(suite[1:], retention, strict=True)), policy_invariance=pixel)  # fmt: skip
+    robust = aggregate(tmp_path, reps=50)["robustness"]
+    ce = robust["corruption_error"]["conditions"]
+    assert ce["cnn"]["mCE"] == pytest.approx(1.0)
+    assert ce["jepa"]["gaussian_noise"] == pytest.approx((0.1 + 0.2) / (0.2 + 0.4)) == ce["jepa"]["mCE"]
+    assert robust["invariance_perturbations"] == ["gaussian_noise_1", "gaussian_noise_2"]
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "Shifts of the game itself" in report and "| jepa | 0.50 | 0.50 |" in report
