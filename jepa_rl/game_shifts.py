@@ -8,7 +8,10 @@ own variants (ALE's "flavours", Machado et al. 2018): another game, as the same 
 
 Breakout's colour bytes (from HackAtari): RAM[62] colours the paddle and the ball, RAM[64..69] the
 brick rows from bottom to top; the palette values used are 12 (white), 48 (red), 113 (blue),
-200 (green).
+200 (green). Qbert's RAM[2] colours the sides of the pyramid's cubes (not their tops, whose colour
+is the game's progress). It was found by writing each RAM byte before every frame and keeping the
+bytes that turn one colour of the screen into one other colour and change nothing else in the RAM,
+the rewards or the ends of games; Pong has no such byte (its colours do not come from the RAM).
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ RECOLOURINGS: dict[str, dict[str, dict[int, int]]] = {
         "bricks_red": dict.fromkeys(_BRICKS, RED),
         "bricks_blue": dict.fromkeys(_BRICKS, BLUE),
         "bricks_white": dict.fromkeys(_BRICKS, WHITE),
+    },
+    "qbert": {
+        "sides_red": {2: RED},
+        "sides_blue": {2: BLUE},
+        "sides_green": {2: GREEN},
     },
 }
 

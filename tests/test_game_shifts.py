@@ -9,11 +9,11 @@ from jepa_rl.game_shifts import GameShift, check, variants
 SETTINGS = {"sticky_actions": 0.25, "noop_max": 30, "max_frames": 2000, "frame_skip": 4, "fire_reset": True}
 
 
-def play(shift: GameShift | None, steps: int = 150):
-    """Frames, RAM, rewards, ends and lives of two Breakout games under the same seeds and actions."""
-    envs = ram_emulator("breakout", 2, **SETTINGS, full_action_space=False, num_threads=1, shift=shift)
+def play(shift: GameShift | None, steps: int = 150, game: str = "breakout"):
+    """Frames, RAM, rewards, ends and lives of two games under the same seeds and actions."""
+    envs = ram_emulator(game, 2, **SETTINGS, full_action_space=False, num_threads=1, shift=shift)
     obs, info = envs.reset(seed=[3, 4])
-    actions = np.random.default_rng(0).integers(0, 4, (steps, 2))
+    actions = np.random.default_rng(0).integers(0, envs.single_action_space.n, (steps, 2))
     frames, rams, events = [obs], [info["ram"]], []
     for a in actions:
         obs, reward, term, trunc, info = envs.step(a)
@@ -45,6 +45,18 @@ def test_a_recolouring_changes_only_its_objects_and_nothing_of_the_game(original
     else:  # what changed were bricks: inside the brick rows
         rows = np.flatnonzero(changed.any((0, 1, 3)))
         assert rows.min() >= 57 and rows.max() < 93
+
+
+def test_qberts_recolouring_changes_the_cube_sides_only():
+    frames, rams, events = play(None, game="qbert")
+    shifted, shifted_rams, shifted_events = play(GameShift(recolour="sides_red"), game="qbert")
+    assert shifted_events == events
+    assert np.array_equal(np.delete(shifted_rams, 2, axis=2), np.delete(rams, 2, axis=2))
+    changed = (shifted != frames).any(-1)
+    assert changed.mean() > 0.05  # the sides of 21 cubes
+    for seen in (frames[changed], shifted[changed]):  # one colour, but where the max-pool of two frames mixes
+        _, counts = np.unique(seen, axis=0, return_counts=True)
+        assert counts.max() > 0.95 * len(seen)
 
 
 def test_modes_and_difficulties_are_the_roms_own():
