@@ -17,6 +17,24 @@ GAME_VARIABLES: dict[str, dict[str, int]] = {
         "enemy_score": 13,
         "player_score": 14,
     },
+    # The two Atari-5 games AtariARI annotates.
+    "battle_zone": {
+        "blue_tank_facing_direction": 46,
+        "blue_tank_size_y": 47,
+        "blue_tank_x": 48,
+        "blue_tank2_facing_direction": 52,
+        "blue_tank2_size_y": 53,
+        "blue_tank2_x": 54,
+        "num_lives": 58,
+        "missile_y": 105,
+        "compass_needles_angle": 84,
+        "angle_of_tank": 4,
+        "left_tread_position": 59,
+        "right_tread_position": 60,
+        "crosshairs_color": 108,
+        "score": 29,
+    },
+    "qbert": {"player_x": 43, "player_y": 67, "player_column": 35, "red_enemy_column": 69, "green_enemy_column": 105},
 }
 
 # Variables that are screen coordinates: these also get a ridge-regression R².

@@ -36,7 +36,10 @@ def test_address_table_matches_atariari():
         "enemy_score": 13,
         "player_score": 14,
     }
-    assert {"ball_x", "ball_y", "player_x", "player_y", "enemy_x", "enemy_y"} == POSITION_VARIABLES
+    assert GAME_VARIABLES["qbert"] == {
+        "player_x": 43, "player_y": 67, "player_column": 35, "red_enemy_column": 69, "green_enemy_column": 105
+    }  # fmt: skip
+    assert {"ball_x", "ball_y", "player_x", "player_y", "enemy_x", "enemy_y", "blue_tank_x"} <= POSITION_VARIABLES
 
 
 def test_labels_from_ram_reads_each_variables_address():
