@@ -18,7 +18,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 # Keys that identify a cell but not its condition.
-NOT_CONDITION = {"seed", "encoder", "+condition", "condition"}
+# Overrides that do not name a condition: the seed, the encoder (named already), and the game (a task:
+# each report is for one game, and the cross-game section compares a condition over all of them).
+NOT_CONDITION = {"seed", "encoder", "+condition", "condition", "env"}
 
 
 class AggregationError(ValueError):

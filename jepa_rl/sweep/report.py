@@ -273,7 +273,7 @@ def write_report(
     games: dict | None = None,
 ) -> Path:
     """Write ``<sweep_dir>/REPORT.md``; returns its path."""
-    bad = [c for c in cells if c.status != "ok"]
+    bad = [c for c in cells if c.status not in ("ok", "other_game")]  # other games: one line, other_games
     parts = [
         f"# Sweep report: {'/'.join(sweep_dir.parts[-2:])}",
         "",

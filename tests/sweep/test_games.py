@@ -2,17 +2,24 @@
 
 import pytest
 from helpers import fake_cell
+from omegaconf import OmegaConf
 
-from jepa_rl.sweep.aggregate import aggregate
+from jepa_rl.sweep.aggregate import aggregate, main
 
 
 def test_a_multi_game_sweep_is_summarised_across_games(tmp_path):
     # Breakout: random 1.7, human 30.5; Pong: random -20.7, human 14.6 (the published scores).
+    jobs = []
     for seed in (1, 2, 3, 4):
-        fake_cell(tmp_path, "cnn", seed, [1.7 + 28.8 * seed / 4, 0, 0])  # normalised 0.25, 0.5, 0.75, 1.0
-        fake_cell(tmp_path, "cnn", seed, [-20.7 + 35.3 * seed / 8, 0, 0], env="pong")  # 0.125 ... 0.5
-    fake_cell(tmp_path, "jepa", 1, [30.5, 0, 0])  # one game only: not in the cross-game summary
+        jobs.append(fake_cell(tmp_path, "cnn", seed, [1.7 + 28.8 * seed / 4, 0, 0]))  # normalised 0.25 ... 1.0
+        jobs.append(fake_cell(tmp_path, "cnn", seed, [-20.7 + 35.3 * seed / 8, 0, 0], env="pong"))  # 0.125 ... 0.5
+    jobs.append(fake_cell(tmp_path, "jepa", 1, [30.5, 0, 0]))  # one game only: not in the cross-game summary
+    for job in jobs:  # the sweep varies the game on its command line: not a condition, a task
+        game = "pong" if "pong" in str(job) else "breakout"
+        given = OmegaConf.load(job / ".hydra" / "overrides.yaml")
+        OmegaConf.save(OmegaConf.create([*given, f"env={game}"]), job / ".hydra" / "overrides.yaml")
     summary = aggregate(tmp_path, reps=200)
+    assert main([str(tmp_path)]) == 0  # the other game's cells are not failures
     games = summary["across_games"]
     assert games["games"] == ["ALE/Breakout-v5", "ALE/Pong-v5"] and set(games["statistics"]) == {"cnn"}
     cnn = games["statistics"]["cnn"]
