@@ -91,19 +91,27 @@ def retention_findings(robust: dict[str, Any]) -> list[str]:
     """Per perturbation, the condition keeping most of its skill above random, and whether the next one's
     interval overlaps; then P(A > B) on retention."""
     out = []
+    seeds = robust.get("retention_seeds", {})
     for p in robust["perturbations"]:
         ranked = sorted(robust["retention"].items(), key=lambda kv: -kv[1][p]["mean"])
         if len(ranked) < 2:
             continue
         (first, a), (second, b) = ranked[0], ranked[1]
-        apart = a[p]["mean_ci"][0] > b[p]["mean_ci"][1]
+        single = min(seeds.get(first, 2), seeds.get(second, 2)) < 2  # one seed: its "interval" is a point
+        apart = a[p]["mean_ci"][0] > b[p]["mean_ci"][1] and not single
+        verdict = "the intervals do not overlap" if apart else "the intervals overlap, so the order is not resolved"
+        if single:
+            verdict = "one of them has retention for a single seed only, so the order is not resolved"
         out.append(
             f"- under {p}, {first} keeps the most of its clean skill above random "
             f"({fmt_ci(a[p]['mean'], a[p]['mean_ci'], 2)}), then {second} "
-            f"({fmt_ci(b[p]['mean'], b[p]['mean_ci'], 2)}): "
-            + ("the intervals do not overlap" if apart else "the intervals overlap, so the order is not resolved")
+            f"({fmt_ci(b[p]['mean'], b[p]['mean_ci'], 2)}): {verdict}"
         )
-    out += [pair_finding(f"retention of {pair}", est) for pair, est in robust["retention_pairs"].items()]
+    for pair, est in robust["retention_pairs"].items():
+        if min(seeds.get(name, 2) for name in pair.split(" > ")) < 2:
+            out.append(f"- P(retention of {pair}): not estimated, one of them has retention for a single seed only")
+        else:
+            out.append(pair_finding(f"retention of {pair}", est))
     return out
 
 

@@ -115,6 +115,7 @@ def robustness_statistics(cells: list[Cell], suite: list[str], reps: int, seed: 
         return {k: {perturbations[j]: v for j, v in per.items()} for k, per in stats.items()}
 
     out: dict[str, Any] = {"perturbations": perturbations, "retention_undefined_seeds": undefined}
+    out["retention_seeds"] = {k: int(m.shape[0]) for k, m in retained.items()}
     out["retention"] = by_name(interval_estimates(retained, reps, seed)) if retained else {}
     # Invariance covers the pixel perturbations (a shift of the game itself has no identical states).
     rows = [c.results.get("policy_invariance") or {} for c in cells if c.status == "ok"]

@@ -62,6 +62,10 @@ def test_the_report_leads_with_retention_and_keeps_the_ratio_second(tmp_path):
     report = (tmp_path / "REPORT.md").read_text()
     assert report.index("## Robustness above random play") < report.index("study's robustness ratio")
     assert "jepa (1 seed(s) left out: clean not clearly above random)" in report
+    # jepa has retention for one seed: a point, not an interval, so no order and no P(cnn > jepa) is claimed.
+    assert robust["retention_seeds"] == {"cnn": 2, "jepa": 1}
+    assert "P(retention of cnn > jepa): not estimated, one of them has retention for a single seed only" in report
+    assert "intervals do not overlap" not in report
     assert "Matched skill: retention at the snapshot nearest clean score 6.00" in report
     assert (tmp_path / "retention_vs_clean.png").stat().st_size > 1000
     # Normalised by the random policy the cells measured (2.0), not the published 1.7.
