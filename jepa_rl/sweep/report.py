@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from jepa_rl.sweep.cells import Cell, measured_random, robustness_ratios
 from jepa_rl.sweep.games import across_games_section
+from jepa_rl.sweep.robustness import corruption_error_lines
 from jepa_rl.sweep.statistics import REFERENCE_SCORES, normalised
 
 QUESTION = (
@@ -65,26 +66,6 @@ def measure_table(stats: dict[str, dict[str, dict]], perturbations: list[str], n
         cols = [fmt_ci(per[p]["mean"], per[p]["mean_ci"], 2) for p in perturbations]
         rows.append(f"| {condition}{notes.get(condition, '')} | " + " | ".join(cols) + " |")
     return "\n".join(rows)
-
-
-def corruption_error_lines(ce: dict[str, Any]) -> list[str]:
-    """The corruption-error table (ImageNet-C style, on retention, relative to the reference condition)."""
-    if not ce:
-        return []
-    conditions = ce["conditions"]
-    families = [f for f in next(iter(conditions.values())) if f != "mCE"]
-    lines = [
-        "",
-        f"Corruption error, as ImageNet-C's on lost skill: per family, sum over severities of (1 - retention) "
-        f"over {ce['reference']}'s; mCE is their mean (below 1: loses less than {ce['reference']}).",
-        "",
-        "| condition | mCE | " + " | ".join(families) + " |",
-        "|---" * (len(families) + 2) + "|",
-    ]
-    for condition, per in sorted(conditions.items()):
-        cols = ["-" if per[k] is None else f"{per[k]:.2f}" for k in ("mCE", *families)]
-        lines.append(f"| {condition} | " + " | ".join(cols) + " |")
-    return lines
 
 
 def retention_findings(robust: dict[str, Any]) -> list[str]:

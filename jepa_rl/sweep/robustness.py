@@ -165,3 +165,23 @@ def corruption_error(retention: dict[str, dict[str, float]], reference: str = "c
         known = [v for v in ce.values() if v is not None]
         out[condition] = {**ce, "mCE": float(np.mean(known)) if known else None}
     return {"reference": reference, "conditions": out}
+
+
+def corruption_error_lines(ce: dict[str, Any]) -> list[str]:
+    """The corruption-error table (ImageNet-C style, on retention, relative to the reference condition)."""
+    if not ce:
+        return []
+    conditions = ce["conditions"]
+    families = [f for f in next(iter(conditions.values())) if f != "mCE"]
+    lines = [
+        "",
+        f"Corruption error, as ImageNet-C's on lost skill: per family, sum over severities of (1 - retention) "
+        f"over {ce['reference']}'s; mCE is their mean (below 1: loses less than {ce['reference']}).",
+        "",
+        "| condition | mCE | " + " | ".join(families) + " |",
+        "|---" * (len(families) + 2) + "|",
+    ]
+    for condition, per in sorted(conditions.items()):
+        cols = ["-" if per[k] is None else f"{per[k]:.2f}" for k in ("mCE", *families)]
+        lines.append(f"| {condition} | " + " | ".join(cols) + " |")
+    return lines
