@@ -143,6 +143,13 @@ FAMILIES: dict[str, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 }
 
 
+def parse_name(name: str) -> tuple[str, int] | None:
+    """``(family, severity)`` of a suite name ``<family>_<severity>`` (``gaussian_noise_3``), else None.
+    The severity is not range-checked here (``check`` does, naming the valid ones)."""
+    family, _, severity = name.rpartition("_")
+    return (family, int(severity)) if family in FAMILIES and severity.lstrip("-").isdigit() else None
+
+
 def check(family: str, severity: int) -> None:
     """A known family at a severity in 1-5, or a ValueError naming the choices."""
     if family not in FAMILIES:

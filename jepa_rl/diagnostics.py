@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from jepa_rl.feature_norm import evenly_spaced
 from jepa_rl.masks import MaskConfig, apply_masks, sample_masks
 
 FRAMES = 2048  # frames each diagnostic is measured on
@@ -28,7 +29,7 @@ BATCH = 256
 
 def _batches(frames: np.ndarray, device: torch.device):
     """``FRAMES`` frames evenly spaced over the set (all when there are fewer), in batches on ``device``."""
-    rows = np.unique(np.linspace(0, len(frames) - 1, min(FRAMES, len(frames))).astype(int))
+    rows = evenly_spaced(len(frames), FRAMES)
     for i in range(0, len(rows), BATCH):
         yield torch.from_numpy(np.asarray(frames[rows[i : i + BATCH]])).to(device)
 

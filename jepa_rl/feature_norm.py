@@ -21,6 +21,11 @@ STATISTICS_FRAMES = 2048
 EPS = 1e-4
 
 
+def evenly_spaced(total: int, count: int) -> np.ndarray:
+    """Up to ``count`` sorted row indices spread evenly over ``total`` rows (all of them when fewer)."""
+    return np.unique(np.linspace(0, total - 1, min(count, total)).astype(np.int64))
+
+
 class FeatureNorm(nn.Module):
     """``(h - mean) / std`` per feature dimension, with fixed statistics (buffers, stored in checkpoints)."""
 
@@ -62,7 +67,7 @@ def feature_statistics(
     barely vary can drown in bf16's rounding (8 bits of mantissa): above a few percent, the agent
     computes them in float32.
     """
-    rows = np.unique(np.linspace(0, len(frames) - 1, min(STATISTICS_FRAMES, len(frames))).astype(np.int64))
+    rows = evenly_spaced(len(frames), STATISTICS_FRAMES)
     f32 = encode(encoder, frames, rows, batch, device, bf16=False).astype(np.float64)
     var = f32.var(0)
     stats = {

@@ -62,6 +62,16 @@ class GameShift:
         return RECOLOURINGS[game][self.recolour] if self.recolour else {}
 
 
+def parse_name(name: str) -> dict[str, str | int] | None:
+    """The ``GameShift`` field of a suite name: ``recolour_<name>``, ``mode_<n>`` or ``difficulty_<n>``, else None."""
+    kind, _, value = name.partition("_")
+    if kind == "recolour" and value:
+        return {"recolour": value}
+    if kind in ("mode", "difficulty") and value.lstrip("-").isdigit():
+        return {kind: int(value)}
+    return None
+
+
 @functools.cache
 def variants(game: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The game's ``(modes, difficulties)``, as its ROM declares them to the ALE."""

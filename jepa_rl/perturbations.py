@@ -44,7 +44,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from jepa_rl import corruptions
+from jepa_rl import corruptions, game_shifts
 from jepa_rl.game_shifts import GameShift
 
 
@@ -187,14 +187,12 @@ def suite_config(perturbations: Mapping[str, Any], name: str) -> Mapping[str, An
     if name in perturbations:
         return perturbations[name]
     node = {"_target_": f"{__name__}.VisualPerturbation", "name": name}
-    family, _, severity = name.rpartition("_")
-    if family in corruptions.FAMILIES and severity.lstrip("-").isdigit():
-        return {**node, "corruption": family, "severity": int(severity)}
-    kind, _, value = name.partition("_")
-    if kind == "recolour" and value:
-        return {**node, "recolour": value}
-    if kind in ("mode", "difficulty") and value.lstrip("-").isdigit():
-        return {**node, kind: int(value)}
+    corruption = corruptions.parse_name(name)
+    if corruption:
+        return {**node, "corruption": corruption[0], "severity": corruption[1]}
+    shift = game_shifts.parse_name(name)
+    if shift:
+        return {**node, **shift}
     raise ValueError(
         f"unknown perturbation '{name}'; choose from {', '.join(perturbations)}, a corruption "
         f"<family>_<severity 1-5> of {', '.join(corruptions.FAMILIES)} (e.g. gaussian_noise_3), "

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
+from jepa_rl import game_shifts
 from jepa_rl.sweep.cells import Cell, measured_random, robustness_ratios
 from jepa_rl.sweep.games import across_games_section
 from jepa_rl.sweep.robustness import corruption_error_lines
@@ -111,7 +112,7 @@ def robustness_section(robust: dict[str, Any]) -> list[str]:
         for k, n in robust["retention_undefined_seeds"].items()
         if n
     }
-    shifts = [p for p in perts if p.split("_", 1)[0] in ("recolour", "mode", "difficulty")]
+    shifts = [p for p in perts if game_shifts.parse_name(p)]
     pixels = [p for p in perts if p not in shifts]
     if robust["retention"]:
         parts += ["", measure_table(robust["retention"], pixels, notes)] if pixels else []

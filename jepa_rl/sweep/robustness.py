@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from jepa_rl.corruptions import FAMILIES
+from jepa_rl.corruptions import parse_name
 from jepa_rl.sweep.cells import Cell
 from jepa_rl.sweep.statistics import interval_estimates, probability_of_improvement
 
@@ -145,9 +145,9 @@ def corruption_families(names: list[str]) -> dict[str, list[str]]:
     """The suite names of corruption families at severities (``gaussian_noise_3``), grouped by family."""
     out: dict[str, list[str]] = {}
     for name in names:
-        family, _, severity = name.rpartition("_")
-        if family in FAMILIES and severity.isdigit():
-            out.setdefault(family, []).append(name)
+        parsed = parse_name(name)
+        if parsed:
+            out.setdefault(parsed[0], []).append(name)
     return out
 
 
