@@ -151,6 +151,7 @@ def pretrain(
     batch = min(cfg.batch_size, len(frames))
     total = cfg.epochs * (len(frames) // batch)
     done, rows = resume_state(checkpoint, model, optimizer, gen)
+    kept = ema_initial_share(done, total, cfg.ema_start, cfg.ema_end)  # of the init, in the target: a running product
     warn_if_the_target_keeps_its_init(total, cfg)
     start = time.perf_counter()
     # With a checkpoint to write, a cluster's preemption signal waits for the end of the step.
@@ -159,10 +160,11 @@ def pretrain(
             lr = set_schedules(optimizer, cfg, step - 1, total)
             momentum = ema_momentum(step - 1, total, cfg.ema_start, cfg.ema_end)
             loss, context = train_step(model, optimizer, obs, masks, gen, momentum, bf16)
+            kept *= momentum
             if step % cfg.log_every == 0 or step == total:
                 elapsed = time.perf_counter() - start
                 rows.append(log_row(step, epoch, loss, lr, momentum, context, (step - done) * batch / elapsed))
-                rows[-1]["pretrain/ema_initial_share"] = ema_initial_share(step, total, cfg.ema_start, cfg.ema_end)
+                rows[-1]["pretrain/ema_initial_share"] = kept
                 if log_fn:
                     log_fn(rows[-1], step)
                 log.info(

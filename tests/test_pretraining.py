@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from jepa_rl.config.resolve import precision
 from jepa_rl.objectives import make_pretrainer
 from jepa_rl.pretraining import make_adamw, pretrain, set_schedules
+from jepa_rl.schedules import ema_initial_share
 
 CPU = torch.device("cpu")
 
@@ -30,6 +31,9 @@ def test_loss_falls_within_a_handful_of_steps(frames, jepa_settings, jepa_net, o
     assert np.mean(losses[-3:]) < {"jepa": 0.7, "ae": 0.9}[objective] * np.mean(losses[:3]), losses
     assert diagnostics["model_loss"] > 0 and diagnostics["oracle_loss"] > 0 and 0 < diagnostics["content_share"] < 1
     assert rows[-1]["pretrain/feature_std"] > 1e-3  # not collapsed
+    for row in rows:  # the running product of the momenta, as the schedule gives it
+        expected = ema_initial_share(int(row["pretrain/step"]), 12, cfg.ema_start, cfg.ema_end)
+        assert row["pretrain/ema_initial_share"] == pytest.approx(expected, rel=1e-9)
     assert set(state) == set(vit().state_dict())
 
 
