@@ -42,6 +42,7 @@ class NatureCNN(nn.Module):
     grid = 7  # the conv3 map (84 -> 20 -> 9 -> 7), and the masks' grid
     patch_size = 12  # the pixels a mask cell stands for (84 / 7)
     token_dim = 64  # channels of a cell
+    pos_embed_kind = "sincos"  # of its JEPA predictor (the convolutions have no position embedding)
 
     def __init__(self, *, in_channels: int) -> None:
         super().__init__()

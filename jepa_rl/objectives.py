@@ -122,7 +122,7 @@ class MaskedPretrainer(nn.Module):
             predictor["depth"],
             predictor["heads"],
             encoder.token_dim if objective == "jepa" else pixels,
-            getattr(encoder, "pos_embed_kind", "sincos"),
+            encoder.pos_embed_kind,
         )
         self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
 
