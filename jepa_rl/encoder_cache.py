@@ -117,7 +117,7 @@ def encoder_source(cfg: DictConfig, res: Resolved) -> EncoderSource:
     """The ``EncoderSource`` of a job (the train, pretrain and probe stages share it)."""
     return EncoderSource(
         cache_dir=Path(cfg.cache_dir),
-        env=OmegaConf.to_container(cfg.env, resolve=True),
+        env=res.env(cfg.env),
         pretrain=OmegaConf.to_object(cfg.pretrain),
         bf16=res.pretrain_precision == "bf16",
         device=res.device,

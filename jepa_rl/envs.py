@@ -20,6 +20,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
 from ale_py.roms import get_rom_path
 from ale_py.vector_env import AtariVectorEnv
 from hydra.utils import instantiate
@@ -28,8 +29,7 @@ from jepa_rl import game_shifts
 from jepa_rl.config.checks import require_positive
 from jepa_rl.emulators import ram_emulator, vector_emulator
 from jepa_rl.perturbations import VisualPerturbation
-
-FRAME_SIZE = 84
+from jepa_rl.tensor_frames import FRAME_SIZE, TensorFrames
 
 
 def env_seeds(seed: int | Sequence[int], num_envs: int, first_env: int = 0) -> np.ndarray:
@@ -77,17 +77,41 @@ def check_pipeline(
         raise ValueError(f"frame_stack={frame_stack} must be >= 1")
 
 
-def push_frame(stack: np.ndarray, perturbation: VisualPerturbation, frames: np.ndarray, fresh: np.ndarray) -> None:
-    """Perturb RGB ``frames``, convert them to 84x84 gray and push them onto ``stack`` (``[N, S, 84, 84]``).
+class HostFrames:
+    """The frame stack of a pipeline's ``N`` environments in host memory, built with numpy and OpenCV."""
 
-    Environments in ``fresh`` start a game: new jitter, and a stack repeating the first frame
-    (gymnasium's ``FrameStackObservation`` padding). Perturbations return new arrays: ``frames`` is untouched.
-    """
-    perturbation.new_episode(fresh)
-    gray = to_gray84(perturbation(frames))
-    stack[:, :-1] = stack[:, 1:]
-    stack[:, -1] = gray
-    stack[fresh] = gray[fresh, None]
+    def __init__(self, perturbation: VisualPerturbation, num_envs: int, frame_stack: int) -> None:
+        self.perturbation = perturbation
+        self.stack = np.zeros((num_envs, frame_stack, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
+
+    def push(self, frames: np.ndarray, fresh: np.ndarray) -> None:
+        """Perturb RGB ``frames``, convert them to 84x84 gray and push them onto the stack.
+
+        Environments in ``fresh`` start a game: new jitter, and a stack repeating the first frame
+        (gymnasium's ``FrameStackObservation`` padding). Perturbations return new arrays: ``frames`` is untouched.
+        """
+        self.perturbation.new_episode(fresh)
+        gray = to_gray84(self.perturbation(frames))
+        self.stack[:, :-1] = self.stack[:, 1:]
+        self.stack[:, -1] = gray
+        self.stack[fresh] = gray[fresh, None]
+
+    def observation(self) -> np.ndarray:
+        return self.stack.copy()
+
+
+def frame_stack_on(
+    frames_device: str | None, perturbation: VisualPerturbation, seeds: np.ndarray, frame_stack: int
+) -> HostFrames | TensorFrames:
+    """The host's numpy/OpenCV frame work (``frames_device`` None), or the same as torch ops on that device."""
+    if frames_device is None:
+        return HostFrames(perturbation, len(seeds), frame_stack)
+    return TensorFrames(perturbation, seeds, frame_stack, frames_device)
+
+
+def to_host(obs: np.ndarray | torch.Tensor) -> np.ndarray:
+    """An observation batch as a host numpy array (a pipeline on a device hands out tensors)."""
+    return obs if isinstance(obs, np.ndarray) else obs.cpu().numpy()
 
 
 class AtariPipeline:
@@ -104,7 +128,8 @@ class AtariPipeline:
     ``views`` (name -> perturbation) adds ``info["views"]``: the same emulator frames seen through
     each of them, stacked the same way (identical game states under several perturbations). A
     perturbation that shifts the game itself (``game_shifts``: a mode, a recolouring) plays on the
-    RAM emulator, which can.
+    RAM emulator, which can. With ``frames_device`` (a torch device), the perturbation, grayscale, resize
+    and stack run there as tensor ops (``tensor_frames``), and observations are uint8 tensors on it.
     """
 
     def __init__(
@@ -125,6 +150,7 @@ class AtariPipeline:
         record_ram: bool = False,
         first_env: int = 0,
         views: Mapping[str, VisualPerturbation] | None = None,
+        frames_device: str | None = None,
     ) -> None:
         check_pipeline(game, num_envs, sticky_actions, noop_max, max_frames, frame_skip, frame_stack)
         self.num_envs, self.seeds = num_envs, env_seeds(seed, num_envs, first_env)
@@ -143,16 +169,18 @@ class AtariPipeline:
         else:
             self.ale = vector_emulator(*settings, num_threads)
         self.num_actions = int(self.ale.single_action_space.n)
-        self.stack = np.zeros((num_envs, frame_stack, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
-        self.view_stacks = {name: np.zeros_like(self.stack) for name in self.views}
+        self.frames = frame_stack_on(frames_device, self.perturbation, self.seeds, frame_stack)
+        self.view_frames = {
+            name: frame_stack_on(frames_device, view, self.seeds, frame_stack) for name, view in self.views.items()
+        }
         self.episode_return = np.zeros(num_envs, dtype=np.float64)
         self.episode_length = np.zeros(num_envs, dtype=np.int64)
 
     @property
     def observation_shape(self) -> tuple[int, int, int]:
-        return self.stack.shape[1:]
+        return tuple(self.frames.stack.shape[1:])
 
-    def reset(self) -> tuple[np.ndarray, dict]:
+    def reset(self) -> tuple[np.ndarray | torch.Tensor, dict]:
         """Start a new game in every environment; returns ``([N, stack, 84, 84], info)``."""
         # ale-py's vector env takes an array of seeds, gymnasium's a list of Python ints.
         seeds = self.seeds if isinstance(self.ale, AtariVectorEnv) else self.seeds.tolist()
@@ -161,9 +189,9 @@ class AtariPipeline:
         self.episode_return[:] = 0
         self.episode_length[:] = 0
         self._push(raw, fresh=everyone, info=info)
-        return self.stack.copy(), info
+        return self.frames.observation(), info
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray | torch.Tensor, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Advance every environment one agent step (``frame_skip`` emulator frames)."""
         actions = np.asarray(actions, dtype=np.int32)
         raw, reward, terminated, truncated, info = self.ale.step(actions)
@@ -176,16 +204,16 @@ class AtariPipeline:
         self.episode_length[done] = 0
         # The observation of a finished env is the next game's first frame: new jitter, new stack.
         self._push(raw, fresh=done, info=info)
-        return self.stack.copy(), reward.astype(np.float32), terminated, truncated, info
+        return self.frames.observation(), reward.astype(np.float32), terminated, truncated, info
 
     def _push(self, raw: np.ndarray, fresh: np.ndarray, info: dict) -> None:
         # raw: [N, 1, 210, 160, 3] from the vector env, [N, 210, 160, 3] from the RAM emulator
         frames = raw[:, -1] if raw.ndim == 5 else raw
-        push_frame(self.stack, self.perturbation, frames, fresh)
-        for name, view in self.views.items():
-            push_frame(self.view_stacks[name], view, frames, fresh)
+        self.frames.push(frames, fresh)
+        for view in self.view_frames.values():
+            view.push(frames, fresh)
         if self.views:
-            info["views"] = {name: stack.copy() for name, stack in self.view_stacks.items()}
+            info["views"] = {name: view.observation() for name, view in self.view_frames.items()}
 
     def close(self) -> None:
         self.ale.close()

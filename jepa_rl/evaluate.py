@@ -31,7 +31,7 @@ def agent_policy(agent: Agent, device: torch.device, greedy: bool) -> Policy:
     """The agent's actions on a batch of observations (call it inside ``agent.acting``)."""
 
     def act(obs: np.ndarray) -> np.ndarray:
-        return agent.act(torch.from_numpy(obs).to(device), greedy=greedy)[0].cpu().numpy()
+        return agent.act(torch.as_tensor(obs, device=device), greedy=greedy)[0].cpu().numpy()
 
     return act
 

@@ -23,7 +23,7 @@ from jepa_rl.agent import agent_from_checkpoint
 from jepa_rl.cache import cached_artifact, file_sha256
 from jepa_rl.checkpoint import CheckpointError
 from jepa_rl.config.schema import FramesSchema
-from jepa_rl.envs import make_env
+from jepa_rl.envs import make_env, to_host
 from jepa_rl.perturbations import VisualPerturbation
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def collect(
         games += terminated | truncated  # the returned observation already belongs to the next game
         if (t + 1) % keep_every == 0:
             rows = slice((t + 1) // keep_every * n - n, (t + 1) // keep_every * n)
-            out["frames"][rows], out["ram"][rows] = obs, info["ram"]
+            out["frames"][rows], out["ram"][rows] = to_host(obs), info["ram"]
             out["episode"][rows], out["step"][rows] = np.arange(n) + n * games, t
     for name in ("frames", "ram", "episode", "step"):
         out[name] = out[name][:num_frames]
@@ -89,7 +89,7 @@ def agent_policy(checkpoint: str | Path, num_actions: int, device: torch.device)
 
     @torch.no_grad()
     def act(obs: np.ndarray) -> np.ndarray:
-        return agent.act(torch.from_numpy(obs).to(device))[0].cpu().numpy()
+        return agent.act(torch.as_tensor(obs, device=device))[0].cpu().numpy()
 
     return act
 

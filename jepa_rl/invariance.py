@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from jepa_rl.agent import Agent, choose
@@ -50,8 +49,8 @@ def policy_invariance(
         obs, info = envs.reset()
         with agent.acting(device.type):
             for _ in range(math.ceil(states / envs.num_envs)):
-                batch = np.concatenate([obs, *(info["views"][name] for name in names)])
-                logp = agent.log_probs(torch.from_numpy(batch).to(device)).view(1 + len(names), envs.num_envs, -1)
+                batch = [torch.as_tensor(o, device=device) for o in (obs, *(info["views"][name] for name in names))]
+                logp = agent.log_probs(torch.cat(batch)).view(1 + len(names), envs.num_envs, -1)
                 for i, name in enumerate(names, 1):
                     d, same = compare(logp[0], logp[i])
                     tv[name].append(d.cpu())

@@ -120,7 +120,7 @@ class PPO:
         buf = Rollout.allocate(self.num_steps, self.num_envs, obs_shape, obs_dtype, device)
 
         starts = [env.reset() for env in groups]
-        next_obs = torch.from_numpy(np.concatenate([obs for obs, _ in starts])).to(device)
+        next_obs = torch.cat([torch.as_tensor(obs, device=device) for obs, _ in starts])
         lives = np.concatenate([info["lives"] for _, info in starts])
         global_step = start_iteration * self.batch_size
         seg_start, seg_step0 = time.perf_counter(), global_step
@@ -231,7 +231,7 @@ class PPO:
                         reward = np.sign(reward)
                     buf.rewards[step, span] = torch.as_tensor(reward, device=device)
                     buf.dones[step, span] = torch.as_tensor(learner_done, dtype=torch.float32, device=device)
-                    next_obs[span] = torch.from_numpy(obs).to(device)
+                    next_obs[span] = torch.as_tensor(obs, device=device)
                     steps_done = global_step + (step + 1) * self.num_envs
                     for i in np.flatnonzero(done):
                         score, length = float(info["episode_return"][i]), int(info["episode_length"][i])

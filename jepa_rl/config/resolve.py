@@ -2,7 +2,8 @@
 
 Stages receive a ``Resolved``, never re-derive these from the config: the device, the threads of
 this job (``threads``, else submitit's ``cpus_per_task``, else the CPUs shared among joblib's
-``n_jobs``), the precision PPO and pretraining run in, the training env groups and the rollout batch.
+``n_jobs``), the precision PPO and pretraining run in, the training env groups, the rollout batch and
+where the observation pipeline does its frame work.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from jepa_rl.config import ConfigError
 
@@ -31,6 +32,13 @@ class Resolved:
     pretrain_precision: str  # pretraining's: bf16 | none
     env_groups: int  # training env groups (see ``env_groups``)
     rollout_batch: int  # ppo.num_envs * ppo.num_steps
+    frames_device: str | None  # the torch device of the pipeline's frame work; None: the host's OpenCV path
+
+    def env(self, env_cfg: Any) -> dict[str, Any]:
+        """The ``env`` settings every pipeline of this job is built from, with this job's ``frames_device``
+        (training, evaluation and frame collection then share one implementation)."""
+        env = OmegaConf.to_container(env_cfg, resolve=True) if isinstance(env_cfg, DictConfig) else dict(env_cfg)
+        return {**env, "frames_device": self.frames_device} if self.frames_device else env
 
 
 def pick_device(requested: str) -> torch.device:
@@ -105,6 +113,16 @@ def env_groups(setting: Any, encoder: str, num_envs: int, threads: int) -> int:
     return setting
 
 
+def frames_device(setting: str, device: torch.device) -> str | None:
+    """``pipeline``: ``auto`` is torch ops on a GPU and OpenCV on the host otherwise (the faster of the two
+    on each, see the README); ``torch`` runs them on the job's device, even a CPU."""
+    if setting not in ("auto", "opencv", "torch"):
+        raise ConfigError(f"pipeline={setting} is not a pipeline; choose auto, opencv or torch")
+    if setting == "torch" or (setting == "auto" and device.type == "cuda"):
+        return str(device)
+    return None
+
+
 def resolve(cfg: DictConfig, launcher: Mapping[str, Any]) -> Resolved:
     """Every ``auto`` and derived value of the job ``cfg``, launched by ``launcher`` (Hydra's launcher config)."""
     device = pick_device(cfg.device)
@@ -122,4 +140,5 @@ def resolve(cfg: DictConfig, launcher: Mapping[str, Any]) -> Resolved:
         pretrain_precision=precisions["pretrain"],
         env_groups=env_groups(cfg.env_groups, cfg.encoder.name, cfg.ppo.num_envs, threads),
         rollout_batch=cfg.ppo.num_envs * cfg.ppo.num_steps,
+        frames_device=frames_device(cfg.pipeline, device),
     )

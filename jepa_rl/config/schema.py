@@ -209,6 +209,7 @@ class JobSchema:
     device: str = "auto"  # auto (cuda if available) | cpu | cuda[:N]
     threads: int = 0  # torch and emulator threads; 0 = the launcher's CPUs per job
     env_groups: Any = "auto"  # training envs in groups overlapping emulation and acting: auto or a divisor of num_envs
+    pipeline: str = "auto"  # frames perturbed, grayed, resized, stacked by: auto (torch on a GPU) | opencv | torch
     checkpoint_every: int = 500_000  # agent steps between checkpoints (one is also written at the end)
     experiment_name: str = "study"  # preset name, in paths and W&B groups
     condition: str | None = None  # a named condition of a sweep (multirun_sweeps/condition); reports group by it

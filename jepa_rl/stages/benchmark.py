@@ -223,7 +223,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
     """Run the measurements, print a table, write ``benchmark.json`` in the output directory."""
     bc: BenchmarkSchema = OmegaConf.to_object(cfg.benchmark)
     head = {"kind": cfg.head.kind, "width": cfg.head.width}
-    setup = Setup(plain(cfg.env), instantiate(cfg.perturbation), plain(cfg.ppo), head, cfg.seed, res)
+    setup = Setup(res.env(cfg.env), instantiate(cfg.perturbation), plain(cfg.ppo), head, cfg.seed, res)
     cases = ppo_cases(cfg, res)
     nets = {name: plain(cfg.encoders[name].net) for name in bc.pretrain_encoders}
     perturbations = {n: instantiate(suite_config(cfg.perturbations, n)) for n in bc.perturbations}
@@ -246,12 +246,15 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
         "native_bf16": native_bf16(device),
         "ppo_precision": "bf16" if res.ppo_precision == "bf16" else "float32",
         "env_groups": res.env_groups,
+        "pipeline": f"torch on {res.frames_device}" if res.frames_device else "opencv",
         "freed_memory_kept": retain_freed_memory(),
         "runs": runs,
         "median_sps": med,
         "ppo_over_emulator": med["ppo"] / med["emulator"],
         "pipeline_over_emulator": med["pipeline"] / med["emulator"],
         "frozen_vit_over_ppo": med["ppo_frozen_vit"] / med["ppo"],
+        # What one cell of the study (10M agent steps) would take at this speed, pretraining and evaluation aside.
+        "minutes_per_10m_steps": {k: 1e7 / med[k] / 60 for k in ("ppo", "ppo_frozen_vit")},
         "ppo_phase_seconds": phases,
         "ppo_phase_median_seconds": phase_med,
         "emulator_plus_update_sps": ceiling,
@@ -283,7 +286,8 @@ def report_lines(result: dict, batch: int) -> list[str]:
         f"benchmark on {result['device']}, {result['threads']} threads, {result['num_envs']} envs, "
         f"encoder={result['encoder']}, autocast={result['autocast']} ({result['ppo_precision']}; "
         f"bf16 in hardware: {result['native_bf16']}), median of {len(result['runs']['ppo'])}",
-        f"  PPO: {result['env_groups']} env groups; malloc keeps freed memory: {result['freed_memory_kept']}",
+        f"  PPO: {result['env_groups']} env groups; malloc keeps freed memory: {result['freed_memory_kept']}; "
+        f"frames by {result['pipeline']}",
     ]
     for key, label in (
         ("emulator", "(a) emulator only"),
@@ -299,6 +303,8 @@ def report_lines(result: dict, batch: int) -> list[str]:
     frozen = f"{med['ppo_frozen_vit']:8.0f} agent steps/s   (d)/(c) = {result['frozen_vit_over_ppo']:.2f}"
     lines.append(f"  (d) PPO, frozen ViT  {frozen}")
     lines.append(phase_line(phase_med["ppo_frozen_vit"], batch))
+    cell = result["minutes_per_10m_steps"]
+    lines.append(f"      10M agent steps: {cell['ppo']:.0f} minutes with (c), {cell['ppo_frozen_vit']:.0f} with (d)")
     for key, fps in result["pretrain_frames_per_sec"].items():
         ratio = result["pretrain_over_fwd_bwd"].get(key)
         lines.append(

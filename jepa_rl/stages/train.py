@@ -74,7 +74,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         log.info("%s exists: this job is complete, nothing to do", results_path)
         return done
     seed, enc, ev = cfg.seed, cfg.encoder, OmegaConf.to_object(cfg.eval)
-    env, net = plain(cfg.env), plain(enc.net)
+    env, net = res.env(cfg.env), plain(enc.net)
     ppo: PPO = instantiate(cfg.ppo)
     fingerprint = training_fingerprint(cfg)
     perturbation: VisualPerturbation = instantiate(cfg.perturbation)
