@@ -5,12 +5,14 @@ CI has no GPU; run these on a machine with one (``python -m pytest tests/test_cu
 
 import json
 
+import numpy as np
 import pytest
 import torch
-from helpers import HEAD, TINY, TINY_PRETRAIN, compose_cfg, launch, pretrain_settings
+from helpers import HEAD, TINY, TINY_PRETRAIN, compose_cfg, launch, pipeline, pretrain_settings
 
 from jepa_rl.agent import build_agent
 from jepa_rl.objectives import make_pretrainer
+from jepa_rl.perturbations import VisualPerturbation
 from jepa_rl.pretraining import make_adamw, mask_config, train_step
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -97,3 +99,25 @@ def test_pretrained_encoder_on_cuda_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "building encoders" in result.stdout
     assert json.loads((tmp_path / "run" / "results.json").read_text())["encoder"] == "jepa"
+
+
+@pytest.mark.parametrize("name", ["clean", "color_jitter"])
+def test_the_pipeline_on_the_gpu_sees_what_the_opencv_one_does(name):
+    perturbation = VisualPerturbation(
+        name, **({"hue": 0.2, "saturation": 0.3, "brightness": 0.2} if name != "clean" else {})
+    )
+    host = pipeline("breakout", 4, 7, num_threads=1, perturbation=perturbation.copy())
+    gpu = pipeline("breakout", 4, 7, num_threads=1, perturbation=perturbation.copy(), frames_device="cuda")
+    rng = np.random.default_rng(0)
+    try:
+        (a, _), (b, _) = host.reset(), gpu.reset()
+        assert b.is_cuda
+        diffs = []
+        for _ in range(100):
+            actions = rng.integers(0, host.num_actions, 4)
+            (a, *_), (b, *_) = host.step(actions), gpu.step(actions)
+            diffs.append(np.abs(a.astype(int) - b.cpu().numpy()))
+    finally:
+        host.close(), gpu.close()
+    diffs = np.stack(diffs)
+    assert diffs.max() <= 1 and diffs.mean() < 1e-3
