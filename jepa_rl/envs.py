@@ -109,6 +109,12 @@ def frame_stack_on(
     return TensorFrames(perturbation, seeds, frame_stack, frames_device)
 
 
+def last_frames(raw: np.ndarray) -> np.ndarray:
+    """The RGB frames ``[N, 210, 160, 3]`` of an emulator stage's output: the vector env's
+    ``[N, 1, 210, 160, 3]``, or the RAM emulator's ``[N, 210, 160, 3]``."""
+    return raw[:, -1] if raw.ndim == 5 else raw
+
+
 def to_host(obs: np.ndarray | torch.Tensor) -> np.ndarray:
     """An observation batch as a host numpy array (a pipeline on a device hands out tensors)."""
     return obs if isinstance(obs, np.ndarray) else obs.cpu().numpy()
@@ -207,8 +213,7 @@ class AtariPipeline:
         return self.frames.observation(), reward.astype(np.float32), terminated, truncated, info
 
     def _push(self, raw: np.ndarray, fresh: np.ndarray, info: dict) -> None:
-        # raw: [N, 1, 210, 160, 3] from the vector env, [N, 210, 160, 3] from the RAM emulator
-        frames = raw[:, -1] if raw.ndim == 5 else raw
+        frames = last_frames(raw)
         self.frames.push(frames, fresh)
         for view in self.view_frames.values():
             view.push(frames, fresh)

@@ -276,7 +276,8 @@ class PPO:
                     ratio = logratio.exp()
                     old_approx_kl = (-logratio).mean()
                     approx_kl = ((ratio - 1) - logratio).mean()
-                    clipfracs.append(((ratio - 1.0).abs() > self.clip_coef).float().mean().item())
+                    # Kept on the device: an .item() per minibatch would wait for the GPU each time.
+                    clipfracs.append(((ratio - 1.0).abs() > self.clip_coef).float().mean())
                 nn.utils.clip_grad_norm_(agent.parameters(), self.max_grad_norm)
                 optimizer.step()
             if self.target_kl is not None and approx_kl > self.target_kl:
@@ -290,7 +291,7 @@ class PPO:
             "losses/entropy": entropy_loss.item(),
             "losses/old_approx_kl": old_approx_kl.item(),
             "losses/approx_kl": approx_kl.item(),
-            "losses/clipfrac": float(np.mean(clipfracs)),
+            "losses/clipfrac": float(torch.stack(clipfracs).double().mean()),
             "losses/explained_variance": explained_var,
         }
 

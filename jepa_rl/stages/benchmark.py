@@ -13,6 +13,7 @@
       compared against);
   (f) the pipeline under each perturbation of ``benchmark.perturbations``, its time per step as a
       ratio of (b)'s;
+  (g) where an acting step of (c) goes (``step_profile``): emulation, frame work, copies, forward;
 and prints the ratios, plus the process's peak resident memory.
 """
 
@@ -33,6 +34,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from jepa_rl.agent import build_agent, make_optimizer
+from jepa_rl.benchmark_table import report_lines
 from jepa_rl.config import ConfigError
 from jepa_rl.config.resolve import Resolved, env_groups, native_bf16
 from jepa_rl.config.schema import BenchmarkSchema, PretrainSchema
@@ -44,6 +46,7 @@ from jepa_rl.perturbations import VisualPerturbation, suite_config
 from jepa_rl.pretraining import make_adamw, mask_config, train_step
 from jepa_rl.stages import train
 from jepa_rl.stages.resume import plain
+from jepa_rl.step_profile import PHASES, acting_step_seconds
 from jepa_rl.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -161,14 +164,6 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def phase_line(phase: dict[str, float], batch: int) -> str:
-    """``per iteration of N steps: rollout X s, update Y s`` for the benchmark's table."""
-    return (
-        f"      per iteration of {batch} steps: rollout {phase['rollout_seconds']:.2f} s, "
-        f"update {phase['update_seconds']:.2f} s"
-    )
-
-
 def ppo_cases(cfg: DictConfig, res: Resolved) -> dict[str, PPOCase]:
     """(c) the configured encoder, and (d) a frozen ViT-Tiny (random weights: speed does not depend on them)."""
     vit = cfg.encoders.jepa
@@ -190,7 +185,7 @@ def measure(
     perturbations: dict[str, VisualPerturbation],
 ) -> tuple[dict, dict, dict, dict]:
     """``bc.repeats`` rounds of every measurement: ``(agent steps/s, pretraining step seconds, PPO phases,
-    pipeline steps/s under each of ``perturbations``)``.
+    pipeline steps/s under each of ``perturbations``, (g)'s seconds per acting step by phase)``.
 
     Pretraining is timed for each net of ``nets`` (name -> ``encoder.net``): a JEPA step, an autoencoder
     step and a plain forward+backward of the net (keys ``<name>/jepa``, ``<name>/ae``, ``<name>/fwd_bwd``).
@@ -199,7 +194,10 @@ def measure(
     step_runs: dict[str, list[float]] = {f"{n}/{k}": [] for n in nets for k in ("jepa", "ae", "fwd_bwd")}
     phases = {k: {"rollout_seconds": [], "update_seconds": []} for k in cases}
     by_perturbation: dict[str, list[float]] = {name: [] for name in perturbations}
+    profile: dict[str, list[float]] = {phase: [] for phase in PHASES}
     for _ in range(bc.repeats):
+        for phase, seconds in profiled_step(setup, cases["ppo"], bc.env_steps).items():
+            profile[phase].append(seconds)
         for name, perturbation in perturbations.items():
             by_perturbation[name].append(emulator_sps(setup, bc.env_steps, True, perturbation))
         runs["emulator"].append(emulator_sps(setup, bc.env_steps, preprocess=False))
@@ -216,7 +214,18 @@ def measure(
                 nets[name], pretrain, objective, bc.pretrain_batch, bc.pretrain_steps, setup.res
             )
             step_runs[key].append(seconds)
-    return runs, step_runs, phases, by_perturbation
+    return runs, step_runs, phases, by_perturbation, profile
+
+
+def profiled_step(setup: Setup, case: PPOCase, env_steps: int) -> dict[str, float]:
+    """(g): ``step_profile.acting_step_seconds`` of the agent of ``case`` on one pipeline of every env."""
+    res, n = setup.res, setup.ppo["num_envs"]
+    envs = make_env(setup.env, n, setup.seed, setup.perturbation.copy(), res.threads)
+    agent = build_agent(case.net, case.freeze, setup.head, envs.num_actions, res.ppo_precision, res.device)
+    try:
+        return acting_step_seconds(agent, envs, max(1, env_steps // n), res.device)
+    finally:
+        envs.close()
 
 
 def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
@@ -227,7 +236,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
     cases = ppo_cases(cfg, res)
     nets = {name: plain(cfg.encoders[name].net) for name in bc.pretrain_encoders}
     perturbations = {n: instantiate(suite_config(cfg.perturbations, n)) for n in bc.perturbations}
-    runs, step_runs, phases, by_perturbation = measure(
+    runs, step_runs, phases, by_perturbation, profile = measure(
         setup, cases, nets, OmegaConf.to_object(cfg.pretrain), bc, perturbations
     )
     pert_med = {k: statistics.median(v) for k, v in by_perturbation.items()}
@@ -266,6 +275,9 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
             k: step_med[k] / step_med[f"{k.split('/')[0]}/fwd_bwd"] for k in step_med if not k.endswith("fwd_bwd")
         },
         "pipeline_sps_by_perturbation": by_perturbation,
+        "num_steps": setup.ppo["num_steps"],
+        "acting_step_seconds_runs": profile,
+        "acting_step_seconds": {k: statistics.median(v) for k, v in profile.items()},
         # A perturbation's cost: the clean pipeline's speed over the pipeline's under it (1: free).
         "perturbation_cost": {k: med["pipeline"] / v for k, v in pert_med.items()},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -273,48 +285,3 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
     print("\n".join(report_lines(result, batch)))
     (out / "benchmark.json").write_text(json.dumps(result, indent=2))
     return result
-
-
-def report_lines(result: dict, batch: int) -> list[str]:
-    """The printed table of a ``benchmark`` result."""
-    med, ceiling, phase_med = (
-        result["median_sps"],
-        result["emulator_plus_update_sps"],
-        result["ppo_phase_median_seconds"],
-    )
-    lines = [
-        f"benchmark on {result['device']}, {result['threads']} threads, {result['num_envs']} envs, "
-        f"encoder={result['encoder']}, autocast={result['autocast']} ({result['ppo_precision']}; "
-        f"bf16 in hardware: {result['native_bf16']}), median of {len(result['runs']['ppo'])}",
-        f"  PPO: {result['env_groups']} env groups; malloc keeps freed memory: {result['freed_memory_kept']}; "
-        f"frames by {result['pipeline']}",
-    ]
-    for key, label in (
-        ("emulator", "(a) emulator only"),
-        ("pipeline", "(b) + obs pipeline"),
-        ("ppo", "(c) PPO training"),
-    ):
-        ratio = "" if key == "emulator" else f"   {label[:3]}/(a) = {med[key] / med['emulator']:.2f}"
-        lines.append(f"  {label:<20} {med[key]:8.0f} agent steps/s{ratio}")
-    lines.append(phase_line(phase_med["ppo"], batch))
-    lines.append(
-        f"      the emulator and the update alone: {ceiling:.0f} agent steps/s, (c) = {med['ppo'] / ceiling:.2f} of it"
-    )
-    frozen = f"{med['ppo_frozen_vit']:8.0f} agent steps/s   (d)/(c) = {result['frozen_vit_over_ppo']:.2f}"
-    lines.append(f"  (d) PPO, frozen ViT  {frozen}")
-    lines.append(phase_line(phase_med["ppo_frozen_vit"], batch))
-    cell = result["minutes_per_10m_steps"]
-    lines.append(f"      10M agent steps: {cell['ppo']:.0f} minutes with (c), {cell['ppo_frozen_vit']:.0f} with (d)")
-    for key, fps in result["pretrain_frames_per_sec"].items():
-        ratio = result["pretrain_over_fwd_bwd"].get(key)
-        lines.append(
-            f"  (e) {key:<20} {fps:8.0f} frames/s "
-            f"({result['pretrain_batch'] / fps * 1000:.0f} ms per batch of {result['pretrain_batch']})"
-            + (f"   / its fwd+bwd = {ratio:.2f}" if ratio else "")
-        )
-    costs = result["perturbation_cost"]
-    if costs:
-        lines.append("  (f) the pipeline under each perturbation, time per step over (b)'s:")
-        lines += [f"      {name:<22} {cost:6.2f}x" for name, cost in costs.items()]
-    lines.append(f"  peak RSS {result['peak_rss_mb']:.0f} MB")
-    return lines

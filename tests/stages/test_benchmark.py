@@ -50,6 +50,9 @@ def test_benchmark_measures_every_stage_and_splits_each_ppo_iteration(tmp_path):
     assert set(bench["perturbation_cost"]) == {"clean", "hard", "motion_blur_3"}
     assert bench["perturbation_cost"]["motion_blur_3"] > 1  # a blur per frame costs time
     assert "(f) the pipeline under each perturbation" in result.stdout
+    assert "(g) where an acting step of (c) goes" in result.stdout
+    assert set(bench["acting_step_seconds"]) == {"emulate", "frames", "to_device", "act", "to_host"}
+    assert all(len(runs) == 2 for runs in bench["acting_step_seconds_runs"].values())
     assert "frames by opencv" in result.stdout and bench["pipeline"] == "opencv"  # pipeline=auto on a CPU
     for key, minutes in bench["minutes_per_10m_steps"].items():
         assert minutes == pytest.approx(1e7 / bench["median_sps"][key] / 60)
