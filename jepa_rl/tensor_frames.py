@@ -86,6 +86,12 @@ def rgb_to_hsv(frames: torch.Tensor) -> torch.Tensor:
     return torch.stack((h, s, v), -1)
 
 
+@cache
+def sector_table(device: torch.device) -> torch.Tensor:
+    """``SECTORS`` on ``device``, made once (not a host-to-device copy per frame batch)."""
+    return torch.tensor(SECTORS, device=device)
+
+
 def _one_minus(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``1 - a * b`` rounded once to float32, as OpenCV's build computes it (a fused multiply-add)."""
     return (1 - a.double() * b.double()).float()
@@ -99,11 +105,13 @@ def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
     sector = h.trunc()
     f = h - sector
     table = torch.stack((v, v * (1 - s), v * _one_minus(s, f), v * _one_minus(s, 1 - f)), -1)
-    index = torch.tensor(SECTORS, device=hsv.device)[sector.long() % 6]
+    index = sector_table(hsv.device)[sector.long() % 6]
     return (table.gather(-1, index) * 255).trunc_().clamp_(0, 255).to(torch.uint8)
 
 
-def jitter(frames: torch.Tensor, hue_shift: torch.Tensor, sat_scale: torch.Tensor, value_offset: torch.Tensor):
+def jitter(
+    frames: torch.Tensor, hue_shift: torch.Tensor, sat_scale: torch.Tensor, value_offset: torch.Tensor
+) -> torch.Tensor:
     """``VisualPerturbation``'s colour jitter on RGB uint8 ``[N, H, W, 3]``, environment ``i`` shifted by
     ``hue_shift[i]`` (fraction of the circle), its saturation scaled by ``sat_scale[i]`` and its value
     offset by ``value_offset[i]`` (0-255 units), in OpenCV's 8-bit HSV as the host path does it."""
