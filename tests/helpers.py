@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 from hydra import compose, initialize_config_dir
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -55,8 +58,26 @@ TINY_PRETRAIN = [
 
 
 def compose_cfg(overrides: list[str] | None = None, hydra: bool = False) -> DictConfig:
-    """The composed config, exactly as ``launch.py`` would see it (with ``hydra:`` when asked); a fresh copy."""
-    return copy.deepcopy(_composed(tuple(overrides or []), hydra))
+    """The composed config, exactly as ``launch.py`` would see it (with ``hydra:`` when asked); a fresh copy.
+
+    Hydra composes the defaults tree from the config-group choices, then applies the value overrides
+    (``key=value``) to the result in order. Composing is what costs (a second or so): it is done once
+    per set of group choices, and the value overrides are applied by Hydra's own step on a copy.
+    """
+    parsed = OverridesParser.create().parse_overrides(list(overrides or []))
+    groups = [o.input_line for o in parsed if _is_group_choice(o)]
+    values = [o for o in parsed if not _is_group_choice(o)]
+    if hydra or any(o.is_delete() or o.is_add() or o.is_force_add() for o in values):
+        return copy.deepcopy(_composed(tuple(overrides or []), hydra))  # Hydra records them: compose whole
+    cfg = copy.deepcopy(_composed(tuple(groups), hydra))
+    ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+    return cfg
+
+
+def _is_group_choice(override: Override) -> bool:
+    """``encoder=vit``, ``hydra/launcher=joblib``, ``+condition=cnn``: a choice in the defaults tree."""
+    key = override.key_or_group
+    return override.package is not None or "/" in key or (CONF / key.replace(".", "/")).is_dir()
 
 
 @functools.cache

@@ -24,6 +24,12 @@ def play(shift: GameShift | None, steps: int = 150, game: str = "breakout"):
     return np.stack(frames), np.stack(rams), events
 
 
+def colours(pixels: np.ndarray) -> np.ndarray:
+    """How often each RGB colour occurs among [K, 3] pixels (packed to one integer: fast on millions)."""
+    packed = pixels.astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])
+    return np.unique(packed, return_counts=True)[1]
+
+
 @pytest.fixture(scope="module")
 def original():
     return play(None)
@@ -38,10 +44,9 @@ def test_a_recolouring_changes_only_its_objects_and_nothing_of_the_game(original
     assert np.array_equal(shifted_rams[:, :, others], rams[:, :, others])
     changed = (shifted != frames).any(-1)  # [T, N, 210, 160]
     assert changed.any()
-    new_colours = {tuple(c) for c in shifted[changed]}
-    assert len(new_colours) == 1  # every changed pixel now has the one new colour
+    assert len(colours(shifted[changed])) == 1  # every changed pixel now has the one new colour
     if recolour == "paddle_blue":  # what changed was paddle or ball: one colour in the original too
-        assert len({tuple(c) for c in frames[changed]}) == 1
+        assert len(colours(frames[changed])) == 1
     else:  # what changed were bricks: inside the brick rows
         rows = np.flatnonzero(changed.any((0, 1, 3)))
         assert rows.min() >= 57 and rows.max() < 93
@@ -55,8 +60,7 @@ def test_qberts_recolouring_changes_the_cube_sides_only():
     changed = (shifted != frames).any(-1)
     assert changed.mean() > 0.05  # the sides of 21 cubes
     for seen in (frames[changed], shifted[changed]):  # one colour, but where the max-pool of two frames mixes
-        _, counts = np.unique(seen, axis=0, return_counts=True)
-        assert counts.max() > 0.95 * len(seen)
+        assert colours(seen).max() > 0.95 * len(seen)
 
 
 def test_modes_and_difficulties_are_the_roms_own():
