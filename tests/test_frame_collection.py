@@ -40,6 +40,7 @@ def test_collect_keeps_every_kth_observation_with_its_ram():
     assert np.all(np.isin(data["episode"] % 4, np.arange(4)))
 
 
+@pytest.mark.slow
 def test_collection_in_several_processes_gives_the_same_frames():
     data = []
     for threads in (1, 2):  # 2: one process per game
@@ -132,6 +133,7 @@ def _build_forever(directory):
     time.sleep(300)  # killed before it gets further
 
 
+@pytest.mark.slow
 def test_a_builder_killed_mid_way_leaves_nothing_another_job_loads(tmp_path):
     builder = multiprocessing.get_context("spawn").Process(
         target=cached_artifact, args=(tmp_path, "things", {"shared": True}, _build_forever)

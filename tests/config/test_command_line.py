@@ -44,6 +44,7 @@ def test_sweeps_and_named_sweep_configs_compose():
 
 
 # The stderr contract through the real entrypoint: one from the command-line checks, one from validation.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [["ppo.num_envs=abc"], ["encoder=vit", "encoder.net.heads=5"]],
