@@ -27,6 +27,7 @@ GROUPS = (
     "eval",
     "logger",
     "benchmark",
+    "head",
     "experiment",
     "hydra/launcher",
 )

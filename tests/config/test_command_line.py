@@ -12,6 +12,7 @@ from jepa_rl.config.command_line import check_command_line, first_point
 BAD_COMMAND_LINES = [
     (["encoder=resnet"], "encoder=resnet is not a known option; choose one of ae, ae_cnn, ae_p6, cnn, jepa, jepa_cnn"),
     (["env=tetris"], "env=tetris is not a known option"),
+    (["head=bogus"], "head=bogus is not a known option; choose one of linear, mlp, trunk"),
     (["-m", "hydra/launcher=slrum"], "hydra/launcher=slrum is not a known option"),
     (["-m", "encoder=cnn,resnet"], "encoder=resnet is not a known option"),
     (["hydra.run.dir={tmp}/a_file/run"], "not writable"),
