@@ -64,12 +64,12 @@ def compose_cfg(overrides: list[str] | None = None, hydra: bool = False) -> Dict
     (``key=value``) to the result in order. Composing is what costs (a second or so): it is done once
     per set of group choices, and the value overrides are applied by Hydra's own step on a copy.
     """
-    parsed = OverridesParser.create().parse_overrides(list(overrides or []))
-    groups = [o.input_line for o in parsed if _is_group_choice(o)]
-    values = [o for o in parsed if not _is_group_choice(o)]
+    groups, values = [], []
+    for override in OverridesParser.create().parse_overrides(list(overrides or [])):
+        (groups if _is_group_choice(override) else values).append(override)
     if hydra or any(o.is_delete() or o.is_add() or o.is_force_add() for o in values):
         return copy.deepcopy(_composed(tuple(overrides or []), hydra))  # Hydra records them: compose whole
-    cfg = copy.deepcopy(_composed(tuple(groups), hydra))
+    cfg = copy.deepcopy(_composed(tuple(o.input_line for o in groups), hydra))
     ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
     return cfg
 
