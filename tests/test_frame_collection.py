@@ -20,7 +20,7 @@ from jepa_rl.config.schema import FramesSchema
 from jepa_rl.frame_collection import ARRAYS, cached_frames, collect, load_frames
 from jepa_rl.perturbations import VisualPerturbation
 
-FRAMES = FramesSchema(num_frames=96, keep_every=3, num_envs=4, seed=3)
+FRAMES = FramesSchema(num_frames=96, keep_every=3, num_envs=2, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_a_checkpoint_policy_mixes_into_the_random_one(tmp_path, env):
     with torch.no_grad():
         policy.heads.actor.weight.zero_()
         policy.heads.actor.bias.copy_(torch.tensor([0.0, 0.0, 50.0, 0.0]))
-    net = OmegaConf.to_container(compose_cfg(["encoder=cnn"]).encoder.net, resolve=True)
+    net = OmegaConf.to_container(compose_cfg([]).encoders.cnn.net, resolve=True)
     save_agent_checkpoint(policy, tmp_path / "checkpoint.pt", net)
     shares = []
     for fraction in (0.0, 0.5, 1.0):

@@ -58,7 +58,7 @@ def test_an_unknown_objective_or_target_is_refused(jepa_settings, jepa_net):
 @pytest.mark.parametrize("objective", ["jepa", "ae"])
 def test_the_nature_cnn_is_pretrained_on_the_cells_of_its_last_map(frames, jepa_settings, objective):
     """The same masks on the 7x7 conv3 map; the context sees only its patches' pixels."""
-    model = make_pretrainer(compose_cfg(["encoder=cnn"]).encoder.net, objective, jepa_settings)
+    model = make_pretrainer(compose_cfg([]).encoders.cnn.net, objective, jepa_settings)
     context_idx, target_idx = sample_masks(8, mask_config(jepa_settings.masks, 7), torch.Generator().manual_seed(0))
     loss, context = model.loss(torch.from_numpy(frames[:8]), context_idx, target_idx)
     assert loss.ndim == 0 and context.shape == (8, context_idx.shape[1], 64)

@@ -77,11 +77,13 @@ def test_rollout_in_overlapped_groups_records_what_the_environments_did():
     """Two groups of 2 envs, each acting and stepping in its own thread: replaying the recorded
     actions in one 4-env pipeline with the same emulator seeds gives back every observation, reward,
     done flag and finished game, across the boundary between two rollouts."""
-    groups = [pipeline("breakout", 2, 3, num_threads=1, first_env=e) for e in (0, 2)]
-    replay = pipeline("breakout", 4, 3, num_threads=1)
+    capped = {"num_threads": 1, "max_frames": 320}  # games cut at 80 steps: the second rollout crosses a game end
+    groups = [pipeline("breakout", 2, 3, first_env=e, **capped) for e in (0, 2)]
+    replay = pipeline("breakout", 4, 3, **capped)
     agent = new_agent(cnn(), groups[0].num_actions, autocast=PRECISION)
-    learner = ppo(total_timesteps=1200, num_envs=4, num_steps=150)
-    buf = Rollout.allocate(150, 4, (4, 84, 84), torch.uint8, "cpu")
+    steps = 60
+    learner = ppo(total_timesteps=2 * steps * 4, num_envs=4, num_steps=steps)
+    buf = Rollout.allocate(steps, 4, (4, 84, 84), torch.uint8, "cpu")
     pool = ThreadPoolExecutor(2, initializer=torch.set_num_threads, initargs=(1,))
     try:
         starts = [env.reset() for env in groups]
@@ -95,14 +97,14 @@ def test_rollout_in_overlapped_groups_records_what_the_environments_did():
                 agent, groups, buf, next_obs, lives, global_step, lambda *game: games.append(game), pool
             )
             replayed = []
-            for t in range(150):
+            for t in range(steps):
                 assert np.array_equal(buf.obs[t].numpy(), obs), f"observation {t} differs"
                 obs, reward, terminated, truncated, info = replay.step(buf.actions[t].numpy())
                 done = terminated | truncated
                 assert np.array_equal(buf.rewards[t].numpy(), np.sign(reward))
                 assert np.array_equal(buf.dones[t].numpy(), (done | (info["lives"] < replay_lives)).astype(np.float32))
                 replay_lives = info["lives"].copy()
-                step = global_step - 600 + (t + 1) * 4
+                step = global_step - steps * 4 + (t + 1) * 4
                 replayed += [
                     (step, int(i), info["episode_return"][i], info["episode_length"][i]) for i in np.flatnonzero(done)
                 ]

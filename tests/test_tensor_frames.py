@@ -68,9 +68,9 @@ def test_gray84_is_within_one_level_of_opencv_on_game_frames():
     assert diffs.max() <= 1 and diffs.mean() < 1e-3
 
 
-def play_both(perturbation: VisualPerturbation, steps: int = 70):
+def play_both(perturbation: VisualPerturbation, steps: int = 40):
     """Observations of the OpenCV and the torch pipelines over the same games (same seeds, same actions)."""
-    kwargs = {"num_threads": 1, "max_frames": 240}  # games cut at 60 steps: the runs cross a game end
+    kwargs = {"num_threads": 1, "max_frames": 120}  # games cut at 30 steps: the runs cross a game end
     host = pipeline("breakout", 2, 7, perturbation=perturbation.copy(), **kwargs)
     torch_ops = pipeline("breakout", 2, 7, perturbation=perturbation.copy(), frames_device="cpu", **kwargs)
     rng = np.random.default_rng(0)

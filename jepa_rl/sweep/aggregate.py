@@ -17,6 +17,7 @@ from typing import Any
 
 from jepa_rl.sweep.cells import (
     AggregationError,
+    Cell,
     collect_cells,
     common_suite,
     flag_duplicates,
@@ -30,13 +31,16 @@ from jepa_rl.sweep.report import write_report
 from jepa_rl.sweep.robustness import robustness_statistics
 from jepa_rl.sweep.statistics import REFERENCE_SCORES, comparisons, global_numpy_seed, interval_estimates, normalised
 
-USAGE = "usage: python -m jepa_rl.sweep SWEEP_DIR"
+USAGE = "usage: python -m jepa_rl.sweep SWEEP_DIR [--no-figures]"
 
 
-def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0, gif_steps: int = 400) -> dict[str, Any]:
+def aggregate(
+    sweep_dir: Path, reps: int = 2000, seed: int = 0, gif_steps: int = 400, figures: bool = True
+) -> dict[str, Any]:
     """Aggregate ``sweep_dir``: writes ``cells.csv``, ``stats.json``, the figures and ``REPORT.md`` there; returns
     the summary written to ``stats.json``. ``reps`` bootstrap resamples, seeded with ``seed``; gameplay GIFs
-    of at most ``gif_steps`` agent steps."""
+    of at most ``gif_steps`` agent steps. ``figures=False`` leaves the figures out (they take most of the time):
+    the numbers and the report's tables are the same."""
     sweep_dir = Path(sweep_dir)
     cells = collect_cells(sweep_dir)
     # The suite and the duplicates mark cells that cannot be compared: before anything counts the finished ones.
@@ -73,6 +77,15 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0, gif_steps: int =
         "robustness": robust,
         "across_games": games,
     }
+    plots = draw_figures(sweep_dir, cells, suite, seed, gif_steps) if figures else {}
+    summary["plots"] = {k: str(v) for k, v in plots.items()}
+    write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"], norm_stats, robust, games)
+    (sweep_dir / "stats.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def draw_figures(sweep_dir: Path, cells: list[Cell], suite: list[str], seed: int, gif_steps: int) -> dict[str, Path]:
+    """The sweep's figures, then the trained agents' (saliency, gameplay); name -> PNG or GIF path."""
     with global_numpy_seed(seed):  # seaborn's strip-plot jitter draws from numpy's global generator
         figures = sweep_plots(sweep_dir, cells, suite)
         if figures:  # no finished cell, nothing plotted: no trained agent to show either
@@ -80,23 +93,25 @@ def aggregate(sweep_dir: Path, reps: int = 2000, seed: int = 0, gif_steps: int =
             from jepa_rl.sweep.agent_figures import sweep_agent_figures
 
             figures.update(sweep_agent_figures(sweep_dir, cells, gif_steps))
-    summary["plots"] = {k: str(v) for k, v in figures.items()}
-    write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"], norm_stats, robust, games)
-    (sweep_dir / "stats.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m jepa_rl.sweep SWEEP_DIR``: aggregate an existing sweep directory; returns the exit status."""
     args = sys.argv[1:] if argv is None else argv
     if args in (["-h"], ["--help"]):
-        print(f"{USAGE}\n\n(Re)build cells.csv, stats.json, the figures and REPORT.md of a sweep directory.")
+        print(
+            f"{USAGE}\n\n(Re)build cells.csv, stats.json, the figures and REPORT.md of a sweep directory."
+            "\n--no-figures: numbers and tables only (much faster on a large sweep)."
+        )
         return 0
-    if len(args) != 1:
+    figures = "--no-figures" not in args
+    args = [a for a in args if a != "--no-figures"]
+    if len(args) != 1 or args[0].startswith("-"):
         print(USAGE, file=sys.stderr)
         return 2
     try:
-        summary = aggregate(Path(args[0]))
+        summary = aggregate(Path(args[0]), figures=figures)
     except AggregationError as e:  # a wrong directory: one line, not a traceback
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -32,7 +32,7 @@ def test_probe_rows_split_by_game_and_leave_out_repeated_test_frames():
 def test_probe_stage_on_a_tiny_frame_set(tmp_path):
     # A trained agent's checkpoint, as the train stage writes one (the agent's weights do not matter here).
     (tmp_path / "agent").mkdir()
-    net = OmegaConf.to_container(compose_cfg(["encoder=cnn"]).encoder.net, resolve=True)
+    net = OmegaConf.to_container(compose_cfg([]).encoders.cnn.net, resolve=True)
     save_agent_checkpoint(new_agent(cnn()), tmp_path / "agent" / "checkpoint.pt", net)
     args = [
         *TINY_PRETRAIN,

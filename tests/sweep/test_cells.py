@@ -7,7 +7,7 @@ import sys
 import pytest
 from helpers import SUITE, fake_cell
 
-from jepa_rl.sweep.aggregate import aggregate
+from jepa_rl.sweep.aggregate import aggregate, main
 from jepa_rl.sweep.cells import AggregationError
 
 
@@ -17,12 +17,12 @@ def test_bad_sweep_directories_are_named(tmp_path):
     fake_cell(tmp_path, "cnn", 1, [10, 5, 2])
     broken = fake_cell(tmp_path, "cnn", 2, [10, 5, 2])
     (broken / "results.json").write_text("{not json")
-    summary = aggregate(tmp_path, reps=100)
+    summary = aggregate(tmp_path, reps=100, figures=False)
     statuses = {c["seed"]: (c["status"], c["problem"]) for c in summary["cells"].values()}
     assert statuses[1][0] == "ok" and statuses[2][0] == "malformed" and "results.json" in statuses[2][1]
     assert "malformed" in (tmp_path / "REPORT.md").read_text()
     fake_cell(tmp_path, "cnn", 3, [1, 1, 1], env="pong")
-    summary = aggregate(tmp_path, reps=100)  # the other game's cell is named, the rest still aggregated
+    summary = aggregate(tmp_path, reps=100, figures=False)  # the other game's cell is named, the rest still aggregated
     pong = next(c for c in summary["cells"].values() if c["seed"] == 3)
     assert pong["status"] == "other_game" and "Pong" in pong["problem"] and "config.yaml" in pong["problem"]
     assert summary["statistics"]["cnn"]["clean"]["mean"] == 10
@@ -33,7 +33,7 @@ def test_a_constant_condition_keeps_encoders_apart_and_duplicates_are_flagged(tm
         for seed in (1, 2):
             fake_cell(tmp_path, encoder, seed, [10 * seed, 5, 2], overrides=["condition=base"])
     fake_cell(tmp_path, "cnn", 1, [99, 99, 99], overrides=["condition=base"], job="rerun/cnn/seed1")
-    summary = aggregate(tmp_path, reps=100)
+    summary = aggregate(tmp_path, reps=100, figures=False)
     assert set(summary["statistics"]) == {"base/cnn", "base/jepa"}
     assert summary["statistics"]["base/cnn"]["clean"]["mean"] == 15  # the duplicate is not averaged in
     rerun = summary["cells"]["rerun/cnn/seed1"]
@@ -46,7 +46,7 @@ def test_the_most_common_suite_is_the_reference_in_any_order(tmp_path):
     for seed in (2, 3):
         fake_cell(tmp_path, "cnn", seed, [10, 5, 2])
     fake_cell(tmp_path, "cnn", 4, [2, 10, 5], suite=["hard", "clean", "noise"])  # the same set, another order
-    summary = aggregate(tmp_path, reps=100)
+    summary = aggregate(tmp_path, reps=100, figures=False)
     statuses = {c["seed"]: c["status"] for c in summary["cells"].values()}
     assert statuses == {1: "malformed", 2: "ok", 3: "ok", 4: "ok"} and summary["suite"] == SUITE
     assert summary["statistics"]["cnn"]["hard"]["mean"] == 2
@@ -60,6 +60,14 @@ def test_a_tie_between_games_is_decided_by_name(tmp_path):
         env = {**os.environ, "PYTHONHASHSEED": str(h)}
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
         assert out.stdout.strip() == "ok"  # breakout/cnn/seed1 plays ALE/Breakout-v5: the first name
-    aggregate(tmp_path, reps=100)
+    aggregate(tmp_path, reps=100, figures=False)
     report = (tmp_path / "REPORT.md").read_text()
     assert "left out, playing other games: `pong/cnn/seed2` (ALE/Pong-v5)" in report
+
+
+def test_the_command_line_rebuilds_numbers_and_tables_without_figures(tmp_path, capsys):
+    fake_cell(tmp_path, "cnn", 1, [10, 5, 2])
+    assert main([str(tmp_path), "--no-figures"]) == 0
+    assert "(1 cells aggregated, 0 not)" in capsys.readouterr().out
+    assert "| cnn | 1 | 10.0 | 5.0 | 2.0 |" in (tmp_path / "REPORT.md").read_text() and not list(tmp_path.glob("*.png"))
+    assert main(["--no-figure", str(tmp_path)]) == 2 and "usage:" in capsys.readouterr().err

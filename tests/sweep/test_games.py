@@ -35,4 +35,4 @@ def test_a_multi_game_sweep_is_summarised_across_games(tmp_path):
 
 def test_one_game_has_no_cross_game_summary(tmp_path):
     fake_cell(tmp_path, "cnn", 1, [10, 5, 2])
-    assert aggregate(tmp_path, reps=50)["across_games"] is None
+    assert aggregate(tmp_path, reps=50, figures=False)["across_games"] is None

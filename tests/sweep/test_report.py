@@ -16,7 +16,7 @@ def test_aggregation_gives_hand_checked_numbers(tmp_path):
         fake_cell(tmp_path, "cnn", seed, means)
     for seed in (1, 2):
         fake_cell(tmp_path, "jepa", seed, [12, 12, 12])
-    summary = aggregate(tmp_path, reps=500)
+    summary = aggregate(tmp_path, reps=500, figures=False)
     clean = summary["statistics"]["cnn"]["clean"]
     assert clean["mean"] == pytest.approx(40.0)
     # IQM of 10, 20, 30, 40, 100: trim 25% (1.25 runs) from each end -> (0.75*20 + 30 + 0.75*40) / 2.5 = 30
@@ -41,7 +41,7 @@ def test_clean_is_found_by_name_and_may_be_absent(tmp_path):
     order = ["noise", "clean", "hard"]
     for seed in (1, 2):
         fake_cell(tmp_path / "a", "cnn", seed, [5, 20, 2], suite=order, overrides=["eval.suite=[noise,clean,hard]"])
-    summary = aggregate(tmp_path / "a", reps=100)
+    summary = aggregate(tmp_path / "a", reps=100, figures=False)
     assert summary["suite"] == order
     assert "- cnn: clean IQM 20.0 [20.0, 20.0]" in (tmp_path / "a" / "REPORT.md").read_text()
     for seed in (1, 2):
@@ -58,7 +58,7 @@ def test_only_conditions_with_equal_other_overrides_are_compared(tmp_path):
             fake_cell(
                 tmp_path, encoder, 1, [10, 5, 2], overrides=[f"ppo.total_timesteps={steps}"], job=f"{encoder}{steps}"
             )
-    pairs = aggregate(tmp_path, reps=50)["probability_of_improvement"]
+    pairs = aggregate(tmp_path, reps=50, figures=False)["probability_of_improvement"]
     assert sorted(pairs) == [
         "jepa ppo.total_timesteps=100000 > cnn ppo.total_timesteps=100000",
         "jepa ppo.total_timesteps=200000 > cnn ppo.total_timesteps=200000",

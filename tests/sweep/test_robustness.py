@@ -79,7 +79,7 @@ def test_corruption_error_is_lost_skill_over_the_cnns_and_game_shifts_get_their_
     for encoder, retention in kept.items():
         fake_cell(tmp_path, encoder, 1, [20, 10, 10, 10], suite=suite, random_policy=RANDOM,
                   retention=dict(zip(suite[1:], retention, strict=True)), policy_invariance=pixel)  # fmt: skip
-    robust = aggregate(tmp_path, reps=50)["robustness"]
+    robust = aggregate(tmp_path, reps=50, figures=False)["robustness"]
     ce = robust["corruption_error"]["conditions"]
     assert ce["cnn"]["mCE"] == pytest.approx(1.0)
     assert ce["jepa"]["gaussian_noise"] == pytest.approx((0.1 + 0.2) / (0.2 + 0.4)) == ce["jepa"]["mCE"]
