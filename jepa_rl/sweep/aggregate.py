@@ -79,7 +79,8 @@ def aggregate(
     }
     plots = draw_figures(sweep_dir, cells, suite, seed, gif_steps) if figures else {}
     summary["plots"] = {k: str(v) for k, v in plots.items()}
-    write_report(sweep_dir, cells, suite, stats, pairs, summary["plots"], norm_stats, robust, games)
+    drawn = summary["plots"] if figures else None
+    write_report(sweep_dir, cells, suite, stats, pairs, drawn, norm_stats, robust, games)
     (sweep_dir / "stats.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -257,12 +257,12 @@ def write_report(
     suite: list[str],
     stats: dict,
     pairs: dict[str, Any],
-    plots: dict[str, str],
+    plots: dict[str, str] | None,
     norm_stats: dict | None = None,
     robust: dict | None = None,
     games: dict | None = None,
 ) -> Path:
-    """Write ``<sweep_dir>/REPORT.md``; returns its path."""
+    """Write ``<sweep_dir>/REPORT.md``; returns its path. ``plots=None``: the figures were not drawn."""
     bad = [c for c in cells if c.status not in ("ok", "other_game")]  # other games: one line, other_games
     parts = [
         f"# Sweep report: {'/'.join(sweep_dir.parts[-2:])}",
@@ -309,7 +309,11 @@ def write_report(
             "",
             *findings(cells, suite, stats, pairs),
         ]
-        parts += ["", "## Plots", ""] + [f"![{name}]({Path(path).name})" for name, path in plots.items()]
+        parts += ["", "## Plots", ""]
+        if plots is None:  # a stale PNG beside the report may be from another aggregation: none is linked
+            parts += ["Not drawn (aggregated with `--no-figures`; `python -m jepa_rl.sweep DIR` draws them)."]
+        else:
+            parts += [f"![{name}]({Path(path).name})" for name, path in plots.items()]
     parts += ["", "Per-cell numbers: `cells.csv`; statistics: `stats.json`.", ""]
     path = sweep_dir / "REPORT.md"
     path.write_text("\n".join(parts))

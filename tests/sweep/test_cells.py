@@ -69,5 +69,7 @@ def test_the_command_line_rebuilds_numbers_and_tables_without_figures(tmp_path, 
     fake_cell(tmp_path, "cnn", 1, [10, 5, 2])
     assert main([str(tmp_path), "--no-figures"]) == 0
     assert "(1 cells aggregated, 0 not)" in capsys.readouterr().out
-    assert "| cnn | 1 | 10.0 | 5.0 | 2.0 |" in (tmp_path / "REPORT.md").read_text() and not list(tmp_path.glob("*.png"))
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "| cnn | 1 | 10.0 | 5.0 | 2.0 |" in report and not list(tmp_path.glob("*.png"))
+    assert "Not drawn (aggregated with `--no-figures`" in report
     assert main(["--no-figure", str(tmp_path)]) == 2 and "usage:" in capsys.readouterr().err
