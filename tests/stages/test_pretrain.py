@@ -15,7 +15,8 @@ FINE_TUNE = ["encoder.freeze=false", "encoder.lr_scale=0.1"]
 @pytest.mark.parametrize("objective", ["ae"])
 def test_pretrained_agents_train_frozen_and_fine_tuned_from_one_cached_encoder(tmp_path, objective):
     common = [*TINY, *TINY_PRETRAIN, f"encoder={objective}", "encoder.net.depth=1", "logger=none"]
-    common.append("eval.suite=[clean,hard]")
+    # Games capped at 500 agent steps: a fine-tuned ViT acts at a few steps a second on a CPU.
+    common += ["eval.suite=[clean,hard]", "env.max_frames=2000"]
     frozen = launch([*common, "hydra.run.dir=frozen"], tmp_path)
     assert frozen.returncode == 0, frozen.stderr[-3000:]
     assert "building frames" in frozen.stdout and "building encoders" in frozen.stdout
