@@ -122,8 +122,9 @@ def strength_levels(cells: list[Cell], suite: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["perturbation", "family", "strength"])
 
 
-def degradation(df: pd.DataFrame, levels: pd.DataFrame, path: Path) -> Path:
-    """Return vs perturbation strength, one panel per family (noise, jitter), 95% CI bands over seeds."""
+def degradation(df: pd.DataFrame, levels: pd.DataFrame, path: Path, y: str = "return") -> Path:
+    """``y`` (a column of ``df``) vs perturbation strength, one panel per family (noise, jitter, each
+    corruption), 95% CI bands over seeds."""
     data = df.merge(levels, on="perturbation")
     families = sorted(data["family"].unique())
     fig, axes = plt.subplots(1, max(1, len(families)), figsize=(5 * max(1, len(families)), 4), squeeze=False)
@@ -131,7 +132,7 @@ def degradation(df: pd.DataFrame, levels: pd.DataFrame, path: Path) -> Path:
         sns.lineplot(
             data[data["family"] == family],
             x="strength",
-            y="return",
+            y=y,
             hue="condition",
             marker="o",
             errorbar=("ci", 95),
@@ -140,6 +141,22 @@ def degradation(df: pd.DataFrame, levels: pd.DataFrame, path: Path) -> Path:
         )
         ax.set(xlabel=family, title=f"Degradation with {family}")
     return save(fig, path)
+
+
+def invariance_frame(cells: list[Cell], suite: list[str]) -> pd.DataFrame:
+    """Long form: one row per (condition, seed, perturbation) with the run's policy TV on identical states;
+    clean is 0 by definition. Empty unless every finished cell measured invariance."""
+    done = [c for c in cells if c.status == "ok"]
+    if not done or not all(c.results.get("policy_invariance") for c in done):
+        return pd.DataFrame()
+    rows = [
+        {"condition": c.condition, "seed": c.seed, "perturbation": p, "policy TV": inv[p]["tv"] if p in inv else 0.0}
+        for c in done
+        for inv in [c.results["policy_invariance"]]
+        for p in suite
+        if p == "clean" or p in inv
+    ]
+    return pd.DataFrame(rows)
 
 
 def curve_rows(cells: list[Cell], bins: int = 50) -> pd.DataFrame:
@@ -203,7 +220,12 @@ def sweep_plots(sweep_dir: Path, cells: list[Cell], suite: list[str]) -> dict[st
     out = {"returns": returns_bars(df, sweep_dir / "returns.png")}
     if "clean" in suite:
         out["drop_from_clean"] = drop_heatmap(df, sweep_dir / "drop_from_clean.png")
-    out["degradation"] = degradation(df, strength_levels(cells, suite), sweep_dir / "degradation.png")
+    levels = strength_levels(cells, suite)
+    out["degradation"] = degradation(df, levels, sweep_dir / "degradation.png")
+    # The same curves on identical states: no floor, so near-random agents are measured too.
+    tv = invariance_frame(cells, suite)
+    if not tv.empty and tv["perturbation"].isin(levels["perturbation"]).any():
+        out["invariance_degradation"] = degradation(tv, levels, sweep_dir / "invariance_degradation.png", "policy TV")
     out["learning_curves"] = learning_curves(cells, sweep_dir / "learning_curves.png")
     if "clean" in suite:
         ratio, pareto = ratio_and_tradeoff(

@@ -132,6 +132,7 @@ def robustness_section(robust: dict[str, Any]) -> list[str]:
         ]
         seen = robust.get("invariance_perturbations", perts)
         parts += [measure_table(robust["tv"], seen, {}), "", measure_table(robust["greedy_agreement"], seen, {})]
+        parts += corruption_error_lines(robust.get("invariance_corruption_error") or {}, on_tv=True)
     matched = robust["matched_skill"]
     if matched["conditions"]:
         parts += [

@@ -8,6 +8,7 @@ random has no retention (``results.json`` says why) and is counted, not averaged
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -128,6 +129,11 @@ def robustness_statistics(cells: list[Cell], suite: list[str], reps: int, seed: 
     out["corruption_error"] = corruption_error(
         {k: dict(zip(perturbations, m.mean(0), strict=True)) for k, m in retained.items()}
     )
+    # The same on identical states, where the error is the policy's TV: defined for near-random agents too.
+    tv = invariance_matrix(cells, seen, "tv") if seen else {}
+    out["invariance_corruption_error"] = corruption_error(
+        {k: dict(zip(seen, m.mean(0), strict=True)) for k, m in tv.items()}, error=float
+    )
     names = sorted(retained)
     out["retention_pairs"] = {
         f"{a} > {b}": probability_of_improvement(retained[a], retained[b], reps, seed)
@@ -151,14 +157,16 @@ def corruption_families(names: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def corruption_error(retention: dict[str, dict[str, float]], reference: str = "cnn") -> dict[str, Any]:
-    """ImageNet-C's corruption error on retention: per family, the condition's lost skill summed over
-    severities, ``sum_s (1 - retention)``, over the reference condition's (the CNN, as ImageNet-C divides
-    by AlexNet's errors); ``mCE`` their mean over families. Empty without the reference or corruptions."""
-    families = corruption_families(list(next(iter(retention.values()), {})))
-    if reference not in retention or not families:
+def corruption_error(
+    measure: dict[str, dict[str, float]], reference: str = "cnn", error: Callable[[float], float] = lambda r: 1 - r
+) -> dict[str, Any]:
+    """ImageNet-C's corruption error: per family, the condition's ``error`` (by default the skill lost,
+    ``1 - retention``) summed over severities, over the reference condition's (the CNN, as ImageNet-C
+    divides by AlexNet's errors); ``mCE`` their mean over families. Empty without the reference or corruptions."""
+    families = corruption_families(list(next(iter(measure.values()), {})))
+    if reference not in measure or not families:
         return {}
-    lost = {k: {f: sum(1 - r[n] for n in names) for f, names in families.items()} for k, r in retention.items()}
+    lost = {k: {f: sum(error(r[n]) for n in names) for f, names in families.items()} for k, r in measure.items()}
     out = {}
     for condition, per in lost.items():
         ce = {f: per[f] / lost[reference][f] if lost[reference][f] > 0 else None for f in families}
@@ -167,16 +175,22 @@ def corruption_error(retention: dict[str, dict[str, float]], reference: str = "c
     return {"reference": reference, "conditions": out}
 
 
-def corruption_error_lines(ce: dict[str, Any]) -> list[str]:
-    """The corruption-error table (ImageNet-C style, on retention, relative to the reference condition)."""
+def corruption_error_lines(ce: dict[str, Any], on_tv: bool = False) -> list[str]:
+    """The corruption-error table (ImageNet-C style, relative to the reference condition): on retention,
+    or (``on_tv``) on the policy's TV on identical states."""
     if not ce:
         return []
     conditions = ce["conditions"]
     families = [f for f in next(iter(conditions.values())) if f != "mCE"]
+    ref = ce["reference"]
+    what, less = (
+        (f"policy change: per family, sum over severities of the policy TV on identical states over {ref}'s", "changes")
+        if on_tv
+        else (f"lost skill: per family, sum over severities of (1 - retention) over {ref}'s", "loses")
+    )
     lines = [
         "",
-        f"Corruption error, as ImageNet-C's on lost skill: per family, sum over severities of (1 - retention) "
-        f"over {ce['reference']}'s; mCE is their mean (below 1: loses less than {ce['reference']}).",
+        f"Corruption error, as ImageNet-C's on {what}; mCE is their mean (below 1: {less} less than {ref}).",
         "",
         "| condition | mCE | " + " | ".join(families) + " |",
         "|---" * (len(families) + 2) + "|",

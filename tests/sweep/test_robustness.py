@@ -86,3 +86,21 @@ def test_corruption_error_is_lost_skill_over_the_cnns_and_game_shifts_get_their_
     assert robust["invariance_perturbations"] == ["gaussian_noise_1", "gaussian_noise_2"]
     report = (tmp_path / "REPORT.md").read_text()
     assert "Shifts of the game itself" in report and "| jepa | 0.50 | 0.50 |" in report
+
+
+def test_a_near_random_condition_gets_a_corruption_error_on_identical_states(tmp_path):
+    # jepa never leaves random play (no retention), but its policy's TV on identical states is measured.
+    suite = ["clean", "gaussian_noise_1", "gaussian_noise_2"]
+    tvs = {"cnn": [0.1, 0.3], "jepa": [0.4, 0.6]}
+    for encoder, tv in tvs.items():
+        inv = {p: {"tv": v, "greedy_agreement": 1 - v, "states": 64} for p, v in zip(suite[1:], tv, strict=True)}
+        kept = {"gaussian_noise_1": 0.8, "gaussian_noise_2": 0.5} if encoder == "cnn" else None
+        fake_cell(tmp_path, encoder, 1, [20, 16, 11] if kept else [2, 2, 2], suite=suite, random_policy=RANDOM,
+                  retention=kept, policy_invariance=inv)  # fmt: skip
+    summary = aggregate(tmp_path, reps=50)
+    ce = summary["robustness"]["invariance_corruption_error"]["conditions"]
+    assert ce["jepa"]["gaussian_noise"] == pytest.approx((0.4 + 0.6) / (0.1 + 0.3)) == ce["jepa"]["mCE"]
+    assert "jepa" not in summary["robustness"]["corruption_error"]["conditions"]  # no retention: no skill error
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "policy change: per family, sum over severities of the policy TV" in report and "| jepa | 2.50 |" in report
+    assert summary["plots"]["invariance_degradation"].endswith("invariance_degradation.png")
