@@ -64,16 +64,28 @@ def play_suite(
     return evaluate(agent, setup.make_env, setup.suite(names), episodes, ev.num_envs, setup.device, ev.greedy, report)
 
 
-def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int) -> dict[str, Any]:
-    """The evaluation ``results.json`` reports: ``eval``, ``random_policy``, ``retention`` (with
-    ``retention_note``), ``policy_invariance`` and the study's ``robustness_ratio``."""
+def game_scores(
+    agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
+) -> tuple[dict, dict | None, dict, tuple[dict | None, str]]:
+    """``(scores, random, random_for, retention)`` of the suite's full games: the agent's, the random
+    policy's under the same protocol (per game variant too) and ``(kept, note)``. Empty with ``eval.episodes=0``."""
     ev = setup.ev
+    if ev.episodes == 0:  # a near-random agent's games run to the frame cap; its invariance needs none
+        log.info("eval.episodes=0: no games, policy invariance on %d identical states only", ev.invariance_states)
+        return {}, None, {}, (None, "no retention: no games were played (eval.episodes=0)")
     scores = play_suite(agent, setup, ev.suite, ev.episodes, tracker, step, "eval")
     protocol = (setup.cache_dir, setup.env, ev.episodes, ev.num_envs, ev.sticky_actions, setup.threads)
     random = random_scores(*protocol)
     variants = {n: setup.perturbations[n].game_shift for n in ev.suite}  # another mode: its own random play
     random_for = {n: random_scores(*protocol, shift=v) for n, v in variants.items() if v.changes_the_game}
-    kept, note = retention(scores, random, random_for=random_for)
+    return scores, random, random_for, retention(scores, random, random_for=random_for)
+
+
+def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int) -> dict[str, Any]:
+    """The evaluation ``results.json`` reports: ``eval``, ``random_policy``, ``retention`` (with
+    ``retention_note``), ``policy_invariance`` and the study's ``robustness_ratio``."""
+    ev = setup.ev
+    scores, random, random_for, (kept, note) = game_scores(agent, setup, tracker, step)
     invariance = None
     # Identical states seen otherwise: for the perturbations of the pixels only (a game shift plays another game).
     pixel_only = [n for n in ev.suite if n != "clean" and not setup.perturbations[n].game_shift.active]
@@ -86,14 +98,17 @@ def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
     metrics = {f"eval/{n}/retention": v for n, v in (kept or {}).items()}
     for name, inv in (invariance or {}).items():
         metrics.update({f"eval/{name}/policy_tv": inv["tv"], f"eval/{name}/greedy_agreement": inv["greedy_agreement"]})
-    tracker.log({**metrics, "eval/random_policy/mean": random["mean"]}, step=step, again=True)
+    if random is not None:
+        metrics["eval/random_policy/mean"] = random["mean"]
+    tracker.log(metrics, step=step, again=True)
     tracker.table(
         "eval/table",
         ["perturbation", "mean", "std", "episodes", "capped", "retention", "policy_tv", "greedy_agreement"],
         [
-            [n, r["mean"], r["std"], len(r["returns"]), r["capped"], (kept or {}).get(n)]
+            [n, *((r["mean"], r["std"], len(r["returns"]), r["capped"]) if r else (None,) * 4), (kept or {}).get(n)]
             + [(invariance or {}).get(n, {}).get(k) for k in ("tv", "greedy_agreement")]
-            for n, r in scores.items()
+            for n in ev.suite
+            for r in [scores.get(n)]
         ],
         step=step,
     )

@@ -137,7 +137,7 @@ class EvalSchema:
     """``eval``: after training, full games with raw scores under each perturbation of the suite."""
 
     suite: list[str] = field(default_factory=lambda: list(STUDY_SUITE))
-    episodes: int = 30  # games per perturbation
+    episodes: int = 30  # games per perturbation (0: no games, policy invariance on identical states only)
     num_envs: int = 8  # games played in parallel (each env plays a fixed share)
     greedy: bool = False  # false: sample from the policy (CleanRL's evaluation); true: argmax
     sticky_actions: float = 0.25  # evaluation always uses sticky actions, whatever training used
@@ -148,7 +148,13 @@ class EvalSchema:
     snapshot_suite: list[str] = field(default_factory=lambda: ["clean", "hard"])  # what each snapshot plays
 
     def __post_init__(self) -> None:
-        _positive(self, "episodes", "num_envs", "snapshot_episodes")
+        _positive(self, "num_envs", "snapshot_episodes")
+        _require(self.episodes >= 0, f"episodes={self.episodes} must be >= 0 (0: policy invariance only)")
+        _require(
+            self.episodes > 0 or self.invariance_states > 0,
+            "episodes=0 plays no games and invariance_states=0 measures no states: nothing would be evaluated; "
+            "set eval.episodes or eval.invariance_states above 0",
+        )
         _require(self.invariance_states >= 0, f"invariance_states={self.invariance_states} must be >= 0 (0: off)")
         _require(self.snapshots >= 0, f"snapshots={self.snapshots} must be >= 0 (0: none)")
         _require(

@@ -62,6 +62,13 @@ def check(cfg: DictConfig) -> None:
         f"ppo.augment={ppo.augment} augments the frames the encoder sees, but encoder={cfg.encoder.name} is "
         "frozen (its features are computed once per step); use it with an encoder trained end to end",
     )
+    if ev.episodes == 0:  # invariance only: compares clean with the pixel perturbations of the suite
+        shifts = {n: instantiate(suite_config(cfg.perturbations, n)).game_shift.active for n in ev.suite}
+        require(
+            any(n != "clean" and not shift for n, shift in shifts.items()),
+            f"eval.episodes=0 measures policy invariance only, which needs a perturbation of the pixels besides "
+            f"clean in eval.suite={list(ev.suite)}; add one (e.g. noise) or set eval.episodes above 0",
+        )
     settings(cfg.logger, "logger")
 
 

@@ -64,6 +64,9 @@ def read_cell(job: Path, cfg: DictConfig, name: str, varying: list[str]) -> Cell
         except json.JSONDecodeError as e:
             cell.status = "malformed"
             cell.problem = f"{results_path} is not valid JSON ({e.msg} at line {e.lineno})"
+        if cell.status == "ok" and not cell.results["eval"]:  # its policy invariance is in results.json
+            cell.status = "malformed"
+            cell.problem = f"{results_path} holds no games (eval.episodes=0); the report compares cells that played"
         if cell.status == "malformed" and not cell.problem:
             cell.problem = f"{results_path} has no 'eval' mapping"
     elif (job / "error.txt").exists():
