@@ -6,12 +6,15 @@ import copy
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import forked_jobs
 import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
@@ -142,26 +145,38 @@ def built(node: DictConfig, **kwargs: Any) -> Any:
     return instantiate(node, **kwargs)
 
 
-def launch_command(args: list[str], env: dict | None = None) -> dict:
-    """``subprocess`` arguments for ``python launch.py ARGS``, W&B offline and quiet unless ``env`` says otherwise."""
+def job_env(env: dict | None = None) -> dict[str, str]:
+    """The environment of a job a test starts: W&B offline and quiet unless ``env`` says otherwise."""
     # Not the worker's WANDB_SERVICE: a test that ran W&B in-process started a service, and a job that
     # attached to it would share its run ids (a fresh shell's job starts its own). Nor
     # PYTHONDONTWRITEBYTECODE: the jobs write the bytecode of what they import once (see conftest.py).
     inherited = {k: v for k, v in os.environ.items() if k not in ("WANDB_SERVICE", "PYTHONDONTWRITEBYTECODE")}
-    full_env = {**inherited, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
-    return {"args": [sys.executable, str(ROOT / "launch.py"), *args], "env": full_env}
+    return {**inherited, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
 
 
-def launch(args: list[str], tmp_path: Path, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``python launch.py ARGS`` with its outputs under ``tmp_path``."""
-    return subprocess.run(
-        **launch_command(args, env),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        **kwargs,
-    )
+def start_job(args: list[str], cwd: Path, log: Path, env: dict | None = None) -> forked_jobs.Job:
+    """``launch.py ARGS`` in the background (forked, see ``forked_jobs``), its output in ``log``."""
+    log.write_text("")
+    return forked_jobs.start(ROOT / "launch.py", args, cwd, job_env(env), log, log)
+
+
+def launch(
+    args: list[str], tmp_path: Path, env: dict | None = None, fresh: bool = False
+) -> subprocess.CompletedProcess:
+    """Run ``launch.py ARGS`` in ``tmp_path`` to its end: forked from the worker's preloaded interpreter, or
+    (``fresh``) as ``python launch.py ARGS``, for what a new interpreter alone shows (its stderr contract)."""
+    command = [sys.executable, str(ROOT / "launch.py"), *args]
+    if fresh:
+        return subprocess.run(command, env=job_env(env), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    with tempfile.TemporaryDirectory() as streams:
+        out, err = Path(streams) / "stdout", Path(streams) / "stderr"
+        job = forked_jobs.start(ROOT / "launch.py", args, tmp_path, job_env(env), out, err)
+        try:
+            code = job.wait(timeout=600)
+        finally:
+            if job.returncode is None:
+                job.send_signal(signal.SIGKILL)
+        return subprocess.CompletedProcess(command, code, out.read_text(), err.read_text())
 
 
 # The perturbations of a hand-made sweep cell.

@@ -7,12 +7,13 @@ import os
 import random
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from helpers import SHORT_GIFS, TINY, compose_cfg, launch, launch_command
+from forked_jobs import Job
+from helpers import SHORT_GIFS, TINY, compose_cfg, launch
+from helpers import start_job as start
 
 from jepa_rl.checkpoint import load_checkpoint
 from jepa_rl.wandb_files import history_steps, run_id
@@ -21,13 +22,7 @@ STEP = re.compile(r"step (\d+)/\d+")
 RESUMED = re.compile(r"resuming from .* at step (\d+)")
 
 
-def start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
-    """``launch.py ARGS`` in the background, its output in ``log``."""
-    with open(log, "w") as f:
-        return subprocess.Popen(**launch_command(args), cwd=cwd, stdout=f, stderr=f)
-
-
-def wait_for(predicate, proc: subprocess.Popen | None = None, timeout: float = 300) -> None:
+def wait_for(predicate, proc: Job | None = None, timeout: float = 300) -> None:
     deadline = time.time() + timeout
     while not predicate():
         assert time.time() < deadline, "timed out waiting"

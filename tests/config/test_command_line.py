@@ -52,7 +52,7 @@ def test_sweeps_and_named_sweep_configs_compose():
 )
 def test_the_entrypoint_prints_one_line_and_writes_nothing(tmp_path, args):
     started = time.perf_counter()
-    result = launch(["experiment=smoke", "logger=none", *args], tmp_path)
+    result = launch(["experiment=smoke", "logger=none", *args], tmp_path, fresh=True)
     assert result.returncode != 0
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
