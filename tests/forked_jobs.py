@@ -5,8 +5,8 @@ modules before a job does anything: most of the suite's time on two cores. A mul
 imports them once per test worker and forks each job from there. A job is still its own process, with
 its own working directory, environment, standard streams and exit status, and it runs ``launch.py`` as
 ``__main__``; only the imports are shared. The forkserver has run no torch op when it forks, so no
-thread pool is inherited. The stderr-contract tests start fresh interpreters (``helpers.launch(...,
-fresh=True)``), as do the sweeps' joblib and submitit workers.
+thread pool is inherited. The stderr-contract tests and the joblib sweep start fresh interpreters
+(``helpers.launch(..., fresh=True)``), as do the submitit launcher's workers.
 """
 
 from __future__ import annotations
