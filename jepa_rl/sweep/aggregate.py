@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     except AggregationError as e:  # a wrong directory: one line, not a traceback
         print(f"error: {e}", file=sys.stderr)
         return 1
-    bad = [k for k, c in summary["cells"].items() if c["status"] not in ("ok", "other_game")]
+    bad = [k for k, c in summary["cells"].items() if c["status"] not in ("ok", "other_game", "no_games")]
     print(f"wrote {Path(args[0]) / 'REPORT.md'} ({len(summary['cells']) - len(bad)} cells aggregated, {len(bad)} not)")
     return 0
 

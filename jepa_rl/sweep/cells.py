@@ -34,7 +34,7 @@ class Cell:
     path: Path
     condition: str
     seed: int
-    status: str  # ok | failed | missing | malformed | other_game
+    status: str  # ok | no_games (policy invariance only) | failed | missing | malformed | other_game
     env_id: str | None = None
     results: dict[str, Any] = field(default_factory=dict)
     problem: str = ""
@@ -64,9 +64,9 @@ def read_cell(job: Path, cfg: DictConfig, name: str, varying: list[str]) -> Cell
         except json.JSONDecodeError as e:
             cell.status = "malformed"
             cell.problem = f"{results_path} is not valid JSON ({e.msg} at line {e.lineno})"
-        if cell.status == "ok" and not cell.results["eval"]:  # its policy invariance is in results.json
-            cell.status = "malformed"
-            cell.problem = f"{results_path} holds no games (eval.episodes=0); the report compares cells that played"
+        if cell.status == "ok" and not cell.results["eval"]:  # eval.episodes=0: its policy invariance only
+            cell.status = "no_games"
+            cell.problem = f"{results_path} holds no games (eval.episodes=0): in the policy-invariance tables only"
         if cell.status == "malformed" and not cell.problem:
             cell.problem = f"{results_path} has no 'eval' mapping"
     elif (job / "error.txt").exists():
@@ -148,7 +148,7 @@ def flag_duplicates(cells: list[Cell]) -> None:
     two would count one seed twice."""
     first: dict[tuple[str, int], Cell] = {}
     for c in cells:
-        if c.status != "ok":
+        if c.status not in ("ok", "no_games"):  # a seed measured twice counts twice in invariance too
             continue
         other = first.setdefault((c.condition, c.seed), c)
         if other is not c:

@@ -146,7 +146,7 @@ def degradation(df: pd.DataFrame, levels: pd.DataFrame, path: Path, y: str = "re
 def invariance_frame(cells: list[Cell], suite: list[str]) -> pd.DataFrame:
     """Long form: one row per (condition, seed, perturbation) with the run's policy TV on identical states;
     clean is 0 by definition. Empty unless every finished cell measured invariance."""
-    done = [c for c in cells if c.status == "ok"]
+    done = [c for c in cells if c.status in ("ok", "no_games")]
     if not done or not all(c.results.get("policy_invariance") for c in done):
         return pd.DataFrame()
     rows = [

@@ -264,7 +264,8 @@ def write_report(
     games: dict | None = None,
 ) -> Path:
     """Write ``<sweep_dir>/REPORT.md``; returns its path. ``plots=None``: the figures were not drawn."""
-    bad = [c for c in cells if c.status not in ("ok", "other_game")]  # other games: one line, other_games
+    bad = [c for c in cells if c.status not in ("ok", "other_game", "no_games")]  # other games: one line
+    no_games = [c for c in cells if c.status == "no_games"]
     parts = [
         f"# Sweep report: {'/'.join(sweep_dir.parts[-2:])}",
         "",
@@ -277,7 +278,8 @@ def write_report(
     ]
     parts += [f"## Cells: {len(cells) - len(bad)} of {len(cells)} finished", "", *other_games(sweep_dir, cells)]
     parts += [
-        f"- **{c.status}**: `{c.path.relative_to(sweep_dir)}` ({c.condition}, seed {c.seed}): {c.problem}" for c in bad
+        f"- **{c.status}**: `{c.path.relative_to(sweep_dir)}` ({c.condition}, seed {c.seed}): {c.problem}"
+        for c in bad + no_games
     ]
     if games:
         parts += ["", *across_games_section(games)]

@@ -38,12 +38,17 @@ def retention_matrix(cells: list[Cell], perturbations: list[str]) -> tuple[dict[
     return matrices, undefined
 
 
+def measured_invariance(cells: list[Cell]) -> list[Cell]:
+    """The cells that measured policy invariance: the finished ones and those that played no games."""
+    return [c for c in cells if c.status in ("ok", "no_games")]
+
+
 def invariance_matrix(cells: list[Cell], perturbations: list[str], key: str) -> dict[str, np.ndarray]:
     """Per condition: ``[seeds, perturbations]`` of the policy-invariance measure ``key`` (``tv`` or
-    ``greedy_agreement``), over the cells that measured it."""
-    out = {}
-    for condition in conditions(cells):
-        rows = [c.results.get("policy_invariance") for c in done(cells, condition)]
+    ``greedy_agreement``), over the cells that measured it (``no_games`` cells too)."""
+    out, measured = {}, measured_invariance(cells)
+    for condition in sorted({c.condition for c in measured}):
+        rows = [c.results.get("policy_invariance") for c in measured if c.condition == condition]
         values = [[r[p][key] for p in perturbations] for r in rows if r and all(p in r for p in perturbations)]
         if values:
             out[condition] = np.array(values, dtype=float)
@@ -119,7 +124,7 @@ def robustness_statistics(cells: list[Cell], suite: list[str], reps: int, seed: 
     out["retention_seeds"] = {k: int(m.shape[0]) for k, m in retained.items()}
     out["retention"] = by_name(interval_estimates(retained, reps, seed)) if retained else {}
     # Invariance covers the pixel perturbations (a shift of the game itself has no identical states).
-    rows = [c.results.get("policy_invariance") or {} for c in cells if c.status == "ok"]
+    rows = [c.results.get("policy_invariance") or {} for c in measured_invariance(cells)]
     seen = [p for p in perturbations if rows and all(p in r for r in rows)]
     out["invariance_perturbations"] = seen
     for key in ("tv", "greedy_agreement"):

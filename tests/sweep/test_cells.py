@@ -28,7 +28,8 @@ def test_bad_sweep_directories_are_named(tmp_path):
     assert summary["statistics"]["cnn"]["clean"]["mean"] == 10
     fake_cell(tmp_path, "cnn", 4, [], suite=[])  # eval.episodes=0: policy invariance only, no games
     no_games = aggregate(tmp_path, reps=100, figures=False)["cells"]["breakout/cnn/seed4"]
-    assert no_games["status"] == "malformed" and "holds no games (eval.episodes=0)" in no_games["problem"]
+    assert no_games["status"] == "no_games" and "holds no games (eval.episodes=0)" in no_games["problem"]
+    assert "- **no_games**: `breakout/cnn/seed4`" in (tmp_path / "REPORT.md").read_text()
 
 
 def test_a_constant_condition_keeps_encoders_apart_and_duplicates_are_flagged(tmp_path):

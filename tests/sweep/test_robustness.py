@@ -97,9 +97,14 @@ def test_a_near_random_condition_gets_a_corruption_error_on_identical_states(tmp
         kept = {"gaussian_noise_1": 0.8, "gaussian_noise_2": 0.5} if encoder == "cnn" else None
         fake_cell(tmp_path, encoder, 1, [20, 16, 11] if kept else [2, 2, 2], suite=suite, random_policy=RANDOM,
                   retention=kept, policy_invariance=inv)  # fmt: skip
+    # A seed that played no games (eval.episodes=0): in the invariance tables, not in the scores.
+    inv = {p: {"tv": 0.5, "greedy_agreement": 0.5, "states": 64} for p in suite[1:]}
+    fake_cell(tmp_path, "jepa", 2, [], suite=[], retention=None, policy_invariance=inv)
     summary = aggregate(tmp_path, reps=50)
     ce = summary["robustness"]["invariance_corruption_error"]["conditions"]
-    assert ce["jepa"]["gaussian_noise"] == pytest.approx((0.4 + 0.6) / (0.1 + 0.3)) == ce["jepa"]["mCE"]
+    assert ce["jepa"]["gaussian_noise"] == pytest.approx((0.45 + 0.55) / (0.1 + 0.3)) == ce["jepa"]["mCE"]
+    assert summary["robustness"]["tv"]["jepa"]["gaussian_noise_1"]["mean"] == pytest.approx(0.45)  # both seeds
+    assert summary["statistics"]["jepa"]["clean"]["mean"] == 2  # the seed with games only
     assert "jepa" not in summary["robustness"]["corruption_error"]["conditions"]  # no retention: no skill error
     report = (tmp_path / "REPORT.md").read_text()
     assert "policy change: per family, sum over severities of the policy TV" in report and "| jepa | 2.50 |" in report
