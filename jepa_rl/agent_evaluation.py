@@ -64,6 +64,12 @@ def play_suite(
     return evaluate(agent, setup.make_env, setup.suite(names), episodes, ev.num_envs, setup.device, ev.greedy, report)
 
 
+def pixel_perturbations(names: list[str], perturbations: dict[str, VisualPerturbation]) -> list[str]:
+    """The perturbations of ``names`` that change only the pixels, not clean and not a shift of the game
+    itself: those policy invariance compares with clean on identical states."""
+    return [n for n in names if n != "clean" and not perturbations[n].game_shift.active]
+
+
 def game_scores(
     agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
 ) -> tuple[dict, dict | None, dict, tuple[dict | None, str]]:
@@ -88,7 +94,7 @@ def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
     scores, random, random_for, (kept, note) = game_scores(agent, setup, tracker, step)
     invariance = None
     # Identical states seen otherwise: for the perturbations of the pixels only (a game shift plays another game).
-    pixel_only = [n for n in ev.suite if n != "clean" and not setup.perturbations[n].game_shift.active]
+    pixel_only = pixel_perturbations(ev.suite, setup.perturbations)
     if ev.invariance_states and pixel_only:
         others = setup.suite(pixel_only)
         clean = setup.perturbations["clean"].copy()

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from jepa_rl import preemption
 from jepa_rl.agent import Agent, build_agent, make_optimizer
-from jepa_rl.agent_evaluation import EvalSetup, final_evaluation, snapshot
+from jepa_rl.agent_evaluation import EvalSetup, final_evaluation, pixel_perturbations, snapshot
 from jepa_rl.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from jepa_rl.config.resolve import Resolved
 from jepa_rl.config.validate import build, build_agent_of, build_pipeline, require, settings
@@ -63,9 +63,9 @@ def check(cfg: DictConfig) -> None:
         "frozen (its features are computed once per step); use it with an encoder trained end to end",
     )
     if ev.episodes == 0:  # invariance only: compares clean with the pixel perturbations of the suite
-        shifts = {n: instantiate(suite_config(cfg.perturbations, n)).game_shift.active for n in ev.suite}
+        named = {n: instantiate(suite_config(cfg.perturbations, n)) for n in ev.suite}
         require(
-            any(n != "clean" and not shift for n, shift in shifts.items()),
+            bool(pixel_perturbations(ev.suite, named)),
             f"eval.episodes=0 measures policy invariance only, which needs a perturbation of the pixels besides "
             f"clean in eval.suite={list(ev.suite)}; add one (e.g. noise) or set eval.episodes above 0",
         )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jepa_rl.sweep.cells import (
+    NOT_A_PROBLEM,
     AggregationError,
     Cell,
     collect_cells,
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     except AggregationError as e:  # a wrong directory: one line, not a traceback
         print(f"error: {e}", file=sys.stderr)
         return 1
-    bad = [k for k, c in summary["cells"].items() if c["status"] not in ("ok", "other_game", "no_games")]
+    bad = [k for k, c in summary["cells"].items() if c["status"] not in NOT_A_PROBLEM]
     print(f"wrote {Path(args[0]) / 'REPORT.md'} ({len(summary['cells']) - len(bad)} cells aggregated, {len(bad)} not)")
     return 0
 

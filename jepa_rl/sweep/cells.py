@@ -23,6 +23,12 @@ from omegaconf import DictConfig, OmegaConf
 NOT_CONDITION = {"seed", "encoder", "+condition", "condition", "env"}
 
 
+# Cells whose policy invariance was measured: finished ones, and those that played no games (eval.episodes=0).
+MEASURED_INVARIANCE = ("ok", "no_games")
+# Statuses that are not a problem to report (a cell of another game is listed apart).
+NOT_A_PROBLEM = (*MEASURED_INVARIANCE, "other_game")
+
+
 class AggregationError(ValueError):
     """Nothing to aggregate, or cells that cannot be compared; the message names the file."""
 
@@ -148,7 +154,7 @@ def flag_duplicates(cells: list[Cell]) -> None:
     two would count one seed twice."""
     first: dict[tuple[str, int], Cell] = {}
     for c in cells:
-        if c.status not in ("ok", "no_games"):  # a seed measured twice counts twice in invariance too
+        if c.status not in MEASURED_INVARIANCE:  # a seed measured twice counts twice in invariance too
             continue
         other = first.setdefault((c.condition, c.seed), c)
         if other is not c:

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from jepa_rl.perturbations import suite_config  # noqa: E402
 from jepa_rl.sweep.cells import Cell  # noqa: E402
-from jepa_rl.sweep.robustness import snapshot_points
+from jepa_rl.sweep.robustness import measured_invariance, snapshot_points
 
 SEED = 0  # seaborn's bootstrapped error bars: the same figure every time
 
@@ -146,7 +146,7 @@ def degradation(df: pd.DataFrame, levels: pd.DataFrame, path: Path, y: str = "re
 def invariance_frame(cells: list[Cell], suite: list[str]) -> pd.DataFrame:
     """Long form: one row per (condition, seed, perturbation) with the run's policy TV on identical states;
     clean is 0 by definition. Empty unless every finished cell measured invariance."""
-    done = [c for c in cells if c.status in ("ok", "no_games")]
+    done = measured_invariance(cells)
     if not done or not all(c.results.get("policy_invariance") for c in done):
         return pd.DataFrame()
     rows = [

@@ -9,7 +9,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from jepa_rl import game_shifts
-from jepa_rl.sweep.cells import Cell, measured_random, robustness_ratios
+from jepa_rl.sweep.cells import NOT_A_PROBLEM, Cell, measured_random, robustness_ratios
 from jepa_rl.sweep.games import across_games_section
 from jepa_rl.sweep.robustness import corruption_error_lines
 from jepa_rl.sweep.statistics import REFERENCE_SCORES, normalised
@@ -264,7 +264,7 @@ def write_report(
     games: dict | None = None,
 ) -> Path:
     """Write ``<sweep_dir>/REPORT.md``; returns its path. ``plots=None``: the figures were not drawn."""
-    bad = [c for c in cells if c.status not in ("ok", "other_game", "no_games")]  # other games: one line
+    bad = [c for c in cells if c.status not in NOT_A_PROBLEM]  # other games: one line, other_games
     no_games = [c for c in cells if c.status == "no_games"]
     parts = [
         f"# Sweep report: {'/'.join(sweep_dir.parts[-2:])}",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from jepa_rl.corruptions import parse_name
-from jepa_rl.sweep.cells import Cell
+from jepa_rl.sweep.cells import MEASURED_INVARIANCE, Cell
 from jepa_rl.sweep.statistics import interval_estimates, probability_of_improvement
 
 
@@ -40,7 +40,7 @@ def retention_matrix(cells: list[Cell], perturbations: list[str]) -> tuple[dict[
 
 def measured_invariance(cells: list[Cell]) -> list[Cell]:
     """The cells that measured policy invariance: the finished ones and those that played no games."""
-    return [c for c in cells if c.status in ("ok", "no_games")]
+    return [c for c in cells if c.status in MEASURED_INVARIANCE]
 
 
 def invariance_matrix(cells: list[Cell], perturbations: list[str], key: str) -> dict[str, np.ndarray]:
