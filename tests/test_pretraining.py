@@ -43,11 +43,15 @@ def test_loss_falls_within_a_handful_of_steps(frames, jepa_settings, one_block_n
     assert set(state) == set(vit(depth=1).state_dict())
 
 
-def test_pretraining_is_seeded(frames, jepa_settings, one_block_net):
+@pytest.mark.parametrize("objective", ["jepa", "ae"])
+def test_pretraining_is_seeded(frames, jepa_settings, one_block_net, objective):
+    """The same seed gives the same encoder; another seed another (each PPO seed's own encoder in a sweep)."""
     cfg = replace(jepa_settings, epochs=1, batch_size=32, log_every=1)
-    a, _, _ = pretrain(frames, one_block_net, "jepa", cfg, CPU, bf16=False)
-    b, _, _ = pretrain(frames, one_block_net, "jepa", cfg, CPU, bf16=False)
+    a, _, _ = pretrain(frames, one_block_net, objective, cfg, CPU, bf16=False)
+    b, _, _ = pretrain(frames, one_block_net, objective, cfg, CPU, bf16=False)
+    other, _, _ = pretrain(frames, one_block_net, objective, replace(cfg, seed=cfg.seed + 1), CPU, bf16=False)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["patch_embed.weight"], other["patch_embed.weight"])
 
 
 def test_killed_pretraining_resumes_to_the_same_weights(frames, jepa_settings, one_block_net, tmp_path):
