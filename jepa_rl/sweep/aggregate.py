@@ -22,6 +22,7 @@ from jepa_rl.sweep.cells import (
     collect_cells,
     common_suite,
     flag_duplicates,
+    invariance_suite,
     random_means,
     score_matrix,
     write_cells_csv,
@@ -57,7 +58,8 @@ def aggregate(
     norm = {k: normalised(v, env_id, randoms[k]) for k, v in scores.items()} if known else {}
     norm_stats = interval_estimates(norm, reps, seed) if known else {}
     pairs = comparisons(cells, scores, env_id, reps, seed)
-    robust = robustness_statistics(cells, suite, reps, seed)
+    # Cells that played no games are still measured on identical states: their perturbations stand in for a suite.
+    robust = robustness_statistics(cells, suite or invariance_suite(cells), reps, seed)
     games = across_games(cells, sweep_dir, reps, seed)  # None unless the sweep plays several games
     summary = {
         "sweep_dir": str(sweep_dir),

@@ -149,6 +149,15 @@ def common_suite(cells: list[Cell]) -> list[str]:
     return suite
 
 
+def invariance_suite(cells: list[Cell]) -> list[str]:
+    """Where no cell played games (all ``eval.episodes=0``): clean and the perturbations whose policy invariance
+    every such cell measured, in the first one's order; empty otherwise."""
+    rows = [c.results.get("policy_invariance") or {} for c in cells if c.status == "no_games"]
+    if not rows or any(c.status == "ok" for c in cells):
+        return []
+    return ["clean", *(p for p in rows[0] if all(p in r for r in rows))]
+
+
 def flag_duplicates(cells: list[Cell]) -> None:
     """Mark a finished cell malformed when an earlier one (path order) has its condition and seed: averaging the
     two would count one seed twice."""

@@ -18,7 +18,7 @@ import seaborn as sns  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from jepa_rl.perturbations import suite_config  # noqa: E402
-from jepa_rl.sweep.cells import Cell  # noqa: E402
+from jepa_rl.sweep.cells import Cell, invariance_suite  # noqa: E402
 from jepa_rl.sweep.robustness import measured_invariance, snapshot_points
 
 SEED = 0  # seaborn's bootstrapped error bars: the same figure every time
@@ -103,7 +103,7 @@ def ratio_and_tradeoff(cells: list[Cell], ratio_path: Path, pareto_path: Path) -
 def strength_levels(cells: list[Cell], suite: list[str]) -> pd.DataFrame:
     """Each perturbation's family (noise, jitter, or a corruption family) and strength (noise std, hue,
     severity), read from a cell's resolved config; clean is strength 0 of every family."""
-    cfg = OmegaConf.load(next(c for c in cells if c.status == "ok").path / ".hydra" / "config.yaml")
+    cfg = OmegaConf.load(measured_invariance(cells)[0].path / ".hydra" / "config.yaml")
     rows, clean = [], []
     for name in suite:
         p = OmegaConf.create(suite_config(cfg.perturbations, name))
@@ -209,23 +209,31 @@ def retention_vs_clean(cells: list[Cell], path: Path) -> Path | None:
 
 def sweep_plots(sweep_dir: Path, cells: list[Cell], suite: list[str]) -> dict[str, Path]:
     """Every figure of the report drawn from the cells' numbers, written into ``sweep_dir``; returns
-    ``{name: path}``, empty when no cell finished.
+    ``{name: path}``, empty when no cell measured anything. Cells that played no games (``eval.episodes=0``)
+    get the policy-TV curves alone.
 
     Without ``clean`` in the suite, the figures relative to clean (drop, robustness ratio, trade-off) are left out.
     """
-    df = returns_frame(cells, suite)
-    if df.empty:
+    names = suite or invariance_suite(cells)
+    if not names:
         return {}
     sns.set_theme(style="whitegrid")
+    levels = strength_levels(cells, names)
+    out = score_plots(sweep_dir, cells, suite, levels) if suite else {}
+    # The same curves on identical states: no floor, so near-random agents are measured too.
+    tv = invariance_frame(cells, names)
+    if not tv.empty and tv["perturbation"].isin(levels["perturbation"]).any():
+        out["invariance_degradation"] = degradation(tv, levels, sweep_dir / "invariance_degradation.png", "policy TV")
+    return out
+
+
+def score_plots(sweep_dir: Path, cells: list[Cell], suite: list[str], levels: pd.DataFrame) -> dict[str, Path]:
+    """The figures of the finished cells' game scores, training curves and snapshots."""
+    df = returns_frame(cells, suite)
     out = {"returns": returns_bars(df, sweep_dir / "returns.png")}
     if "clean" in suite:
         out["drop_from_clean"] = drop_heatmap(df, sweep_dir / "drop_from_clean.png")
-    levels = strength_levels(cells, suite)
     out["degradation"] = degradation(df, levels, sweep_dir / "degradation.png")
-    # The same curves on identical states: no floor, so near-random agents are measured too.
-    tv = invariance_frame(cells, suite)
-    if not tv.empty and tv["perturbation"].isin(levels["perturbation"]).any():
-        out["invariance_degradation"] = degradation(tv, levels, sweep_dir / "invariance_degradation.png", "policy TV")
     out["learning_curves"] = learning_curves(cells, sweep_dir / "learning_curves.png")
     if "clean" in suite:
         ratio, pareto = ratio_and_tradeoff(

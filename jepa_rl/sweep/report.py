@@ -97,16 +97,25 @@ def retention_findings(robust: dict[str, Any]) -> list[str]:
     return out
 
 
+NO_GAMES = "No cell played games (eval.episodes=0): no retention, policy invariance on identical states only."
+
+
+def retention_intro(random: float | None) -> str:
+    """What retention is, with the random policy's mean score under the sweep's protocol."""
+    return (
+        f"Retention = (perturbed - random) / (clean - random), with the random policy measured under this "
+        f"protocol ({'mean ' + format(random, '.2f') if random is not None else 'not measured'}): 1 keeps all "
+        "the clean skill above random play, 0 plays as a random policy. Mean over seeds, 95% CI."
+    )
+
+
 def robustness_section(robust: dict[str, Any]) -> list[str]:
     """The headline: retention above random play, policy invariance, matched skill (markdown lines)."""
     perts = robust["perturbations"]
     random = robust["random_policy_mean"]
     parts = ["## Robustness above random play", ""]
-    parts.append(
-        f"Retention = (perturbed - random) / (clean - random), with the random policy measured under this "
-        f"protocol ({'mean ' + format(random, '.2f') if random is not None else 'not measured'}): 1 keeps all "
-        "the clean skill above random play, 0 plays as a random policy. Mean over seeds, 95% CI."
-    )
+    played = bool(robust["retention_undefined_seeds"])  # some condition has a cell that played games
+    parts.append(retention_intro(random) if played else NO_GAMES)
     notes = {
         k: f" ({n} seed(s) left out: clean not clearly above random)"
         for k, n in robust["retention_undefined_seeds"].items()
@@ -120,7 +129,7 @@ def robustness_section(robust: dict[str, Any]) -> list[str]:
             parts += ["", "Shifts of the game itself (recolourings, modes, difficulties): retention.", ""]
             parts += [measure_table(robust["retention"], shifts, notes)]
         parts += corruption_error_lines(robust.get("corruption_error") or {})
-    else:
+    elif played:
         parts += ["", "No condition plays clearly above random on clean games: retention is undefined everywhere."]
     if robust["tv"]:
         parts += [
@@ -312,6 +321,7 @@ def write_report(
             "",
             *findings(cells, suite, stats, pairs),
         ]
+    if suite or robust:  # cells that played no games have their policy-TV curves
         parts += ["", "## Plots", ""]
         if plots is None:  # a stale PNG beside the report may be from another aggregation: none is linked
             parts += ["Not drawn (aggregated with `--no-figures`; `python -m jepa_rl.sweep DIR` draws them)."]

@@ -9,6 +9,7 @@ from jepa_rl.sweep.cells import collect_cells
 from jepa_rl.sweep.robustness import matched_skill, retention_matrix, snapshot_points
 
 RANDOM = {"mean": 2.0, "std": 0.0, "returns": [2.0]}
+NOISE = ["gaussian_noise_1", "gaussian_noise_2"]
 
 
 def snap(step, clean, hard):
@@ -109,3 +110,18 @@ def test_a_near_random_condition_gets_a_corruption_error_on_identical_states(tmp
     report = (tmp_path / "REPORT.md").read_text()
     assert "policy change: per family, sum over severities of the policy TV" in report and "| jepa | 2.50 |" in report
     assert summary["plots"]["invariance_degradation"].endswith("invariance_degradation.png")
+
+
+def test_a_sweep_that_played_no_games_reports_its_policy_invariance(tmp_path):
+    # Every cell evaluated with eval.episodes=0: the invariance tables, the TV corruption error and its figure.
+    for encoder, tv in {"cnn": [0.1, 0.3], "jepa": [0.5, 0.5]}.items():
+        inv = {p: {"tv": v, "greedy_agreement": 1 - v, "states": 64} for p, v in zip(NOISE, tv, strict=True)}
+        fake_cell(tmp_path, encoder, 1, [], suite=[], retention=None, policy_invariance=inv)
+    summary = aggregate(tmp_path, reps=50)
+    assert summary["suite"] == [] and summary["statistics"] == {}  # no scores
+    assert summary["robustness"]["invariance_perturbations"] == NOISE
+    assert summary["robustness"]["invariance_corruption_error"]["conditions"]["jepa"]["mCE"] == pytest.approx(2.5)
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "No cell played games (eval.episodes=0)" in report and "| jepa | 2.50 |" in report
+    assert "retention is undefined everywhere" not in report  # nothing was played, not near-random play
+    assert list(summary["plots"]) == ["invariance_degradation"] and "(invariance_degradation.png)" in report
