@@ -97,25 +97,20 @@ def retention_findings(robust: dict[str, Any]) -> list[str]:
     return out
 
 
-NO_GAMES = "No cell played games (eval.episodes=0): no retention, policy invariance on identical states only."
-
-
-def retention_intro(random: float | None) -> str:
-    """What retention is, with the random policy's mean score under the sweep's protocol."""
-    return (
-        f"Retention = (perturbed - random) / (clean - random), with the random policy measured under this "
-        f"protocol ({'mean ' + format(random, '.2f') if random is not None else 'not measured'}): 1 keeps all "
-        "the clean skill above random play, 0 plays as a random policy. Mean over seeds, 95% CI."
-    )
-
-
 def robustness_section(robust: dict[str, Any]) -> list[str]:
     """The headline: retention above random play, policy invariance, matched skill (markdown lines)."""
     perts = robust["perturbations"]
     random = robust["random_policy_mean"]
     parts = ["## Robustness above random play", ""]
     played = bool(robust["retention_undefined_seeds"])  # some condition has a cell that played games
-    parts.append(retention_intro(random) if played else NO_GAMES)
+    measured = f"mean {random:.2f}" if random is not None else "not measured"
+    parts.append(
+        f"Retention = (perturbed - random) / (clean - random), with the random policy measured under this "
+        f"protocol ({measured}): 1 keeps all the clean skill above random play, 0 plays as a random policy. "
+        "Mean over seeds, 95% CI."
+        if played
+        else "No cell played games (eval.episodes=0): no retention, policy invariance on identical states only."
+    )
     notes = {
         k: f" ({n} seed(s) left out: clean not clearly above random)"
         for k, n in robust["retention_undefined_seeds"].items()
