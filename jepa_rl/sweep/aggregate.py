@@ -59,7 +59,8 @@ def aggregate(
     norm_stats = interval_estimates(norm, reps, seed) if known else {}
     pairs = comparisons(cells, scores, env_id, reps, seed)
     # Cells that played no games are still measured on identical states: their perturbations stand in for a suite.
-    robust = robustness_statistics(cells, suite or invariance_suite(cells), reps, seed)
+    measured = suite or invariance_suite(cells)
+    robust = robustness_statistics(cells, measured, reps, seed)
     games = across_games(cells, sweep_dir, reps, seed)  # None unless the sweep plays several games
     summary = {
         "sweep_dir": str(sweep_dir),
@@ -80,7 +81,7 @@ def aggregate(
         "robustness": robust,
         "across_games": games,
     }
-    plots = draw_figures(sweep_dir, cells, suite, seed, gif_steps) if figures else {}
+    plots = draw_figures(sweep_dir, cells, suite, measured, seed, gif_steps) if figures else {}
     summary["plots"] = {k: str(v) for k, v in plots.items()}
     drawn = summary["plots"] if figures else None
     write_report(sweep_dir, cells, suite, stats, pairs, drawn, norm_stats, robust, games)
@@ -88,11 +89,13 @@ def aggregate(
     return summary
 
 
-def draw_figures(sweep_dir: Path, cells: list[Cell], suite: list[str], seed: int, gif_steps: int) -> dict[str, Path]:
+def draw_figures(
+    sweep_dir: Path, cells: list[Cell], suite: list[str], measured: list[str], seed: int, gif_steps: int
+) -> dict[str, Path]:
     """The sweep's figures, then the trained agents' (saliency, gameplay); name -> PNG or GIF path."""
     with global_numpy_seed(seed):  # seaborn's strip-plot jitter draws from numpy's global generator
-        figures = sweep_plots(sweep_dir, cells, suite)
-        if figures:  # no finished cell, nothing plotted: no trained agent to show either
+        figures = sweep_plots(sweep_dir, cells, suite, measured)
+        if suite:  # no cell played games: no trained agent to show either
             # Imported here, not at the top: it loads torch and the agent stack, which only these figures need.
             from jepa_rl.sweep.agent_figures import sweep_agent_figures
 

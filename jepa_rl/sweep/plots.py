@@ -18,7 +18,7 @@ import seaborn as sns  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from jepa_rl.perturbations import suite_config  # noqa: E402
-from jepa_rl.sweep.cells import Cell, invariance_suite  # noqa: E402
+from jepa_rl.sweep.cells import Cell  # noqa: E402
 from jepa_rl.sweep.robustness import measured_invariance, snapshot_points
 
 SEED = 0  # seaborn's bootstrapped error bars: the same figure every time
@@ -207,21 +207,21 @@ def retention_vs_clean(cells: list[Cell], path: Path) -> Path | None:
     return save(fig, path)
 
 
-def sweep_plots(sweep_dir: Path, cells: list[Cell], suite: list[str]) -> dict[str, Path]:
+def sweep_plots(sweep_dir: Path, cells: list[Cell], suite: list[str], measured: list[str]) -> dict[str, Path]:
     """Every figure of the report drawn from the cells' numbers, written into ``sweep_dir``; returns
-    ``{name: path}``, empty when no cell measured anything. Cells that played no games (``eval.episodes=0``)
-    get the policy-TV curves alone.
+    ``{name: path}``, empty when no cell measured anything. ``suite``: the games' perturbations (none when no
+    cell played games); ``measured``: those measured on identical states (the suite, or ``invariance_suite``).
+    Cells that played no games (``eval.episodes=0``) get the policy-TV curves alone.
 
     Without ``clean`` in the suite, the figures relative to clean (drop, robustness ratio, trade-off) are left out.
     """
-    names = suite or invariance_suite(cells)
-    if not names:
+    if not measured:
         return {}
     sns.set_theme(style="whitegrid")
-    levels = strength_levels(cells, names)
+    levels = strength_levels(cells, measured)
     out = score_plots(sweep_dir, cells, suite, levels) if suite else {}
     # The same curves on identical states: no floor, so near-random agents are measured too.
-    tv = invariance_frame(cells, names)
+    tv = invariance_frame(cells, measured)
     if not tv.empty and tv["perturbation"].isin(levels["perturbation"]).any():
         out["invariance_degradation"] = degradation(tv, levels, sweep_dir / "invariance_degradation.png", "policy TV")
     return out
