@@ -69,16 +69,18 @@ class EncoderSource:
         )
         return torch.load(path / STATS_FILE, weights_only=True)
 
-    def weights(self, net: dict[str, Any], objective: str | None, weights: str | None, log_dir: Path) -> Path | None:
+    def weights(
+        self, net: dict[str, Any], objective: str | None, target: str, weights: str | None, log_dir: Path
+    ) -> Path | None:
         """The weights an encoder starts from: ``weights``, else its pretrained ones, else None (scratch)."""
         if weights:
             return Path(weights)
         if objective:
-            return self.encoder(net, objective, log_dir)
+            return self.encoder(net, objective, target, log_dir)
         return None
 
-    def encoder(self, net: dict[str, Any], objective: str, log_dir: Path) -> Path:
-        """Path of the pretrained ``encoder.pt`` of ``net`` under ``objective``, built if absent.
+    def encoder(self, net: dict[str, Any], objective: str, target: str, log_dir: Path) -> Path:
+        """Path of the pretrained ``encoder.pt`` of ``net`` under ``objective`` and ``target``, built if absent.
 
         The pretraining is logged to its own W&B run (group ``pretrain-<env>-<objective>``, files under ``log_dir``).
         """
@@ -86,6 +88,7 @@ class EncoderSource:
         settings = {k: v for k, v in dataclasses.asdict(self.pretrain).items() if k not in ("frames", "log_every")}
         # The precision it runs in, not the setting: `auto` is bf16 on one machine and float32 on another.
         settings["autocast"] = "bf16" if self.bf16 else "float32"
+        settings["target"] = target  # among the settings, where it was before it became the encoder's
         spec = {"objective": objective, "net": net, "pretrain": settings, "frames": frames_dir.name}
         partial = self.cache_dir / "encoders" / f".{spec_key(spec)}.partial.pt"
 
@@ -97,11 +100,23 @@ class EncoderSource:
                 "name": f"{objective}-pretrain-seed{self.pretrain.seed}",
                 "tags": [f"env:{self.env['name']}", f"objective:{objective}", "pretrain"],
             }
-            config = {"env": self.env, "encoder": {"net": net, "objective": objective}, "pretrain": settings}
+            config = {
+                "env": self.env,
+                "encoder": {"net": net, "objective": objective, "target": target},
+                "pretrain": settings,
+            }
             with tracker_session(**tracking, config=config, run_dir=log_dir, run_id=f"pretrain-{spec_key(spec)}") as t:
                 # The partial checkpoint lives outside tmp: a killed build's progress survives it.
                 state, rows, diagnostics = pretrain(
-                    frames, net, objective, self.pretrain, self.device, self.bf16, log_fn=t.log, checkpoint=partial
+                    frames,
+                    net,
+                    objective,
+                    target,
+                    self.pretrain,
+                    self.device,
+                    self.bf16,
+                    log_fn=t.log,
+                    checkpoint=partial,
                 )
                 t.summary({**rows[-1], **{f"pretrain/{k}": v for k, v in diagnostics.items()}})
             torch.save(state, tmp / ENCODER_FILE)

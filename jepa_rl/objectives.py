@@ -9,7 +9,7 @@ RL (as I-JEPA evaluates it). They differ only in what that transformer predicts 
 - ``ae``: the target patches' pixels, each patch standardised over its own pixels (MAE's
   ``norm_pix_loss``; ``pretrain.norm_pix=false``: raw values in [0, 1]); mean-squared error.
 
-``pretrain.target=residual`` removes, from either target, each position's mean over the batch and
+``encoder.target=residual`` removes, from either target, each position's mean over the batch and
 divides by the residual's RMS: what is left is the content that the screen layout cannot predict.
 
 Encoders: the ViT (its patch tokens) and the Nature-CNN (the 49 cells of its conv3 map, masked as
@@ -170,9 +170,10 @@ class MaskedPretrainer(nn.Module):
         return self.target_encoder
 
 
-def make_pretrainer(net_cfg: Mapping[str, Any], objective: str, settings: Any) -> MaskedPretrainer:
-    """Build the encoder from ``encoder.net`` and the pretrainer around it; ``settings``: the ``pretrain``
-    group (its predictor's width, depth and heads, ``norm_pix`` and ``target``)."""
+def make_pretrainer(net_cfg: Mapping[str, Any], objective: str, target: str, settings: Any) -> MaskedPretrainer:
+    """Build the encoder from ``encoder.net`` and the pretrainer around it for ``objective`` and ``target``
+    (``encoder.objective``, ``encoder.target``); ``settings``: the ``pretrain`` group (its predictor's width,
+    depth and heads, and ``norm_pix``)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective={objective} is not an objective; choose {' or '.join(OBJECTIVES)} (or null)")
     encoder = instantiate(net_cfg)
@@ -180,4 +181,4 @@ def make_pretrainer(net_cfg: Mapping[str, Any], objective: str, settings: Any) -
         kind = type(encoder).__name__
         raise ValueError(f"objective={objective} pretrains a ViT or a Nature-CNN; this net is a {kind}")
     shape = {k: getattr(settings.predictor, k) for k in ("width", "depth", "heads")}
-    return MaskedPretrainer(encoder, objective, shape, settings.norm_pix, settings.target)
+    return MaskedPretrainer(encoder, objective, shape, settings.norm_pix, target)

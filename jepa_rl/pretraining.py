@@ -129,6 +129,7 @@ def pretrain(
     frames: np.ndarray,
     net_cfg: Mapping[str, Any],
     objective: str,
+    target: str,
     cfg: PretrainSchema,
     device: torch.device,
     bf16: bool,
@@ -136,7 +137,8 @@ def pretrain(
     checkpoint: Path | None = None,
     checkpoint_every: int = 200,
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, float]], dict[str, float]]:
-    """Train on ``frames`` (``[N, C, 84, 84]`` uint8) for ``cfg.epochs``; returns the kept encoder's
+    """Train on ``frames`` (``[N, C, 84, 84]`` uint8) for ``cfg.epochs`` with ``objective`` and ``target``
+    (``encoder.objective``, ``encoder.target``); returns the kept encoder's
     state_dict, the log rows and ``diagnostics.pretrainer_diagnostics`` at the end.
 
     ``bf16``: run under bf16 autocast (the resolved ``pretrain.autocast``). ``log_fn(metrics, step)``
@@ -145,7 +147,7 @@ def pretrain(
     """
     gen = torch.Generator().manual_seed(cfg.seed)  # masks
     torch.manual_seed(cfg.seed)
-    model = make_pretrainer(net_cfg, objective, cfg).to(device).train()
+    model = make_pretrainer(net_cfg, objective, target, cfg).to(device).train()
     masks = mask_config(cfg.masks, model.encoder.grid)
     optimizer = make_adamw(model)
     batch = min(cfg.batch_size, len(frames))

@@ -70,7 +70,7 @@ def test_pretraining_steps_match_the_cpu(objective):
     losses = []
     for device in (CPU, CUDA):
         torch.manual_seed(0)
-        model = make_pretrainer(net, objective, settings).to(device)
+        model = make_pretrainer(net, objective, "tokens", settings).to(device)
         optimizer, gen = make_adamw(model), torch.Generator().manual_seed(0)
         masks = mask_config(settings.masks, model.encoder.grid)
         obs = torch.randint(0, 256, (32, 4, 84, 84), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))

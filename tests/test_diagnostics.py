@@ -39,7 +39,7 @@ def test_weight_distance_is_relative_to_the_target():
 def test_a_frame_that_never_changes_is_all_layout(jepa_settings, jepa_net, objective):
     """One frame repeated: no content, and the position-only oracle predicts every target exactly."""
     frames = np.repeat(played_frames(1), 16, axis=0)
-    model = make_pretrainer(jepa_net, objective, jepa_settings)
+    model = make_pretrainer(jepa_net, objective, "tokens", jepa_settings)
     found = pretrainer_diagnostics(model, frames, mask_config(jepa_settings.masks, 7), torch.device("cpu"))
     assert found["content_share"] < 1e-6 and found["oracle_loss"] < 1e-9 < found["model_loss"]
     assert found["weight_distance"] == 0.0  # the target is still the encoder's copy
@@ -47,7 +47,7 @@ def test_a_frame_that_never_changes_is_all_layout(jepa_settings, jepa_net, objec
 
 def test_on_played_frames_an_untrained_jepa_is_worse_than_the_layout(jepa_settings, jepa_net):
     frames = played_frames(64)
-    model = make_pretrainer(jepa_net, "jepa", jepa_settings)
+    model = make_pretrainer(jepa_net, "jepa", "tokens", jepa_settings)
     found = pretrainer_diagnostics(model, frames, mask_config(jepa_settings.masks, 7), torch.device("cpu"))
     assert found["oracle_loss"] < found["model_loss"]
     assert 0 < found["content_share"] < 1 and 1 < found["effective_rank"] < 64

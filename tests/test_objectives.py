@@ -26,7 +26,7 @@ def test_patchify_matches_the_vit_patch_order():
 
 @pytest.mark.parametrize("objective", ["jepa", "ae"])
 def test_loss_shapes_and_gradients(frames, jepa_settings, jepa_net, objective):
-    model = make_pretrainer(jepa_net, objective, jepa_settings)
+    model = make_pretrainer(jepa_net, objective, "tokens", jepa_settings)
     context_idx, target_idx = sample_masks(8, mask_config(jepa_settings.masks, 7), torch.Generator().manual_seed(0))
     loss, context = model.loss(torch.from_numpy(frames[:8]), context_idx, target_idx)
     assert loss.ndim == 0 and context.shape == (8, context_idx.shape[1], 192)
@@ -38,7 +38,7 @@ def test_loss_shapes_and_gradients(frames, jepa_settings, jepa_net, objective):
 
 
 def test_ema_moves_the_target_towards_the_encoder(jepa_settings, jepa_net):
-    model = make_pretrainer(jepa_net, "jepa", jepa_settings)
+    model = make_pretrainer(jepa_net, "jepa", "tokens", jepa_settings)
     with torch.no_grad():
         for p in model.encoder.parameters():
             p.add_(1.0)
@@ -50,15 +50,15 @@ def test_ema_moves_the_target_towards_the_encoder(jepa_settings, jepa_net):
 
 def test_an_unknown_objective_or_target_is_refused(jepa_settings, jepa_net):
     with pytest.raises(ValueError, match="objective=mae"):
-        make_pretrainer(jepa_net, "mae", jepa_settings)
+        make_pretrainer(jepa_net, "mae", "tokens", jepa_settings)
     with pytest.raises(ValueError, match="target=pixels"):
-        make_pretrainer(jepa_net, "jepa", replace(jepa_settings, target="pixels"))
+        make_pretrainer(jepa_net, "jepa", "pixels", jepa_settings)
 
 
 @pytest.mark.parametrize("objective", ["jepa", "ae"])
 def test_the_nature_cnn_is_pretrained_on_the_cells_of_its_last_map(frames, jepa_settings, objective):
     """The same masks on the 7x7 conv3 map; the context sees only its patches' pixels."""
-    model = make_pretrainer(compose_cfg([]).encoders.cnn.net, objective, jepa_settings)
+    model = make_pretrainer(compose_cfg([]).encoders.cnn.net, objective, "tokens", jepa_settings)
     context_idx, target_idx = sample_masks(8, mask_config(jepa_settings.masks, 7), torch.Generator().manual_seed(0))
     loss, context = model.loss(torch.from_numpy(frames[:8]), context_idx, target_idx)
     assert loss.ndim == 0 and context.shape == (8, context_idx.shape[1], 64)
@@ -79,17 +79,17 @@ def test_the_cnn_context_sees_nothing_of_the_patches_it_does_not_keep():
 
 def test_autoencoder_targets_are_each_patch_standardised_unless_raw_is_asked(frames, jepa_settings, jepa_net):
     obs = torch.from_numpy(frames[:8])
-    normalised = make_pretrainer(jepa_net, "ae", jepa_settings).targets(obs)  # [8, 49, 576]
+    normalised = make_pretrainer(jepa_net, "ae", "tokens", jepa_settings).targets(obs)  # [8, 49, 576]
     varied = normalised.std(-1) > 0.5  # patches that are not one flat colour
     assert varied.any() and torch.allclose(normalised.mean(-1)[varied], torch.zeros(()), atol=1e-4)
     assert torch.allclose(normalised.std(-1, unbiased=False)[varied], torch.ones(()), atol=1e-2)
-    raw = make_pretrainer(jepa_net, "ae", replace(jepa_settings, norm_pix=False)).targets(obs)
+    raw = make_pretrainer(jepa_net, "ae", "tokens", replace(jepa_settings, norm_pix=False)).targets(obs)
     assert torch.equal(raw, patchify(obs.float() / 255, 12))
 
 
 @pytest.mark.parametrize("objective", ["jepa", "ae"])
 def test_residual_targets_hold_no_position_mean(frames, jepa_settings, jepa_net, objective):
-    model = make_pretrainer(jepa_net, objective, replace(jepa_settings, target="residual"))
+    model = make_pretrainer(jepa_net, objective, "residual", jepa_settings)
     targets = model.targets(torch.from_numpy(frames[:16]))
     assert torch.allclose(targets.mean(0), torch.zeros(()), atol=1e-4)  # each position's mean removed
     assert targets.square().mean().item() == pytest.approx(1.0, rel=1e-4)

@@ -30,7 +30,7 @@ def one_block_net(jepa_net):
 @pytest.mark.parametrize("objective", ["jepa", "ae"])
 def test_loss_falls_within_a_handful_of_steps(frames, jepa_settings, one_block_net, objective):
     cfg = replace(jepa_settings, epochs=3, batch_size=32, lr=1e-3, start_lr=1e-3, warmup=0.0, log_every=1)
-    state, rows, diagnostics = pretrain(frames, one_block_net, objective, cfg, CPU, bf16=False)
+    state, rows, diagnostics = pretrain(frames, one_block_net, objective, "tokens", cfg, CPU, bf16=False)
     losses = [r["pretrain/loss"] for r in rows]
     assert len(losses) == 3 * 4
     # Normalised pixels (MAE's norm_pix_loss) start near 1 and fall more slowly than JEPA's features.
@@ -47,16 +47,16 @@ def test_loss_falls_within_a_handful_of_steps(frames, jepa_settings, one_block_n
 def test_pretraining_is_seeded(frames, jepa_settings, one_block_net, objective):
     """The same seed gives the same encoder; another seed another (each PPO seed's own encoder in a sweep)."""
     cfg = replace(jepa_settings, epochs=1, batch_size=32, log_every=1)
-    a, _, _ = pretrain(frames, one_block_net, objective, cfg, CPU, bf16=False)
-    b, _, _ = pretrain(frames, one_block_net, objective, cfg, CPU, bf16=False)
-    other, _, _ = pretrain(frames, one_block_net, objective, replace(cfg, seed=cfg.seed + 1), CPU, bf16=False)
+    a, _, _ = pretrain(frames, one_block_net, objective, "tokens", cfg, CPU, bf16=False)
+    b, _, _ = pretrain(frames, one_block_net, objective, "tokens", cfg, CPU, bf16=False)
+    other, _, _ = pretrain(frames, one_block_net, objective, "tokens", replace(cfg, seed=cfg.seed + 1), CPU, False)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["patch_embed.weight"], other["patch_embed.weight"])
 
 
 def test_killed_pretraining_resumes_to_the_same_weights(frames, jepa_settings, one_block_net, tmp_path):
     cfg = replace(jepa_settings, epochs=1, batch_size=16, log_every=1)  # 8 steps
-    uninterrupted, rows, _ = pretrain(frames, one_block_net, "jepa", cfg, CPU, bf16=False)
+    uninterrupted, rows, _ = pretrain(frames, one_block_net, "jepa", "tokens", cfg, CPU, bf16=False)
 
     def kill_at_step_6(row, step):
         if step == 6:
@@ -68,6 +68,7 @@ def test_killed_pretraining_resumes_to_the_same_weights(frames, jepa_settings, o
             frames,
             one_block_net,
             "jepa",
+            "tokens",
             cfg,
             CPU,
             bf16=False,
@@ -77,7 +78,7 @@ def test_killed_pretraining_resumes_to_the_same_weights(frames, jepa_settings, o
         )
     assert partial.exists()
     resumed, resumed_rows, _ = pretrain(
-        frames, one_block_net, "jepa", cfg, CPU, bf16=False, checkpoint=partial, checkpoint_every=4
+        frames, one_block_net, "jepa", "tokens", cfg, CPU, bf16=False, checkpoint=partial, checkpoint_every=4
     )
     assert [r["pretrain/step"] for r in resumed_rows] == list(range(1, 9))
     for k in uninterrupted:
@@ -104,7 +105,7 @@ def test_autocast_auto_is_bf16_only_on_a_cpu_that_computes_it(monkeypatch):
 def test_weight_decay_schedule_reaches_the_decayed_group_even_from_zero(jepa_settings, one_block_net):
     """The decayed group is found by its tag, so a schedule starting at 0 still rises to its end value."""
     cfg = replace(jepa_settings, weight_decay=0.0, final_weight_decay=0.4)
-    model = make_pretrainer(one_block_net, "jepa", cfg)
+    model = make_pretrainer(one_block_net, "jepa", "tokens", cfg)
     optimizer = make_adamw(model)
     decays = []
     for step in (0, 50, 99):

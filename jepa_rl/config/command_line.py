@@ -127,6 +127,10 @@ def first_point(overrides: list[str]) -> list[str]:
     return out
 
 
+# Keys that moved, and where to: an old command line is told the new key.
+MOVED = {"pretrain.target": "encoder.target (each encoder has its own; encoders.<name>.target in probes)"}
+
+
 def composition_error(error: Exception) -> str:
     """One line for an error Hydra or OmegaConf raised while composing: the key, the problem, the fix."""
     cause = error
@@ -135,6 +139,8 @@ def composition_error(error: Exception) -> str:
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         first = str(cause).splitlines()[0]
         if "Key '" in first and "not in struct" in first or "Could not override" in str(error):
+            if cause.full_key in MOVED:
+                return f"{cause.full_key} has moved to {MOVED[cause.full_key]}"
             return f"{cause.full_key} is not a config key; `python launch.py --cfg job` lists them (a typo?)"
         return f"{cause.full_key}: {first}; see jepa_rl/config/schema.py for its type"
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())

@@ -70,7 +70,6 @@ class PretrainSchema:
     ema_start: float = 0.996  # target-encoder EMA momentum, linear to ema_end (I-JEPA); presets lower it so
     # that the kept encoder holds under 1% of its random init (pretrain/ema_initial_share)
     ema_end: float = 1.0  # EMA momentum at the last step
-    target: str = "tokens"  # tokens: the objective's own targets | residual: minus each position's batch mean
     norm_pix: bool = True  # ae: each target patch's pixels standardised (MAE's norm_pix_loss); false: raw [0, 1]
     masks: MasksSchema = field(default_factory=MasksSchema)  # I-JEPA multi-block masks
     predictor: PredictorSchema = field(default_factory=PredictorSchema)  # predictor = pixel decoder shape

@@ -123,7 +123,7 @@ def build_encoder_of(cfg: DictConfig, name: str, with_pretrainer: bool) -> torch
         pretrain = settings(cfg.pretrain, "pretrain")
         check_frame_set(pretrain.frames, "pretrain.frames")
         with torch.device("meta"):
-            model = checked(key, lambda: make_pretrainer(enc.net, enc.objective, pretrain))
+            model = checked(key, lambda: make_pretrainer(enc.net, enc.objective, enc.target, pretrain))
         check_masks(pretrain, model.encoder.grid)
     return encoder
 

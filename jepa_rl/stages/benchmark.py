@@ -131,11 +131,12 @@ def ppo_sps(setup: Setup, case: PPOCase, iterations: int) -> dict[str, float]:
 
 
 def pretrain_step_seconds(
-    net: dict[str, Any], pretrain: PretrainSchema, objective: str | None, batch: int, steps: int, res: Resolved
+    encoder: dict[str, Any], pretrain: PretrainSchema, objective: str | None, batch: int, steps: int, res: Resolved
 ) -> float:
-    """Seconds per pretraining step (``objective``) or per forward+backward of the net (``None``), after warm-up."""
+    """Seconds per pretraining step (``objective``, with the ``encoder`` node's net and target) or per
+    forward+backward of its net (``None``), after warm-up."""
     device, bf16 = res.device, res.pretrain_precision == "bf16"
-    model = make_pretrainer(net, objective or "ae", pretrain).to(device)
+    model = make_pretrainer(encoder["net"], objective or "ae", encoder["target"], pretrain).to(device)
     optimizer = make_adamw(model)
     masks, gen = mask_config(pretrain.masks, model.encoder.grid), torch.Generator().manual_seed(0)
     obs = torch.randint(0, 256, (batch, model.encoder.in_channels, 84, 84), dtype=torch.uint8)
@@ -179,7 +180,7 @@ def ppo_cases(cfg: DictConfig, res: Resolved) -> dict[str, PPOCase]:
 def measure(
     setup: Setup,
     cases: dict[str, PPOCase],
-    nets: dict[str, dict],
+    encoders: dict[str, dict],
     pretrain: PretrainSchema,
     bc: BenchmarkSchema,
     perturbations: dict[str, VisualPerturbation],
@@ -187,11 +188,11 @@ def measure(
     """``bc.repeats`` rounds of every measurement: ``(agent steps/s, pretraining step seconds, PPO phases,
     pipeline steps/s under each of ``perturbations``, (g)'s seconds per acting step by phase)``.
 
-    Pretraining is timed for each net of ``nets`` (name -> ``encoder.net``): a JEPA step, an autoencoder
+    Pretraining is timed for each of ``encoders`` (name -> its ``encoders.<name>`` node): a JEPA step, an autoencoder
     step and a plain forward+backward of the net (keys ``<name>/jepa``, ``<name>/ae``, ``<name>/fwd_bwd``).
     """
     runs: dict[str, list[float]] = {k: [] for k in ("emulator", "pipeline", *cases)}
-    step_runs: dict[str, list[float]] = {f"{n}/{k}": [] for n in nets for k in ("jepa", "ae", "fwd_bwd")}
+    step_runs: dict[str, list[float]] = {f"{n}/{k}": [] for n in encoders for k in ("jepa", "ae", "fwd_bwd")}
     phases = {k: {"rollout_seconds": [], "update_seconds": []} for k in cases}
     by_perturbation: dict[str, list[float]] = {name: [] for name in perturbations}
     profile: dict[str, list[float]] = {phase: [] for phase in PHASES}
@@ -211,7 +212,7 @@ def measure(
             name, kind = key.split("/")
             objective = None if kind == "fwd_bwd" else kind
             seconds = pretrain_step_seconds(
-                nets[name], pretrain, objective, bc.pretrain_batch, bc.pretrain_steps, setup.res
+                encoders[name], pretrain, objective, bc.pretrain_batch, bc.pretrain_steps, setup.res
             )
             step_runs[key].append(seconds)
     return runs, step_runs, phases, by_perturbation, profile
@@ -234,10 +235,10 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
     head = {"kind": cfg.head.kind, "width": cfg.head.width}
     setup = Setup(res.env(cfg.env), instantiate(cfg.perturbation), plain(cfg.ppo), head, cfg.seed, res)
     cases = ppo_cases(cfg, res)
-    nets = {name: plain(cfg.encoders[name].net) for name in bc.pretrain_encoders}
+    encoders = {name: plain(cfg.encoders[name]) for name in bc.pretrain_encoders}
     perturbations = {n: instantiate(suite_config(cfg.perturbations, n)) for n in bc.perturbations}
     runs, step_runs, phases, by_perturbation, profile = measure(
-        setup, cases, nets, OmegaConf.to_object(cfg.pretrain), bc, perturbations
+        setup, cases, encoders, OmegaConf.to_object(cfg.pretrain), bc, perturbations
     )
     pert_med = {k: statistics.median(v) for k, v in by_perturbation.items()}
     med = {k: statistics.median(v) for k, v in runs.items()}

@@ -19,6 +19,7 @@ BAD_COMMAND_LINES = [
     (["ppo.num_envs=abc"], "ppo.num_envs: Value 'abc' of type 'str' could not be converted to Integer"),
     (["-m", "seed=1,x"], "seed: Value 'x' of type 'str' could not be converted to Integer"),
     (["ppo.learning_rat=0.1"], "ppo.learning_rat is not a config key"),
+    (["pretrain.target=residual"], "pretrain.target has moved to encoder.target"),
     (["encoder.freeze=maybe"], "encoder.freeze: Value 'maybe' is not a valid bool"),
 ]
 

@@ -46,7 +46,7 @@ def test_pretrain_stage_rebuilds_a_corrupt_cached_encoder(tmp_path):
     first = launch(args, tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads((tmp_path / "pre" / "pretrain.json").read_text())
-    assert summary["objective"] == "ae" and len(summary["history"]) == 2
+    assert summary["objective"] == "ae" and summary["target"] == "residual" and len(summary["history"]) == 2
     logged = {"pretrain/loss", "pretrain/lr", "pretrain/ema_momentum", "pretrain/ema_initial_share"}
     assert logged | {"pretrain/feature_std"} <= set(summary["history"][0])
     diagnostics = {"model_loss", "oracle_loss", "content_share", "effective_rank", "weight_distance"}
@@ -59,3 +59,6 @@ def test_pretrain_stage_rebuilds_a_corrupt_cached_encoder(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "is corrupt" in again.stdout and "building encoders" in again.stdout
     assert "building frames" not in again.stdout
+    tokens = launch([*args, "logger=none", "encoder.target=tokens", "hydra.run.dir=tokens"], tmp_path)
+    assert tokens.returncode == 0, tokens.stderr[-3000:]
+    assert "building encoders" in tokens.stdout  # the target is part of the cached encoder's key
