@@ -27,9 +27,11 @@ FRAMES = 2048  # frames each diagnostic is measured on
 BATCH = 256
 
 
-def _batches(frames: np.ndarray, device: torch.device):
-    """``FRAMES`` frames evenly spaced over the set (all when there are fewer), in batches on ``device``."""
-    rows = evenly_spaced(len(frames), FRAMES)
+def _batches(frames: np.ndarray, device: torch.device, rows: np.ndarray | None = None):
+    """``FRAMES`` frames evenly spaced over the set, or over its ``rows`` (all when there are fewer),
+    in batches on ``device``."""
+    rows = np.arange(len(frames)) if rows is None else rows
+    rows = rows[evenly_spaced(len(rows), FRAMES)]
     for i in range(0, len(rows), BATCH):
         yield torch.from_numpy(np.asarray(frames[rows[i : i + BATCH]])).to(device)
 
@@ -73,14 +75,23 @@ def weight_distance(online: nn.Module, target: nn.Module) -> float:
 
 @torch.no_grad()
 def pretrainer_diagnostics(
-    model: Any, frames: np.ndarray, masks: MaskConfig, device: torch.device, seed: int = 0
+    model: Any,
+    frames: np.ndarray,
+    masks: MaskConfig,
+    device: torch.device,
+    seed: int = 0,
+    later: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Every diagnostic of an ``objectives.MaskedPretrainer`` on ``FRAMES`` of ``frames``, with its kept
-    encoder: the above, and its loss against the position-only oracle's on the same masks (float32)."""
+    encoder: the above, and its loss against the position-only oracle's on the same masks (float32).
+    With ``later`` (``frame_collection.later_rows``), the losses are on frames that have a later one,
+    whose targets come from it, as in training."""
     was_training = model.training
     model.eval()
-    obs_batches = list(_batches(frames, device))
-    targets = [model.targets(obs) for obs in obs_batches]  # [B, N, D] each
+    anchors = None if later is None else np.flatnonzero(later >= 0)
+    obs_batches = list(_batches(frames, device, anchors))
+    target_frames = _batches(frames, device, None if later is None else later[anchors])
+    targets = [model.targets(obs) for obs in target_frames]  # [B, N, D] each
     oracle = torch.cat(targets).mean(0, keepdim=True)  # each position's mean target over the frames
     gen, losses, oracle_losses = torch.Generator().manual_seed(seed), [], []
     for obs, target in zip(obs_batches, targets, strict=True):

@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from jepa_rl.cache import cached_artifact, file_sha256, spec_key
+from jepa_rl.config import ConfigError
 from jepa_rl.config.resolve import Resolved
 from jepa_rl.config.schema import PretrainSchema
 from jepa_rl.feature_norm import feature_statistics
 from jepa_rl.files import write_json
-from jepa_rl.frame_collection import cached_frames, load_frames
+from jepa_rl.frame_collection import cached_frames, later_rows, load_frames
 from jepa_rl.pretraining import pretrain
 from jepa_rl.tracking import tracker_session
 
@@ -70,17 +72,24 @@ class EncoderSource:
         return torch.load(path / STATS_FILE, weights_only=True)
 
     def weights(
-        self, net: dict[str, Any], objective: str | None, target: str, weights: str | None, log_dir: Path
+        self,
+        net: dict[str, Any],
+        objective: str | None,
+        target: str,
+        weights: str | None,
+        log_dir: Path,
+        horizon: int = 0,
     ) -> Path | None:
         """The weights an encoder starts from: ``weights``, else its pretrained ones, else None (scratch)."""
         if weights:
             return Path(weights)
         if objective:
-            return self.encoder(net, objective, target, log_dir)
+            return self.encoder(net, objective, target, log_dir, horizon)
         return None
 
-    def encoder(self, net: dict[str, Any], objective: str, target: str, log_dir: Path) -> Path:
-        """Path of the pretrained ``encoder.pt`` of ``net`` under ``objective`` and ``target``, built if absent.
+    def encoder(self, net: dict[str, Any], objective: str, target: str, log_dir: Path, horizon: int = 0) -> Path:
+        """Path of the pretrained ``encoder.pt`` of ``net`` under ``objective``, ``target`` and ``horizon``
+        (``encoder.*``), built if absent.
 
         The pretraining is logged to its own W&B run (group ``pretrain-<env>-<objective>``, files under ``log_dir``).
         """
@@ -89,8 +98,11 @@ class EncoderSource:
         # The precision it runs in, not the setting: `auto` is bf16 on one machine and float32 on another.
         settings["autocast"] = "bf16" if self.bf16 else "float32"
         settings["target"] = target  # among the settings, where it was before it became the encoder's
+        if horizon:  # only when set: the encoders cached before it existed keep their keys
+            settings["horizon"] = horizon
         spec = {"objective": objective, "net": net, "pretrain": settings, "frames": frames_dir.name}
         partial = self.cache_dir / "encoders" / f".{spec_key(spec)}.partial.pt"
+        later = successors(frames_dir, horizon)
 
         def build(tmp: Path) -> None:
             frames = load_frames(frames_dir)["frames"]
@@ -102,7 +114,7 @@ class EncoderSource:
             }
             config = {
                 "env": self.env,
-                "encoder": {"net": net, "objective": objective, "target": target},
+                "encoder": {"net": net, "objective": objective, "target": target, "horizon": horizon},
                 "pretrain": settings,
             }
             with tracker_session(**tracking, config=config, run_dir=log_dir, run_id=f"pretrain-{spec_key(spec)}") as t:
@@ -117,6 +129,7 @@ class EncoderSource:
                     self.bf16,
                     log_fn=t.log,
                     checkpoint=partial,
+                    later=later,
                 )
                 t.summary({**rows[-1], **{f"pretrain/{k}": v for k, v in diagnostics.items()}})
             torch.save(state, tmp / ENCODER_FILE)
@@ -126,6 +139,21 @@ class EncoderSource:
         path = cached_artifact(self.cache_dir, "encoders", spec, build)
         partial.unlink(missing_ok=True)  # only once the finished encoder is in place
         return path / ENCODER_FILE
+
+
+def successors(frames_dir: Path, horizon: int) -> np.ndarray | None:
+    """``frame_collection.later_rows`` of a cached frame set (None for ``horizon=0``); a set in which no
+    game lasts ``horizon`` kept frames is a config error, raised before any pretraining."""
+    if not horizon:
+        return None
+    data = load_frames(frames_dir)
+    later = later_rows(data["episode"], data["step"], horizon)
+    if not (later >= 0).any():
+        raise ConfigError(
+            f"encoder.horizon={horizon}: no game of the pretraining frames lasts {horizon} more kept frames; "
+            "lower encoder.horizon or raise pretrain.frames.num_frames"
+        )
+    return later
 
 
 def encoder_source(cfg: DictConfig, res: Resolved) -> EncoderSource:

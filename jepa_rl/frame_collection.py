@@ -142,6 +142,17 @@ def cached_frames(
     return cached_artifact(cache_root, "frames", spec, build)
 
 
+def later_rows(episode: np.ndarray, step: np.ndarray, horizon: int) -> np.ndarray:
+    """For each kept frame, the row of the frame ``horizon`` kept frames later in the same game; -1 where
+    the game ends first (``horizon=0``: the row itself)."""
+    order = np.lexsort((step, episode))  # by game, then by time within it
+    later = np.full(len(order), -1, dtype=np.int64)
+    if horizon < len(order):
+        same_game = episode[order[horizon:]] == episode[order[: len(order) - horizon]]
+        later[order[: len(order) - horizon][same_game]] = order[horizon:][same_game]
+    return later
+
+
 def load_frames(directory: Path) -> dict[str, np.ndarray]:
     """A cached frame set's arrays; ``frames`` is memory-mapped (100k stacks are 2.8 GB)."""
     directory = Path(directory)

@@ -11,6 +11,10 @@ RL (as I-JEPA evaluates it). They differ only in what that transformer predicts 
 
 ``encoder.target=residual`` removes, from either target, each position's mean over the batch and
 divides by the residual's RMS: what is left is the content that the screen layout cannot predict.
+``encoder.horizon=h`` takes the targets from the frame ``h`` kept frames later in the same game (a
+temporal target, as V-JEPA and SPR predict); the context is still the masked frame itself. No action
+conditions the prediction (SPR's does): under the random collection policy the actions carry little,
+and the predictor learns the expected later frame.
 
 Encoders: the ViT (its patch tokens) and the Nature-CNN (the 49 cells of its conv3 map, masked as
 the pixels of the 12x12 patches of the same 7x7 grid: ``encoders.NatureCNN.tokens``).
@@ -152,11 +156,16 @@ class MaskedPretrainer(nn.Module):
         return pred, context
 
     def loss(
-        self, obs: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor
+        self,
+        obs: torch.Tensor,
+        context_idx: torch.Tensor,
+        target_idx: torch.Tensor,
+        later: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(loss, context tokens [B, K, D])`` for uint8 frames ``obs [B, C, 84, 84]`` and masks."""
+        """``(loss, context tokens [B, K, D])`` for uint8 frames ``obs [B, C, 84, 84]`` and masks; with
+        ``later`` (the same games' frames ``encoder.horizon`` kept frames on), the targets are its."""
         pred, context = self.predict(obs, context_idx, target_idx)
-        target = apply_masks(self.targets(obs), target_idx.flatten(1)).reshape(pred.shape)
+        target = apply_masks(self.targets(obs if later is None else later), target_idx.flatten(1)).reshape(pred.shape)
         return self.loss_fn(pred, target), context
 
     @torch.no_grad()

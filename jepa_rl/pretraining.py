@@ -71,21 +71,35 @@ def make_adamw(model: MaskedPretrainer) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, fused=fused)
 
 
-def batches(frames: np.ndarray, batch: int, epochs: int, seed: int, device: torch.device, skip: int = 0):
-    """Yield ``(epoch, uint8 batch [B, C, 84, 84])``: shuffled, full batches only, ``epochs`` passes.
+def batches(
+    frames: np.ndarray,
+    batch: int,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+    skip: int = 0,
+    later: np.ndarray | None = None,
+):
+    """Yield ``(epoch, uint8 batch [B, C, 84, 84], later batch or None)``: shuffled, full batches only,
+    ``epochs`` passes.
 
-    Each epoch's order comes from its own seed, so a resumed run can ``skip`` the batches it has done.
+    ``later`` (``frame_collection.later_rows``): only frames with a later one (``>= 0``) are drawn, each
+    with it. Each epoch's order comes from its own seed, so a resumed run can ``skip`` the batches it has done.
     """
+    anchors = torch.arange(len(frames)) if later is None else torch.from_numpy(np.flatnonzero(later >= 0))
     on_device = torch.from_numpy(np.asarray(frames)).to(device) if device.type == "cuda" else None
-    per_epoch = len(frames) // batch
+    per_epoch = len(anchors) // batch
+
+    def rows(idx: torch.Tensor) -> torch.Tensor:
+        if on_device is not None:
+            return on_device[idx.to(device, non_blocking=True)]  # no wait for the GPU's queue
+        return torch.from_numpy(frames[idx.numpy()])
+
     for epoch in range(skip // per_epoch, epochs):
-        order = torch.randperm(len(frames), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        order = torch.randperm(len(anchors), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         for i in range(max(skip - epoch * per_epoch, 0), per_epoch):
-            idx = order[i * batch : (i + 1) * batch].sort().values  # sorted: sequential reads of a memory map
-            if on_device is not None:
-                yield epoch, on_device[idx.to(device, non_blocking=True)]  # no wait for the GPU's queue
-            else:
-                yield epoch, torch.from_numpy(frames[idx.numpy()])
+            idx = anchors[order[i * batch : (i + 1) * batch]].sort().values  # sorted: sequential reads of a memory map
+            yield epoch, rows(idx), None if later is None else rows(torch.from_numpy(later[idx.numpy()]))
 
 
 def train_step(
@@ -96,12 +110,14 @@ def train_step(
     gen: torch.Generator,
     momentum: float,
     bf16: bool,
+    later: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimisation step on a batch: fresh masks, loss, update, EMA of the target. Returns (loss, context)."""
+    """One optimisation step on a batch (targets from ``later`` when given): fresh masks, loss, update,
+    EMA of the target. Returns (loss, context)."""
     # non_blocking: a plain copy to the GPU waits for every queued kernel, so the CPU could not run ahead.
     context_idx, target_idx = (m.to(obs.device, non_blocking=True) for m in sample_masks(len(obs), masks, gen))
     with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=bf16):
-        loss, context = model.loss(obs, context_idx, target_idx)
+        loss, context = model.loss(obs, context_idx, target_idx, later)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -136,6 +152,7 @@ def pretrain(
     log_fn: Callable[[dict[str, float], int], None] | None = None,
     checkpoint: Path | None = None,
     checkpoint_every: int = 200,
+    later: np.ndarray | None = None,
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, float]], dict[str, float]]:
     """Train on ``frames`` (``[N, C, 84, 84]`` uint8) for ``cfg.epochs`` with ``objective`` and ``target``
     (``encoder.objective``, ``encoder.target``); returns the kept encoder's
@@ -143,25 +160,28 @@ def pretrain(
 
     ``bf16``: run under bf16 autocast (the resolved ``pretrain.autocast``). ``log_fn(metrics, step)``
     receives the ``pretrain/`` metrics every ``cfg.log_every`` steps. With ``checkpoint``, the state is
-    saved there every ``checkpoint_every`` steps and a rerun resumes from it.
+    saved there every ``checkpoint_every`` steps and a rerun resumes from it. ``later``
+    (``frame_collection.later_rows``): the targets come from each frame's later one.
     """
     gen = torch.Generator().manual_seed(cfg.seed)  # masks
     torch.manual_seed(cfg.seed)
     model = make_pretrainer(net_cfg, objective, target, cfg).to(device).train()
     masks = mask_config(cfg.masks, model.encoder.grid)
     optimizer = make_adamw(model)
-    batch = min(cfg.batch_size, len(frames))
-    total = cfg.epochs * (len(frames) // batch)
+    usable = len(frames) if later is None else int((later >= 0).sum())
+    batch = min(cfg.batch_size, usable)
+    total = cfg.epochs * (usable // batch)
     done, rows = resume_state(checkpoint, model, optimizer, gen)
     kept = ema_initial_share(done, total, cfg.ema_start, cfg.ema_end)  # of the init, in the target: a running product
     warn_if_the_target_keeps_its_init(total, cfg)
     start = time.perf_counter()
     # With a checkpoint to write, a cluster's preemption signal waits for the end of the step.
     with preemption.deferred() if checkpoint is not None else contextlib.nullcontext():
-        for step, (epoch, obs) in enumerate(batches(frames, batch, cfg.epochs, cfg.seed, device, done), done + 1):
+        steps = batches(frames, batch, cfg.epochs, cfg.seed, device, done, later)
+        for step, (epoch, obs, later_obs) in enumerate(steps, done + 1):
             lr = set_schedules(optimizer, cfg, step - 1, total)
             momentum = ema_momentum(step - 1, total, cfg.ema_start, cfg.ema_end)
-            loss, context = train_step(model, optimizer, obs, masks, gen, momentum, bf16)
+            loss, context = train_step(model, optimizer, obs, masks, gen, momentum, bf16, later_obs)
             kept *= momentum
             if step % cfg.log_every == 0 or step == total:
                 elapsed = time.perf_counter() - start
@@ -182,7 +202,7 @@ def pretrain(
                 save_checkpoint({**state, "mask_rng": gen.get_state()}, checkpoint)
                 preemption.hand_over()  # when a cluster signal asked for this checkpoint
     state = {k: v.detach().cpu() for k, v in model.pretrained_encoder().state_dict().items()}
-    return state, rows, pretrainer_diagnostics(model, frames, masks, device)
+    return state, rows, pretrainer_diagnostics(model, frames, masks, device, later=later)
 
 
 def warn_if_the_target_keeps_its_init(total: int, cfg: PretrainSchema) -> None:

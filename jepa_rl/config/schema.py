@@ -95,7 +95,11 @@ class EncoderSchema:
     net: Any = MISSING  # the network (NatureCNNSchema or ViTSchema), built by instantiate
     objective: str | None = None  # jepa | ae: pretrained with it first; null: trained from scratch
     target: str = "tokens"  # with an objective: tokens (its own targets) | residual (minus each position's batch mean)
+    horizon: int = 0  # with an objective: targets from the frame this many kept frames later in the game
     weights: str | None = None  # a file of encoder weights (state_dict) to start from instead
+
+    def __post_init__(self) -> None:
+        _require(self.horizon >= 0, f"horizon={self.horizon} must be >= 0 (0: the targets of the frame itself)")
 
 
 @dataclass

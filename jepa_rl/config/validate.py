@@ -113,6 +113,11 @@ def build_encoder_of(cfg: DictConfig, name: str, with_pretrainer: bool) -> torch
     key = encoder_key(name)
     enc = cfg.encoder if name == "encoder" else cfg.encoders[name]
     settings(enc, key)
+    require(
+        not enc.horizon or enc.objective is not None,
+        f"{key}.horizon={enc.horizon} sets a pretraining target, and {key} has no objective; "
+        "drop it or pretrain (encoder=jepa or ae)",
+    )
     with torch.device("meta"):  # shapes and ranges only: no memory, no initialisation (a CNN's QR takes seconds)
         build(enc.net, f"{key}.net")
         encoder = checked(key, lambda: build_encoder(enc.net, enc.freeze, None))

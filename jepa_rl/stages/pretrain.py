@@ -33,10 +33,11 @@ def check(cfg: DictConfig) -> None:
 def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     """Pretrain (or find in the cache) the encoder of ``cfg``; returns what ``pretrain.json`` holds."""
     source, objective = encoder_source(cfg, res), cfg.encoder.objective
-    weights = source.encoder(plain(cfg.encoder.net), objective, cfg.encoder.target, out)
+    weights = source.encoder(plain(cfg.encoder.net), objective, cfg.encoder.target, out, cfg.encoder.horizon)
     summary = {
         "objective": objective,
         "target": cfg.encoder.target,
+        "horizon": cfg.encoder.horizon,
         "encoder_weights": str(weights),
         "frames": str(source.frames()),
         "history": read_history(weights.parent / "history.csv"),

@@ -117,7 +117,8 @@ def probed_encoder(
     if checkpoint:
         return f"{name}_agent", PolicyRepresentation(agent_from_checkpoint(checkpoint, source.device))
     net = encoder_cfg["net"]
-    weights = source.weights(net, encoder_cfg["objective"], encoder_cfg["target"], encoder_cfg["weights"], out)
+    objective, target, horizon = (encoder_cfg[k] for k in ("objective", "target", "horizon"))
+    weights = source.weights(net, objective, target, encoder_cfg["weights"], out, horizon)
     torch.manual_seed(seed)
     label = name if weights else f"{name}_random"
     return label, build_encoder(net, encoder_cfg["freeze"], weights).to(source.device)

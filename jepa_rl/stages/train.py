@@ -97,7 +97,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     start_iteration = state["iteration"] if state else 0
     source = encoder_source(cfg, res)
     # A resumed run has its (possibly pretrained) encoder in the checkpoint already.
-    weights = None if state else source.weights(net, enc.objective, enc.target, enc.weights, out)
+    weights = None if state else source.weights(net, enc.objective, enc.target, enc.weights, out, enc.horizon)
     # Seeded after pretraining (which seeds torch itself): the agent's initial weights never depend
     # on whether its encoder was in the cache.
     seed_everything(seed + start_iteration)
