@@ -51,3 +51,14 @@ def test_on_played_frames_an_untrained_jepa_is_worse_than_the_layout(jepa_settin
     found = pretrainer_diagnostics(model, frames, mask_config(jepa_settings.masks, 7), torch.device("cpu"))
     assert found["oracle_loss"] < found["model_loss"]
     assert 0 < found["content_share"] < 1 and 1 < found["effective_rank"] < 64
+
+
+def test_with_later_frames_the_targets_are_theirs(jepa_settings, jepa_net):
+    """Every frame's later one is the same frame: its targets are one constant, which the oracle predicts."""
+    frames = played_frames(32)
+    model = make_pretrainer(jepa_net, "jepa", "tokens", jepa_settings)
+    masks = mask_config(jepa_settings.masks, 7)
+    same = pretrainer_diagnostics(model, frames, masks, torch.device("cpu"), later=np.full(32, 5))
+    own = pretrainer_diagnostics(model, frames, masks, torch.device("cpu"), later=np.arange(32))
+    assert same["oracle_loss"] < 1e-9 < own["oracle_loss"]
+    assert own == pretrainer_diagnostics(model, frames, masks, torch.device("cpu"))  # later = itself: as without

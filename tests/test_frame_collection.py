@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from jepa_rl.cache import cached_artifact, spec_key
 from jepa_rl.config.schema import FramesSchema
-from jepa_rl.frame_collection import ARRAYS, cached_frames, collect, load_frames
+from jepa_rl.frame_collection import ARRAYS, cached_frames, collect, later_rows, load_frames
 from jepa_rl.perturbations import VisualPerturbation
 
 FRAMES = FramesSchema(num_frames=96, keep_every=3, num_envs=2, seed=3)
@@ -41,6 +41,16 @@ def test_collect_keeps_every_kth_observation_with_its_ram():
 
 
 @pytest.mark.slow
+def test_later_rows_stay_in_the_game():
+    """Rows laid out as collect lays them out, (kept slot, env): env 0 plays games 0 then 2, env 1 game 1."""
+    episode = np.array([0, 1, 0, 1, 2, 1, 2, 1])
+    step = np.array([1, 1, 3, 3, 5, 5, 7, 7])
+    assert later_rows(episode, step, 0).tolist() == list(range(8))
+    assert later_rows(episode, step, 1).tolist() == [2, 3, -1, 5, 6, 7, -1, -1]
+    assert later_rows(episode, step, 3).tolist() == [-1, 7, -1, -1, -1, -1, -1, -1]
+    assert (later_rows(episode, step, 8) == -1).all()
+
+
 def test_collection_in_several_processes_gives_the_same_frames():
     data = []
     for threads in (1, 2):  # 2: one process per game

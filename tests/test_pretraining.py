@@ -43,6 +43,18 @@ def test_loss_falls_within_a_handful_of_steps(frames, jepa_settings, one_block_n
     assert set(state) == set(vit(depth=1).state_dict())
 
 
+def test_a_temporal_target_trains_on_the_frames_that_have_a_later_one(frames, jepa_settings, one_block_net):
+    cfg = replace(jepa_settings, epochs=2, batch_size=16, log_every=1)
+    later = np.full(len(frames), -1)
+    later[:40] = np.arange(1, 41)  # 40 frames have a later one: 2 full batches an epoch
+    state, rows, _ = pretrain(frames, one_block_net, "jepa", "tokens", cfg, CPU, bf16=False, later=later)
+    assert [r["pretrain/step"] for r in rows] == [1, 2, 3, 4]
+    same, _, _ = pretrain(frames, one_block_net, "jepa", "tokens", cfg, CPU, bf16=False, later=np.arange(len(frames)))
+    plain, _, _ = pretrain(frames, one_block_net, "jepa", "tokens", cfg, CPU, bf16=False)
+    assert not all(torch.equal(state[k], plain[k]) for k in state)
+    assert all(torch.equal(same[k], plain[k]) for k in same)  # each frame its own later one: as without
+
+
 @pytest.mark.parametrize("objective", ["jepa", "ae"])
 def test_pretraining_is_seeded(frames, jepa_settings, one_block_net, objective):
     """The same seed gives the same encoder; another seed another (each PPO seed's own encoder in a sweep)."""

@@ -50,6 +50,8 @@ BAD_VALUES = [
     (["encoder=vit", "encoder.objective=byol"], "encoder.objective=byol is not an objective"),
     (["encoder=jepa", "pretrain.ema_start=0"], "ema_start=0.0 must be in (0, 1]"),
     (["encoder=jepa_cnn", "encoder.target=pixels"], "encoder.target=pixels must be one of tokens, residual"),
+    (["encoder=jepa", "encoder.horizon=-1"], "encoder.horizon=-1 must be >= 0"),
+    (["encoder=cnn", "encoder.horizon=1"], "encoder.horizon=1 sets a pretraining target, and encoder has no objective"),
     (["encoder=ae_cnn", "pretrain.ema_start=1.5"], "ema_start=1.5 must be in (0, 1]"),
     (["encoder=jepa_p6", "pretrain.masks.context_scale=[0.01,0.01]"], "leaves fewer than min_context"),
     (["stage=pretrain"], "stage=pretrain needs a pretrained encoder"),

@@ -62,3 +62,7 @@ def test_pretrain_stage_rebuilds_a_corrupt_cached_encoder(tmp_path):
     tokens = launch([*args, "logger=none", "encoder.target=tokens", "hydra.run.dir=tokens"], tmp_path)
     assert tokens.returncode == 0, tokens.stderr[-3000:]
     assert "building encoders" in tokens.stdout  # the target is part of the cached encoder's key
+    later = launch([*args, "logger=none", "encoder.horizon=2", "hydra.run.dir=later"], tmp_path)
+    assert later.returncode == 0, later.stderr[-3000:]
+    assert "building encoders" in later.stdout  # and so is the horizon
+    assert json.loads((tmp_path / "later" / "pretrain.json").read_text())["horizon"] == 2
