@@ -102,10 +102,10 @@ class EncoderSource:
             settings["horizon"] = horizon
         spec = {"objective": objective, "net": net, "pretrain": settings, "frames": frames_dir.name}
         partial = self.cache_dir / "encoders" / f".{spec_key(spec)}.partial.pt"
-        later = successors(frames_dir, horizon)
 
         def build(tmp: Path) -> None:
-            frames = load_frames(frames_dir)["frames"]
+            data = load_frames(frames_dir)
+            later = successors(data, horizon)
             tracking = {
                 **self.logger,
                 "group": f"pretrain-{self.env['name']}-{objective}",
@@ -120,7 +120,7 @@ class EncoderSource:
             with tracker_session(**tracking, config=config, run_dir=log_dir, run_id=f"pretrain-{spec_key(spec)}") as t:
                 # The partial checkpoint lives outside tmp: a killed build's progress survives it.
                 state, rows, diagnostics = pretrain(
-                    frames,
+                    data["frames"],
                     net,
                     objective,
                     target,
@@ -141,12 +141,11 @@ class EncoderSource:
         return path / ENCODER_FILE
 
 
-def successors(frames_dir: Path, horizon: int) -> np.ndarray | None:
-    """``frame_collection.later_rows`` of a cached frame set (None for ``horizon=0``); a set in which no
+def successors(data: dict[str, np.ndarray], horizon: int) -> np.ndarray | None:
+    """``frame_collection.later_rows`` of a frame set's arrays (None for ``horizon=0``); a set in which no
     game lasts ``horizon`` kept frames is a config error, raised before any pretraining."""
     if not horizon:
         return None
-    data = load_frames(frames_dir)
     later = later_rows(data["episode"], data["step"], horizon)
     if not (later >= 0).any():
         raise ConfigError(

@@ -148,8 +148,9 @@ def later_rows(episode: np.ndarray, step: np.ndarray, horizon: int) -> np.ndarra
     order = np.lexsort((step, episode))  # by game, then by time within it
     later = np.full(len(order), -1, dtype=np.int64)
     if horizon < len(order):
-        same_game = episode[order[horizon:]] == episode[order[: len(order) - horizon]]
-        later[order[: len(order) - horizon][same_game]] = order[horizon:][same_game]
+        now, then = order[: len(order) - horizon], order[horizon:]
+        same_game = episode[then] == episode[now]
+        later[now[same_game]] = then[same_game]
     return later
 
 
