@@ -100,7 +100,9 @@ class EncoderSource:
         settings["target"] = target  # among the settings, where it was before it became the encoder's
         if horizon:  # only when set: the encoders cached before it existed keep their keys
             settings["horizon"] = horizon
-        spec = {"objective": objective, "net": net, "pretrain": settings, "frames": frames_dir.name}
+        # A net at the default position scale keeps the key it had before the setting existed.
+        keyed_net = {k: v for k, v in net.items() if not (k == "pos_scale" and v == 1.0)}
+        spec = {"objective": objective, "net": keyed_net, "pretrain": settings, "frames": frames_dir.name}
         partial = self.cache_dir / "encoders" / f".{spec_key(spec)}.partial.pt"
 
         def build(tmp: Path) -> None:

@@ -86,8 +86,11 @@ class NatureCNN(nn.Module):
 class ViTEncoder(nn.Module):
     """ViT-Tiny for 84x84 frame stacks: 12x12 patches -> 7x7 tokens of width 192, 3 heads, 4 layers.
 
-    Fixed 2-D sin-cos position embeddings (``pos_embed=learned``: trained ones) and I-JEPA's
-    initialisation (``transformer.init_like_ijepa``).
+    Fixed 2-D sin-cos position embeddings (``pos_embed=learned``: trained ones), times ``pos_scale``,
+    and I-JEPA's initialisation (``transformer.init_like_ijepa``). I-JEPA's standardised images put
+    content and position on similar scales at the first block; frames scaled to [0, 1] with
+    trunc-normal(0.02) patch weights give content a variance far below the sin-cos positions',
+    which ``pos_scale`` < 1 evens out.
 
     ``tokens`` gives the patch tokens ``[B, 49, D]`` (what self-supervised objectives use);
     ``forward`` pools them into ``[B, D]`` RL features: the mean over patches, or a learned
@@ -107,9 +110,12 @@ class ViTEncoder(nn.Module):
         mlp_ratio: float,
         pool: str,
         pos_embed: str,
+        pos_scale: float,
     ) -> None:
         super().__init__()
-        require_positive(in_channels=in_channels, image_size=image_size, patch_size=patch_size, depth=depth)
+        require_positive(
+            in_channels=in_channels, image_size=image_size, patch_size=patch_size, depth=depth, pos_scale=pos_scale
+        )
         if image_size % patch_size:
             divisors = ", ".join(str(d) for d in range(1, image_size + 1) if image_size % d == 0)
             raise ValueError(f"patch_size={patch_size} must divide image_size={image_size}; choose one of {divisors}")
@@ -119,7 +125,7 @@ class ViTEncoder(nn.Module):
         self.feature_dim = self.token_dim = width
         self.pool, self.pos_embed_kind = pool, pos_embed
         self.patch_embed = nn.Conv2d(in_channels, width, patch_size, stride=patch_size)
-        position_embedding(self, pos_embed, self.grid, width)
+        position_embedding(self, pos_embed, self.grid, width, pos_scale)
         self.blocks = nn.ModuleList(TransformerBlock(width, heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         if pool == "attention":

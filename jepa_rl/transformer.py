@@ -50,16 +50,16 @@ def sincos_position_embedding(grid: int, dim: int) -> torch.Tensor:
     return torch.cat([rows, cols], dim=-1).reshape(grid * grid, dim).float()
 
 
-def position_embedding(module: nn.Module, kind: str, grid: int, dim: int) -> None:
+def position_embedding(module: nn.Module, kind: str, grid: int, dim: int, scale: float = 1.0) -> None:
     """Give ``module`` a ``pos_embed`` of shape ``[1, grid * grid, dim]``: a fixed sin-cos buffer, or a
-    learned parameter (trunc-normal 0.02). The buffer is saved with the weights, so a state_dict has
-    the same keys either way."""
+    learned parameter (trunc-normal 0.02), either times ``scale``. The buffer is saved with the
+    weights, so a state_dict has the same keys either way."""
     if kind not in POSITION_EMBEDDINGS:
         raise ValueError(f"pos_embed={kind} must be one of {', '.join(POSITION_EMBEDDINGS)}")
     if kind == "sincos":
-        module.register_buffer("pos_embed", sincos_position_embedding(grid, dim)[None])
+        module.register_buffer("pos_embed", sincos_position_embedding(grid, dim)[None] * scale)
     else:
-        module.pos_embed = nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, grid * grid, dim), std=0.02))
+        module.pos_embed = nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, grid * grid, dim), std=0.02 * scale))
 
 
 def init_like_ijepa(module: nn.Module, blocks: nn.ModuleList) -> None:

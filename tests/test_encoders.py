@@ -43,7 +43,16 @@ def test_vit_rejects_bad_geometry():
         vit(heads=5)  # does not divide the width 192
 
 
-@pytest.mark.parametrize(("build", "setting"), [(vit, "depth"), (cnn, "in_channels")])
+@pytest.mark.parametrize("kind", ["sincos", "learned"])
+def test_pos_scale_scales_the_position_embedding(kind):
+    torch.manual_seed(0)
+    full = vit(pos_embed=kind).pos_embed
+    torch.manual_seed(0)
+    tenth = vit(pos_embed=kind, pos_scale=0.1).pos_embed
+    torch.testing.assert_close(tenth, full * 0.1)
+
+
+@pytest.mark.parametrize(("build", "setting"), [(vit, "depth"), (vit, "pos_scale"), (cnn, "in_channels")])
 def test_sizes_must_be_positive(build, setting):
     with pytest.raises(ValueError, match=f"{setting}=0"):
         build(**{setting: 0})

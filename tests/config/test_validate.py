@@ -42,6 +42,7 @@ BAD_VALUES = [
     (["encoder=jepa", "encoder.net.patch_size=13"], "encoder.net.patch_size=13 must divide image_size=84"),
     (["encoder=vit", "encoder.net.heads=5"], "encoder.net.heads=5 must divide the width 192"),
     (["encoder=vit", "encoder.net.pool=cls"], "encoder.net.pool=cls must be mean or attention"),
+    (["encoder=jepa", "encoder.net.pos_scale=0"], "encoder.net.pos_scale=0.0 must be positive"),
     (["encoder=jepa", "pretrain.masks.context_scale=[0.1,0.1]"], "keeps fewer than min_context=4"),
     (["encoder=jepa", "pretrain.predictor.heads=5"], "encoder.heads=5 must divide the width 96"),
     (["encoder=ae", "encoder.weights={tmp}/missing.pt"], "encoder.weights={tmp}/missing.pt: encoder weights"),
