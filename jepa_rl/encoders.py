@@ -89,8 +89,8 @@ class ViTEncoder(nn.Module):
     Fixed 2-D sin-cos position embeddings (``pos_embed=learned``: trained ones), times ``pos_scale``,
     and I-JEPA's initialisation (``transformer.init_like_ijepa``). I-JEPA's standardised images put
     content and position on similar scales at the first block; frames scaled to [0, 1] with
-    trunc-normal(0.02) patch weights give content a variance far below the sin-cos positions',
-    which ``pos_scale`` < 1 evens out.
+    trunc-normal(0.02) patch weights give content a variance far below the sin-cos positions';
+    ``pos_scale`` < 1 narrows the gap (README, Pretrained encoders: what that does to pretraining).
 
     ``tokens`` gives the patch tokens ``[B, 49, D]`` (what self-supervised objectives use);
     ``forward`` pools them into ``[B, D]`` RL features: the mean over patches, or a learned
