@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 ENCODER_FILE = "encoder.pt"
 STATS_FILE = "statistics.pt"  # a feature_statistics artifact
 DIAGNOSTICS_FILE = "diagnostics.json"  # diagnostics.pretrainer_diagnostics of the finished encoder
+# Settings that came after encoders were first cached. At these defaults they stay out of an
+# encoder's key (and its recorded settings), so that the encoders cached before them keep theirs.
+LATER_DEFAULTS = {"horizon": 0, "pos_scale": 1.0}
 
 
 @dataclass(frozen=True)
@@ -98,11 +101,9 @@ class EncoderSource:
         # The precision it runs in, not the setting: `auto` is bf16 on one machine and float32 on another.
         settings["autocast"] = "bf16" if self.bf16 else "float32"
         settings["target"] = target  # among the settings, where it was before it became the encoder's
-        if horizon:  # only when set: the encoders cached before it existed keep their keys
-            settings["horizon"] = horizon
-        # A net at the default position scale keeps the key it had before the setting existed.
-        keyed_net = {k: v for k, v in net.items() if not (k == "pos_scale" and v == 1.0)}
-        spec = {"objective": objective, "net": keyed_net, "pretrain": settings, "frames": frames_dir.name}
+        settings = without_later_defaults({**settings, "horizon": horizon})
+        net_key = without_later_defaults(net)
+        spec = {"objective": objective, "net": net_key, "pretrain": settings, "frames": frames_dir.name}
         partial = self.cache_dir / "encoders" / f".{spec_key(spec)}.partial.pt"
 
         def build(tmp: Path) -> None:
@@ -141,6 +142,11 @@ class EncoderSource:
         path = cached_artifact(self.cache_dir, "encoders", spec, build)
         partial.unlink(missing_ok=True)  # only once the finished encoder is in place
         return path / ENCODER_FILE
+
+
+def without_later_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` less the ``LATER_DEFAULTS`` settings that are at their defaults."""
+    return {k: v for k, v in values.items() if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
 
 
 def successors(data: dict[str, np.ndarray], horizon: int) -> np.ndarray | None:
