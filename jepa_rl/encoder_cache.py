@@ -35,7 +35,7 @@ STATS_FILE = "statistics.pt"  # a feature_statistics artifact
 DIAGNOSTICS_FILE = "diagnostics.json"  # diagnostics.pretrainer_diagnostics of the finished encoder
 # Settings that came after encoders were first cached. At these defaults they stay out of an
 # encoder's key (and its recorded settings), so that the encoders cached before them keep theirs.
-LATER_DEFAULTS = {"horizon": 0, "pos_scale": 1.0}
+LATER_DEFAULTS = {"horizon": 0, "pos_scale": 1.0, "vc_weight": 0.0}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ RL (as I-JEPA evaluates it). They differ only in what that transformer predicts 
 
 ``encoder.target=residual`` removes, from either target, each position's mean over the batch and
 divides by the residual's RMS: what is left is the content that the screen layout cannot predict.
+``pretrain.vc_weight=w`` adds, times ``w``, VICReg's variance and covariance terms on the mean-pooled
+context features (as C-JEPA does, Mo & Tong 2024): EMA and the predictor alone let a small encoder
+collapse onto a few directions, and these terms keep every feature dimension varying across frames.
 ``encoder.horizon=h`` takes the targets from the frame ``h`` kept frames later in the same game (a
 temporal target, as V-JEPA and SPR predict); the context is still the masked frame itself. No action
 conditions the prediction (SPR's does): under the random collection policy the actions carry little,
@@ -101,6 +104,18 @@ def residual(targets: torch.Tensor) -> torch.Tensor:
     return centred / centred.square().mean().add(1e-12).sqrt()
 
 
+def variance_covariance(features: torch.Tensor) -> torch.Tensor:
+    """VICReg's anti-collapse terms (Bardes et al. 2022) on ``[B, F]`` features: a hinge on each
+    dimension's std across the batch below 1, plus the squared off-diagonal covariances summed over
+    ``F``, at VICReg's 25:1 weighting of the two."""
+    with torch.autocast(features.device.type, enabled=False):  # a covariance in bf16 loses its small entries
+        centred = features.float() - features.float().mean(0)
+        variance = F.relu(1.0 - centred.var(0).add(1e-4).sqrt()).mean()
+        cov = centred.T @ centred / (len(features) - 1)
+        off_diagonal = cov.masked_fill(torch.eye(len(cov), dtype=torch.bool, device=cov.device), 0.0)
+        return variance + off_diagonal.square().sum() / features.shape[1] / 25
+
+
 class MaskedPretrainer(nn.Module):
     """The encoder, the predictor (or pixel decoder) and the EMA target encoder; one ``loss`` per batch."""
 
@@ -111,6 +126,7 @@ class MaskedPretrainer(nn.Module):
         predictor: Mapping[str, int],
         norm_pix: bool,
         target: str,
+        vc_weight: float,
     ) -> None:
         super().__init__()
         if objective not in OBJECTIVES:
@@ -118,6 +134,7 @@ class MaskedPretrainer(nn.Module):
         if target not in TARGETS:
             raise ValueError(f"target={target} must be one of {', '.join(TARGETS)}")
         self.objective, self.encoder, self.norm_pix, self.target = objective, encoder, norm_pix, target
+        self.vc_weight = vc_weight
         pixels = encoder.in_channels * encoder.patch_size**2
         self.predictor = Predictor(
             encoder.grid,
@@ -166,7 +183,10 @@ class MaskedPretrainer(nn.Module):
         ``later`` (the same games' frames ``encoder.horizon`` kept frames on), the targets are its."""
         pred, context = self.predict(obs, context_idx, target_idx)
         target = apply_masks(self.targets(obs if later is None else later), target_idx.flatten(1)).reshape(pred.shape)
-        return self.loss_fn(pred, target), context
+        loss = self.loss_fn(pred, target)
+        if self.vc_weight:
+            loss = loss + self.vc_weight * variance_covariance(context.mean(1))
+        return loss, context
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
@@ -182,7 +202,7 @@ class MaskedPretrainer(nn.Module):
 def make_pretrainer(net_cfg: Mapping[str, Any], objective: str, target: str, settings: Any) -> MaskedPretrainer:
     """Build the encoder from ``encoder.net`` and the pretrainer around it for ``objective`` and ``target``
     (``encoder.objective``, ``encoder.target``); ``settings``: the ``pretrain`` group (its predictor's width,
-    depth and heads, and ``norm_pix``)."""
+    depth and heads, ``norm_pix`` and ``vc_weight``)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective={objective} is not an objective; choose {' or '.join(OBJECTIVES)} (or null)")
     encoder = instantiate(net_cfg)
@@ -190,4 +210,4 @@ def make_pretrainer(net_cfg: Mapping[str, Any], objective: str, target: str, set
         kind = type(encoder).__name__
         raise ValueError(f"objective={objective} pretrains a ViT or a Nature-CNN; this net is a {kind}")
     shape = {k: getattr(settings.predictor, k) for k in ("width", "depth", "heads")}
-    return MaskedPretrainer(encoder, objective, shape, settings.norm_pix, target)
+    return MaskedPretrainer(encoder, objective, shape, settings.norm_pix, target, settings.vc_weight)

@@ -7,7 +7,7 @@ import torch
 from helpers import cnn, compose_cfg, played_frames, vit
 
 from jepa_rl.masks import sample_masks
-from jepa_rl.objectives import make_pretrainer, patchify
+from jepa_rl.objectives import make_pretrainer, patchify, variance_covariance
 from jepa_rl.pretraining import mask_config
 
 
@@ -93,3 +93,25 @@ def test_residual_targets_hold_no_position_mean(frames, jepa_settings, jepa_net,
     targets = model.targets(torch.from_numpy(frames[:16]))
     assert torch.allclose(targets.mean(0), torch.zeros(()), atol=1e-4)  # each position's mean removed
     assert targets.square().mean().item() == pytest.approx(1.0, rel=1e-4)
+
+
+def test_the_variance_covariance_terms_vanish_only_for_varied_decorrelated_features():
+    gen = torch.Generator().manual_seed(0)
+    varied = 2 * torch.randn(4096, 8, generator=gen)  # std 2 in every dimension, nearly uncorrelated
+    assert variance_covariance(varied) < 0.01
+    assert variance_covariance(0.1 * varied).item() == pytest.approx(0.8, abs=0.01)  # the std hinge alone
+    one_direction = varied[:, :1].expand(-1, 8)  # collapsed: every dimension the same
+    assert variance_covariance(one_direction).item() == pytest.approx(56 * 16 / 8 / 25, rel=0.1)
+
+
+def test_vc_weight_adds_the_terms_of_the_pooled_context_to_the_loss(frames, jepa_settings, jepa_net):
+    obs = torch.from_numpy(frames[:8])
+    masks = sample_masks(8, mask_config(jepa_settings.masks, 7), torch.Generator().manual_seed(0))
+    losses = []
+    for weight in (0.0, 0.5):
+        torch.manual_seed(0)
+        losses.append(
+            make_pretrainer(jepa_net, "jepa", "residual", replace(jepa_settings, vc_weight=weight)).loss(obs, *masks)
+        )
+    (plain, context), (weighted, _) = losses
+    assert torch.allclose(weighted, plain + 0.5 * variance_covariance(context.mean(1)))

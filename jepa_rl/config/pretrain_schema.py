@@ -71,6 +71,7 @@ class PretrainSchema:
     # that the kept encoder holds under 1% of its random init (pretrain/ema_initial_share)
     ema_end: float = 1.0  # EMA momentum at the last step
     norm_pix: bool = True  # ae: each target patch's pixels standardised (MAE's norm_pix_loss); false: raw [0, 1]
+    vc_weight: float = 0.0  # weight of VICReg's variance + covariance terms on the pooled context features (C-JEPA)
     masks: MasksSchema = field(default_factory=MasksSchema)  # I-JEPA multi-block masks
     predictor: PredictorSchema = field(default_factory=PredictorSchema)  # predictor = pixel decoder shape
     autocast: str = "auto"  # auto (bf16 on a CPU with AVX512-BF16/AMX, else float32) | bf16 | none
@@ -78,7 +79,7 @@ class PretrainSchema:
 
     def __post_init__(self) -> None:
         _positive(self, "epochs", "batch_size", "log_every")
-        for name in ("lr", "start_lr", "final_lr", "weight_decay", "final_weight_decay"):
+        for name in ("lr", "start_lr", "final_lr", "weight_decay", "final_weight_decay", "vc_weight"):
             _require(getattr(self, name) >= 0, f"{name}={getattr(self, name)} must be >= 0")
         _require(0 <= self.warmup < 1, f"warmup={self.warmup} (a fraction of the steps) must be in [0, 1)")
         _require(0 < self.ema_start <= 1, f"ema_start={self.ema_start} must be in (0, 1] (1: a fixed target)")
