@@ -24,7 +24,7 @@ from jepa_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from jepa_rl.config.schema import MasksSchema, PretrainSchema
 from jepa_rl.diagnostics import pretrainer_diagnostics
 from jepa_rl.masks import MaskConfig, sample_masks
-from jepa_rl.objectives import MaskedPretrainer, make_pretrainer
+from jepa_rl.objectives import MaskedPretrainer, make_pretrainer, variance_covariance
 from jepa_rl.schedules import ema_initial_share, ema_momentum, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -187,6 +187,8 @@ def pretrain(
                 elapsed = time.perf_counter() - start
                 rows.append(log_row(step, epoch, loss, lr, momentum, context, (step - done) * batch / elapsed))
                 rows[-1]["pretrain/ema_initial_share"] = kept
+                if cfg.vc_weight:  # the loss includes it times vc_weight
+                    rows[-1]["pretrain/variance_covariance"] = variance_covariance(context.mean(1)).item()
                 if log_fn:
                     log_fn(rows[-1], step)
                 log.info(

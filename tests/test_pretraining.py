@@ -43,6 +43,15 @@ def test_loss_falls_within_a_handful_of_steps(frames, jepa_settings, one_block_n
     assert set(state) == set(vit(depth=1).state_dict())
 
 
+def test_the_variance_covariance_terms_spread_the_pooled_features(frames, jepa_settings, one_block_net):
+    cfg = replace(jepa_settings, epochs=3, batch_size=32, lr=1e-3, start_lr=1e-3, warmup=0.0, log_every=1)
+    _, plain, _ = pretrain(frames, one_block_net, "jepa", "residual", cfg, CPU, bf16=False)
+    _, spread, _ = pretrain(frames, one_block_net, "jepa", "residual", replace(cfg, vc_weight=1.0), CPU, bf16=False)
+    terms = [r["pretrain/variance_covariance"] for r in spread]
+    assert "pretrain/variance_covariance" not in plain[-1] and np.mean(terms[-3:]) < terms[0]
+    assert spread[-1]["pretrain/feature_std"] > 2 * plain[-1]["pretrain/feature_std"]
+
+
 def test_a_temporal_target_trains_on_the_frames_that_have_a_later_one(frames, jepa_settings, one_block_net):
     cfg = replace(jepa_settings, epochs=2, batch_size=16, log_every=1)
     later = np.full(len(frames), -1)
