@@ -66,8 +66,9 @@ def test_pretrain_stage_rebuilds_a_corrupt_cached_encoder(tmp_path):
     assert later.returncode == 0, later.stderr[-3000:]
     assert "building encoders" in later.stdout  # and so is the horizon
     assert json.loads((tmp_path / "later" / "pretrain.json").read_text())["horizon"] == 2
-    # The default position scale keeps the keys of the encoders cached before the setting existed.
-    assert "pos_scale" not in json.loads((weights.parent / "spec.json").read_text())["net"]
+    # The default position scale and vc_weight keep the keys of the encoders cached before them.
+    spec = json.loads((weights.parent / "spec.json").read_text())
+    assert "pos_scale" not in spec["net"] and "vc_weight" not in spec["pretrain"]
     scaled = launch([*args, "logger=none", "encoder.net.pos_scale=0.5", "hydra.run.dir=scaled"], tmp_path)
     assert scaled.returncode == 0, scaled.stderr[-3000:]
     assert "building encoders" in scaled.stdout  # another position scale is another encoder
