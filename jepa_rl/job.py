@@ -18,7 +18,7 @@ from jepa_rl.checkpoint import CheckpointError
 from jepa_rl.config import ConfigError
 from jepa_rl.config.command_line import check_writable
 from jepa_rl.config.resolve import resolve
-from jepa_rl.config.validate import build_perturbations, check_job
+from jepa_rl.config.validate import build_perturbations, check_job, settings
 from jepa_rl.hydra_runtime import launcher_settings, output_dir, record_failure
 from jepa_rl.memory import retain_freed_memory
 from jepa_rl.stages import check_stage, run_stage
@@ -28,6 +28,7 @@ def validate(cfg: DictConfig) -> None:
     """Build what the job will build from ``cfg`` (no games, no frames, no training); raises ``ConfigError``."""
     check_job(cfg)
     build_perturbations(cfg)
+    settings(cfg.pretrain, "pretrain")  # every stage's encoder source (or benchmark's steps) holds it
     check_stage(cfg)
 
 

@@ -49,7 +49,6 @@ def check(cfg: DictConfig) -> None:
     """The probe settings, every probed encoder (a checkpoint's agent, or the net and its pretrainer), the logger."""
     p = settings(cfg.probe, "probe")
     check_frame_set(p.frames, "probe.frames")
-    settings(cfg.pretrain, "pretrain")  # the job's encoder source holds it, whatever the encoders
     if cfg.env.game not in GAME_VARIABLES:
         known = ", ".join(sorted(GAME_VARIABLES))
         raise ConfigError(f"stage=probe: env={cfg.env.name} has no RAM annotations to probe; use env= one of {known}")

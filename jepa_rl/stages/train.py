@@ -50,7 +50,6 @@ def check(cfg: DictConfig) -> None:
     """Build one environment of the pipeline, the agent and its optimizer (and pretrainer), PPO, the settings."""
     build_pipeline(cfg)
     build_agent_of(cfg)
-    settings(cfg.pretrain, "pretrain")  # the job's encoder source holds it, whatever the encoder
     ppo = build(cfg.ppo, "ppo")
     ev = settings(cfg.eval, "eval")
     require(
