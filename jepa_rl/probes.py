@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -34,6 +35,10 @@ STD_FLOOR = 1e-6
 # expansion |q|² - 2 q·r + |r|² is exact only to about 1e-6 of |q|² + |r|², so identical clean rows
 # (repeated frames, a collapsed encoder's constant features) can come out a rounding error apart.
 TIE_TOLERANCE = 1e-5
+# Principal directions of the training features weaker than this fraction of the strongest are dropped
+# by the whitening. float32 features hold about 7 significant digits, so a direction at 1e-5 of the
+# strongest is still far above rounding; a collapsed ViT keeps its ball position near 1e-3 of it.
+WHITEN_FLOOR = 1e-5
 
 
 def repeats_reference(frames: np.ndarray, reference_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -55,6 +60,26 @@ def _standardiser(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and floored standard deviation of the training features (applied to every set)."""
     train_x = np.asarray(train_x, dtype=np.float64)
     return train_x.mean(axis=0), np.maximum(train_x.std(axis=0), STD_FLOOR)
+
+
+def pca_whitener(train_x: np.ndarray, floor: float = WHITEN_FLOOR) -> Callable[[np.ndarray], np.ndarray]:
+    """The map that PCA-whitens features with the training set's statistics (applied to every set).
+
+    It centres on the training mean and projects onto the training features' principal directions,
+    each scaled to unit variance; directions below ``floor`` of the strongest singular value are
+    dropped (numerically null). A linear probe can use any direction of the features in principle,
+    but a few epochs of Adam on per-dimension standardised features only use the strong ones: an
+    encoder whose variance sits in one direction (a near-collapsed one) would score on its
+    conditioning rather than on what its features hold. Whitened, every encoder's probe starts from
+    equally conditioned inputs: any invertible linear map of the features gives the same whitened
+    features up to a rotation.
+    """
+    train_x = np.asarray(train_x, dtype=np.float64)
+    mean = train_x.mean(axis=0)
+    _, singular, axes = np.linalg.svd(train_x - mean, full_matrices=False)
+    keep = singular > floor * singular[0] if len(singular) and singular[0] > 0 else np.zeros(len(singular), bool)
+    projection = axes[keep].T * (math.sqrt(len(train_x)) / singular[keep])
+    return lambda x: (np.asarray(x, dtype=np.float64) - mean) @ projection
 
 
 def weighted_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -242,13 +267,20 @@ def probe_encoder(
     eval_sets: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]],
     seed: int = 0,
     games: np.ndarray | None = None,
+    whiten: bool = True,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Probe every variable of ``train_labels``: variable -> eval-set name -> scores.
 
     Scores are ``{"f1": ...}``, plus ``"r2"`` for the variables in ``POSITION_VARIABLES``.
     ``eval_sets`` maps a name to ``(features, labels)`` with (at least) the variables of
     ``train_labels``; ``games`` (a game id per training frame) makes early stopping validate on whole games.
+    ``whiten``: both probes see the features PCA-whitened on the training set (``pca_whitener``),
+    rather than only standardised per dimension.
     """
+    if whiten:
+        transform = pca_whitener(train_x)
+        train_x = transform(train_x)
+        eval_sets = {name: (transform(x), labels) for name, (x, labels) in eval_sets.items()}
     results: dict[str, dict[str, dict[str, float]]] = {}
     for variable, train_y in train_labels.items():
         sets = {name: (x, labels[variable]) for name, (x, labels) in eval_sets.items()}

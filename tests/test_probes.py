@@ -11,6 +11,7 @@ from jepa_rl.probes import (
     fit_linear_probe,
     nearest_neighbours,
     nn_retrieval,
+    pca_whitener,
     probe_encoder,
     repeats_reference,
     ridge_r2,
@@ -132,7 +133,9 @@ def test_ridge_r2_of_a_constant_eval_target():
 
 
 def test_probe_encoder_reports_f1_everywhere_and_r2_for_positions():
-    train = labels_from_ram(np.random.default_rng(0).integers(0, 4, (400, 128), dtype=np.uint8) * 60, "breakout")
+    # 4,000 frames (8 minibatches an epoch): whitened, the noise directions are as strong as the signal's,
+    # and Adam's eight full-batch steps on 400 frames would spread the weights over them too.
+    train = labels_from_ram(np.random.default_rng(0).integers(0, 4, (4000, 128), dtype=np.uint8) * 60, "breakout")
     held = labels_from_ram(np.random.default_rng(1).integers(0, 4, (200, 128), dtype=np.uint8) * 60, "breakout")
     train_x = np.concatenate([encoded(train["ball_x"], 16, seed=0), encoded(train["score"], 16, seed=2)], axis=1)
     held_x = np.concatenate([encoded(held["ball_x"], 16, seed=1), encoded(held["score"], 16, seed=3)], axis=1)
@@ -142,6 +145,53 @@ def test_probe_encoder_reports_f1_everywhere_and_r2_for_positions():
     assert set(results["score"]["held"]) == {"f1"}
     assert results["ball_x"]["held"]["f1"] > 0.9 and results["score"]["held"]["f1"] > 0.9
     assert results["ball_y"]["held"]["f1"] < 0.6  # not in the features: chance is 1/4
+
+
+def weak_direction_features(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A near-collapsed encoder: one shared direction 1000x stronger than the one carrying ``labels``."""
+    rng = np.random.default_rng(seed)
+    mixing = np.linalg.qr(np.random.default_rng(99).normal(size=(64, 64)))[0]  # every dimension sees both
+    strong = rng.normal(size=(len(labels), 1)) * 1000.0
+    weak = encoded(labels, 63, noise=0.5, seed=seed) / 3.0
+    return np.concatenate([strong, weak], axis=1) @ mixing
+
+
+def test_pca_whitener_uses_training_statistics_and_drops_null_directions():
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(500, 3)) @ np.array([[5.0, 0, 1], [0, 0.01, 0], [0, 0, 2]]) + 4
+    train = np.concatenate([train, train[:, :1] * 2], axis=1)  # a fourth column that repeats the first
+    transform = pca_whitener(train)
+    white = transform(train)
+    assert white.shape == (500, 3)  # the repeated column adds no direction
+    np.testing.assert_allclose(white.T @ white / 500, np.eye(3), atol=1e-9)
+    np.testing.assert_allclose(white.mean(axis=0), 0, atol=1e-9)
+    assert not np.allclose(transform(train + 1).mean(axis=0), 0)  # a shifted set stays shifted
+    assert pca_whitener(np.ones((20, 4)))(np.ones((5, 4))).shape == (5, 0)  # constant: nothing to probe
+
+
+def test_whitening_finds_a_variable_in_a_weak_direction():
+    # Standardised per dimension, the label's direction has a millionth of the variance: a few epochs of
+    # Adam cannot use it. Whitened, it is as strong as any other. Ridge, closed-form, finds it either way.
+    train_y, test_y = split_labels(3000, 16, seed=0), split_labels(1000, 16, seed=1)
+    train_x, test_x = weak_direction_features(train_y, 0), weak_direction_features(test_y, 1)
+    labels, sets = {"ball_x": train_y}, {"test": (test_x, {"ball_x": test_y})}
+    white = probe_encoder(train_x, labels, sets, whiten=True)["ball_x"]["test"]
+    plain = probe_encoder(train_x, labels, sets, whiten=False)["ball_x"]["test"]
+    assert white["f1"] > 0.9 and white["r2"] > 0.9
+    assert plain["f1"] < 0.3 and plain["r2"] > 0.9
+
+
+def test_whitened_probes_do_not_depend_on_a_linear_map_of_the_features():
+    train_y, test_y = split_labels(2000, 16, seed=0), split_labels(500, 16, seed=1)
+    train_x, test_x = encoded(train_y, 32, seed=0), encoded(test_y, 32, seed=1)
+    mix = np.random.default_rng(5).normal(size=(32, 32)) * np.logspace(0, 3, 32)  # invertible, badly scaled
+    labels = {"ball_x": train_y}
+    scores = [
+        probe_encoder(x, labels, {"test": (t, {"ball_x": test_y})}, whiten=True)["ball_x"]["test"]
+        for x, t in ((train_x, test_x), (train_x @ mix, test_x @ mix))
+    ]
+    assert scores[0]["r2"] == pytest.approx(scores[1]["r2"], abs=1e-6)  # ridge: exactly invariant
+    assert scores[0]["f1"] == pytest.approx(scores[1]["f1"], abs=0.03)  # Adam: per-coordinate, up to a rotation
 
 
 # --- nearest-neighbour retrieval ------------------------------------------------------------------

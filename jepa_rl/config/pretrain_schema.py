@@ -103,6 +103,7 @@ class ProbeSchema:
     frames: FramesSchema = field(default_factory=lambda: FramesSchema(num_frames=20_000, seed=1000))  # held out
     test_fraction: float = 0.2  # fraction of games (not frames) held out to score the probes
     min_entropy: float = 0.6  # nats: variables of lower label entropy are not probed (AtariARI; 0: probe all)
+    whiten: bool = True  # the probes see features PCA-whitened on the training frames (false: standardised)
     suite: list[str] = II("eval.suite")  # the test frames are replayed under each of these perturbations
     batch_size: int = 512  # frames per encoder forward pass
     neighbours: int = 5  # neighbours per query in the nearest-neighbour figure

@@ -149,21 +149,25 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         len(train_rows), len(test_rows), len(duplicates), p.min_entropy,
         ", ".join(f"{k} {h:.2f}" for k, h in dropped.items()) or "none",
     )  # fmt: skip
-    autocast = res.ppo_precision == "bf16"
     results: dict[str, Any] = {}
     clean_test_features = {}
     for name, encoder_cfg in encoders.items():
         label, encoder = probed_encoder(name, encoder_cfg, p.checkpoints.get(name), source, seed, out)
 
+        # Always float32: bf16 keeps 8 bits of mantissa, and a near-collapsed encoder holds the ball a
+        # thousandth of its strongest direction away, where bf16 rounds it off (the agent runs such an
+        # encoder in float32 too: train.standardise_features).
         def feats(frames: np.ndarray, rows: np.ndarray, encoder: nn.Module = encoder) -> np.ndarray:
-            return encode(encoder, frames, rows, p.batch_size, res.device, autocast)
+            return encode(encoder, frames, rows, p.batch_size, res.device, bf16=False)
 
         train_x = feats(clean["frames"], train_rows)
         test_x = {s: feats(v, test_rows) for s, v in views.items()}
         # The clean test features: already computed when the suite has clean, else computed once here.
         reference = test_x["clean"] if "clean" in test_x else feats(clean["frames"], test_rows)
         eval_sets = {s: (x, {k: v[test_rows] for k, v in labels.items()}) for s, x in test_x.items()}
-        probes = probe_encoder(train_x, train_labels, eval_sets, seed=seed, games=clean["episode"][train_rows])
+        probes = probe_encoder(
+            train_x, train_labels, eval_sets, seed=seed, games=clean["episode"][train_rows], whiten=p.whiten
+        )
         network = encoder.agent.encoder if isinstance(encoder, PolicyRepresentation) else encoder
         results[label] = {
             "probes": probes,
@@ -182,6 +186,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         "test_frames": len(test_rows) + len(duplicates),  # frames of the test games
         "test_duplicates_dropped": len(duplicates),  # of those, byte-identical to a training frame: not scored
         "min_entropy": float(p.min_entropy),
+        "whiten": p.whiten,  # the probes' features: PCA-whitened, or standardised per dimension
         "dropped_variables": dropped,  # name -> label entropy (nats) on the training frames: not probed
         "suite": list(p.suite),
         "encoders": results,
