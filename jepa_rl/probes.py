@@ -5,7 +5,9 @@ for every state variable read from the emulator RAM (ball position, paddle posit
 score, ...) a linear classifier is trained on frozen features to predict the variable's
 byte value, and scored with the support-weighted F1 over the classes of the evaluation
 set. Position variables also get the R² of a closed-form ridge regression, which rewards
-an encoding that is ordered in space, not merely separable.
+an encoding that is ordered in space, not merely separable. Both see the features
+PCA-whitened on the training frames (``pca_whitener``), so that what they find does not
+depend on how the encoder scales its directions.
 
 Two further diagnostics, shown as figures in the study this project replicates:
 

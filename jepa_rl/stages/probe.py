@@ -154,9 +154,9 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     for name, encoder_cfg in encoders.items():
         label, encoder = probed_encoder(name, encoder_cfg, p.checkpoints.get(name), source, seed, out)
 
-        # Always float32: bf16 keeps 8 bits of mantissa, and a near-collapsed encoder holds the ball a
-        # thousandth of its strongest direction away, where bf16 rounds it off (the agent runs such an
-        # encoder in float32 too: train.standardise_features).
+        # Always float32: bf16 keeps 8 bits of mantissa, and a near-collapsed encoder holds the ball in
+        # directions a thousandth as strong as its strongest, which bf16 rounds off. (The agent, too, runs
+        # a frozen encoder in float32 when bf16 moves its features: train.standardise_features.)
         def feats(frames: np.ndarray, rows: np.ndarray, encoder: nn.Module = encoder) -> np.ndarray:
             return encode(encoder, frames, rows, p.batch_size, res.device, bf16=False)
 
