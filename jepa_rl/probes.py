@@ -5,9 +5,10 @@ for every state variable read from the emulator RAM (ball position, paddle posit
 score, ...) a linear classifier is trained on frozen features to predict the variable's
 byte value, and scored with the support-weighted F1 over the classes of the evaluation
 set. Position variables also get the R² of a closed-form ridge regression, which rewards
-an encoding that is ordered in space, not merely separable. Both see the features
-PCA-whitened on the training frames (``pca_whitener``), so that what they find does not
-depend on how the encoder scales its directions.
+an encoding that is ordered in space, not merely separable. Each variable's probes see the
+features standardised per dimension or PCA-whitened on the training frames (``pca_whitener``),
+whichever fits the validation games better (``probe_encoder``), so that what they find depends
+less on how the encoder scales its directions.
 
 Two further diagnostics, shown as figures in the study this project replicates:
 
@@ -41,6 +42,8 @@ TIE_TOLERANCE = 1e-5
 # by the whitening. float32 features hold about 7 significant digits, so a direction at 1e-5 of the
 # strongest is still far above rounding; a collapsed ViT keeps its ball position near 1e-3 of it.
 WHITEN_FLOOR = 1e-5
+# What the probes may be fit on (``probe_inputs``): the better of the two on validation games, or one of them.
+PROBE_INPUTS = ("best", "standardised", "whitened")
 
 
 def repeats_reference(frames: np.ndarray, reference_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -117,7 +120,27 @@ def fit_linear_probe(
     val_fraction: float = 0.1,
     games: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Train a linear classifier of byte values on frozen features; weighted F1 per eval set.
+    """Weighted F1 per eval set of a linear classifier of byte values (``linear_probe_fit``'s scores)."""
+    return linear_probe_fit(
+        train_x, train_y, eval_sets, seed, l2, lr, batch_size, epochs, patience, val_fraction, games
+    )[0]
+
+
+def linear_probe_fit(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    eval_sets: dict[str, tuple[np.ndarray, np.ndarray]],
+    seed: int = 0,
+    l2: float = 1e-4,
+    lr: float = 1e-2,
+    batch_size: int = 512,
+    epochs: int = 8,
+    patience: int = 3,
+    val_fraction: float = 0.1,
+    games: np.ndarray | None = None,
+) -> tuple[dict[str, float], float]:
+    """Train a linear classifier of byte values on frozen features: ``(weighted F1 per eval set,
+    validation cross-entropy of the weights kept)``; the latter is NaN without a validation set.
 
     The probe is a multinomial logistic regression on features standardised with the training
     statistics, with an L2 penalty ``l2 * |W|²`` on the weights (not the biases). As in AtariARI
@@ -154,17 +177,19 @@ def fit_linear_probe(
         return torch.from_numpy(((np.asarray(x, dtype=np.float64) - mean) / std).astype(np.float32))
 
     if len(classes) == 1:  # nothing to learn: every prediction is the one training value
-        return {name: weighted_f1(y, np.full(len(y), classes[0])) for name, (_, y) in eval_sets.items()}
+        return {name: weighted_f1(y, np.full(len(y), classes[0])) for name, (_, y) in eval_sets.items()}, 0.0
     x, y = standardise(train_x), torch.from_numpy(targets.astype(np.int64))
     generator = torch.Generator().manual_seed(seed)
     val, fit = validation_split(len(x), val_fraction, generator, games)
-    weight, bias = _train_softmax(x, y, len(classes), val, fit, generator, l2, lr, batch_size, epochs, patience)
+    weight, bias, val_loss = _train_softmax(
+        x, y, len(classes), val, fit, generator, l2, lr, batch_size, epochs, patience
+    )
     scores = {}
     with torch.no_grad():
         for name, (eval_x, eval_y) in eval_sets.items():
             predicted = classes[(standardise(eval_x) @ weight + bias).argmax(dim=1).numpy()]
             scores[name] = weighted_f1(eval_y, predicted)
-    return scores
+    return scores, val_loss
 
 
 def validation_split(
@@ -203,8 +228,9 @@ def _train_softmax(
     batch_size: int,
     epochs: int,
     patience: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cosine-decayed minibatch Adam on softmax regression; the best validation epoch's ``(weight, bias)``."""
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Cosine-decayed minibatch Adam on softmax regression: the best validation epoch's ``(weight, bias)``
+    and its validation cross-entropy (the last epoch's weights and NaN without validation rows)."""
     n_val = len(val)
     weight = torch.zeros(x.shape[1], num_classes, requires_grad=True)
     bias = torch.zeros(num_classes, requires_grad=True)
@@ -232,7 +258,7 @@ def _train_softmax(
             stale += 1
             if stale >= patience:
                 break
-    return best if n_val else (weight.detach(), bias.detach())
+    return (*best, best_loss) if n_val else (weight.detach(), bias.detach(), math.nan)
 
 
 def ridge_r2(
@@ -263,35 +289,63 @@ def ridge_r2(
     return scores
 
 
+def probe_inputs(
+    train_x: np.ndarray, eval_sets: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]], inputs: str
+) -> dict[str, tuple[np.ndarray, dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]]]:
+    """``{kind: (train features, eval sets)}`` for each candidate of ``inputs`` (one of ``PROBE_INPUTS``).
+
+    ``standardised`` leaves the features as they are (each probe standardises them per dimension);
+    ``whitened`` PCA-whitens them on the training set (``pca_whitener``); ``best`` offers both.
+    """
+    if inputs not in PROBE_INPUTS:
+        raise ValueError(f"inputs={inputs} must be one of {', '.join(PROBE_INPUTS)}")
+    views = {}
+    if inputs in ("best", "standardised"):
+        views["standardised"] = (train_x, eval_sets)
+    if inputs in ("best", "whitened"):
+        transform = pca_whitener(train_x)
+        views["whitened"] = (transform(train_x), {n: (transform(x), y) for n, (x, y) in eval_sets.items()})
+    return views
+
+
 def probe_encoder(
     train_x: np.ndarray,
     train_labels: dict[str, np.ndarray],
     eval_sets: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]],
     seed: int = 0,
     games: np.ndarray | None = None,
-    whiten: bool = True,
-) -> dict[str, dict[str, dict[str, float]]]:
-    """Probe every variable of ``train_labels``: variable -> eval-set name -> scores.
+    inputs: str = "best",
+) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, str]]:
+    """Probe every variable of ``train_labels``: ``(variable -> eval-set name -> scores, variable -> inputs)``.
 
     Scores are ``{"f1": ...}``, plus ``"r2"`` for the variables in ``POSITION_VARIABLES``.
     ``eval_sets`` maps a name to ``(features, labels)`` with (at least) the variables of
     ``train_labels``; ``games`` (a game id per training frame) makes early stopping validate on whole games.
-    ``whiten``: both probes see the features PCA-whitened on the training set (``pca_whitener``),
-    rather than only standardised per dimension.
+
+    ``inputs`` (``probe_inputs``): with ``best``, each variable's softmax probe is fit on the
+    standardised and on the whitened features, and the one with the lower validation cross-entropy
+    is kept (ties, and no validation set, keep the standardised one); its ridge regression uses the
+    same features. Neither is right for every encoder. Standardised, a few epochs of Adam use only
+    the strong directions, so a near-collapsed encoder's weak ones are lost; whitened, every
+    direction is as strong as any other, so a wide encoder's noise directions (a random
+    Nature-CNN's 3,136) weigh as much as its signal.
     """
-    if whiten:
-        transform = pca_whitener(train_x)
-        train_x = transform(train_x)
-        eval_sets = {name: (transform(x), labels) for name, (x, labels) in eval_sets.items()}
+    views = probe_inputs(train_x, eval_sets, inputs)
     results: dict[str, dict[str, dict[str, float]]] = {}
+    chosen: dict[str, str] = {}
     for variable, train_y in train_labels.items():
-        sets = {name: (x, labels[variable]) for name, (x, labels) in eval_sets.items()}
-        f1 = fit_linear_probe(train_x, train_y, sets, seed=seed, games=games)
+        fits = {}
+        for kind, (x, view_sets) in views.items():
+            sets = {name: (ex, labels[variable]) for name, (ex, labels) in view_sets.items()}
+            f1, val_loss = linear_probe_fit(x, train_y, sets, seed=seed, games=games)
+            fits[kind] = (math.inf if math.isnan(val_loss) else val_loss, f1, x, sets)
+        chosen[variable] = min(fits, key=lambda kind: fits[kind][0])  # the first of equals
+        _, f1, x, sets = fits[chosen[variable]]
         results[variable] = {name: {"f1": score} for name, score in f1.items()}
         if variable in POSITION_VARIABLES:
-            for name, score in ridge_r2(train_x, train_y, sets).items():
+            for name, score in ridge_r2(x, train_y, sets).items():
                 results[variable][name]["r2"] = score
-    return results
+    return results, chosen
 
 
 def _squared_distances(queries: np.ndarray, reference: np.ndarray, reference_sq: np.ndarray) -> np.ndarray:

@@ -84,13 +84,13 @@ def test_constant_pong_paddles_are_not_probed_so_uninformative_features_score_lo
     held = {"test": (np.random.default_rng(1).normal(size=(32, 8)), {k: v[64:] for k, v in labels.items()})}
     noise = np.random.default_rng(0).normal(size=(64, 8))  # features that carry nothing
     # Probed anyway, the paddles' x coordinates (which never change) score perfectly on noise.
-    every = probe_encoder(noise, train, held, seed=0)
+    every, _ = probe_encoder(noise, train, held, seed=0)
     assert every["player_x"]["test"] == every["enemy_x"]["test"] == {"f1": 1.0, "r2": 1.0}
     dropped = low_entropy_variables(train, min_entropy=0.6)
     assert {"player_x", "enemy_x"} <= set(dropped) and dropped["player_x"] == 0.0
     assert all(label_entropy(train[k]) >= 0.6 for k in set(train) - set(dropped))
     assert {"player_y", "ball_x", "ball_y"}.isdisjoint(dropped)  # they move under random play
-    informative = probe_encoder(noise, {k: v for k, v in train.items() if k not in dropped}, held, seed=0)
+    informative, _ = probe_encoder(noise, {k: v for k, v in train.items() if k not in dropped}, held, seed=0)
     assert set(informative) == set(train) - set(dropped)
     assert mean_f1(informative, ["test"])["test"] < 0.3 < mean_f1(every, ["test"])["test"]
     assert low_entropy_variables(train, min_entropy=0.0) == {}

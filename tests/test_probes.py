@@ -133,18 +133,21 @@ def test_ridge_r2_of_a_constant_eval_target():
 
 
 def test_probe_encoder_reports_f1_everywhere_and_r2_for_positions():
-    # 4,000 frames (8 minibatches an epoch): whitened, the noise directions are as strong as the signal's,
-    # and Adam's eight full-batch steps on 400 frames would spread the weights over them too.
-    train = labels_from_ram(np.random.default_rng(0).integers(0, 4, (4000, 128), dtype=np.uint8) * 60, "breakout")
+    train = labels_from_ram(np.random.default_rng(0).integers(0, 4, (400, 128), dtype=np.uint8) * 60, "breakout")
     held = labels_from_ram(np.random.default_rng(1).integers(0, 4, (200, 128), dtype=np.uint8) * 60, "breakout")
     train_x = np.concatenate([encoded(train["ball_x"], 16, seed=0), encoded(train["score"], 16, seed=2)], axis=1)
     held_x = np.concatenate([encoded(held["ball_x"], 16, seed=1), encoded(held["score"], 16, seed=3)], axis=1)
-    results = probe_encoder(train_x, train, {"held": (held_x, held)}, seed=0)
-    assert set(results) == set(GAME_VARIABLES["breakout"])
+    results, inputs = probe_encoder(train_x, train, {"held": (held_x, held)}, seed=0)
+    assert set(results) == set(inputs) == set(GAME_VARIABLES["breakout"])
     assert set(results["ball_x"]["held"]) == {"f1", "r2"}
     assert set(results["score"]["held"]) == {"f1"}
     assert results["ball_x"]["held"]["f1"] > 0.9 and results["score"]["held"]["f1"] > 0.9
     assert results["ball_y"]["held"]["f1"] < 0.6  # not in the features: chance is 1/4
+    # Whitened, the 16 noise directions weigh as much as the signal's, and Adam's eight full-batch steps
+    # on 400 frames spread the weights over them: the validation frames see it and keep standardised.
+    assert inputs["ball_x"] == inputs["score"] == "standardised"
+    whitened, _ = probe_encoder(train_x, train, {"held": (held_x, held)}, seed=0, inputs="whitened")
+    assert whitened["ball_x"]["held"]["f1"] < 0.8
 
 
 def weak_direction_features(labels: np.ndarray, seed: int) -> np.ndarray:
@@ -171,14 +174,18 @@ def test_pca_whitener_uses_training_statistics_and_drops_null_directions():
 
 def test_whitening_finds_a_variable_in_a_weak_direction():
     # Standardised per dimension, the label's direction has a millionth of the variance: a few epochs of
-    # Adam cannot use it. Whitened, it is as strong as any other. Ridge, closed-form, finds it either way.
+    # Adam cannot use it. Whitened, it is as strong as any other, and the validation games pick that.
+    # Ridge, closed-form, finds it either way.
     train_y, test_y = split_labels(3000, 16, seed=0), split_labels(1000, 16, seed=1)
     train_x, test_x = weak_direction_features(train_y, 0), weak_direction_features(test_y, 1)
-    labels, sets = {"ball_x": train_y}, {"test": (test_x, {"ball_x": test_y})}
-    white = probe_encoder(train_x, labels, sets, whiten=True)["ball_x"]["test"]
-    plain = probe_encoder(train_x, labels, sets, whiten=False)["ball_x"]["test"]
-    assert white["f1"] > 0.9 and white["r2"] > 0.9
-    assert plain["f1"] < 0.3 and plain["r2"] > 0.9
+    labels, sets, games = {"ball_x": train_y}, {"test": (test_x, {"ball_x": test_y})}, np.arange(3000) // 50
+    best, inputs = probe_encoder(train_x, labels, sets, games=games)
+    plain, _ = probe_encoder(train_x, labels, sets, games=games, inputs="standardised")
+    assert inputs == {"ball_x": "whitened"}
+    assert best["ball_x"]["test"]["f1"] > 0.9 and best["ball_x"]["test"]["r2"] > 0.9
+    assert plain["ball_x"]["test"]["f1"] < 0.3 and plain["ball_x"]["test"]["r2"] > 0.9
+    with pytest.raises(ValueError, match="inputs=pca must be one of best, standardised, whitened"):
+        probe_encoder(train_x, labels, sets, inputs="pca")
 
 
 def test_whitened_probes_do_not_depend_on_a_linear_map_of_the_features():
@@ -187,7 +194,7 @@ def test_whitened_probes_do_not_depend_on_a_linear_map_of_the_features():
     mix = np.random.default_rng(5).normal(size=(32, 32)) * np.logspace(0, 3, 32)  # invertible, badly scaled
     labels = {"ball_x": train_y}
     scores = [
-        probe_encoder(x, labels, {"test": (t, {"ball_x": test_y})}, whiten=True)["ball_x"]["test"]
+        probe_encoder(x, labels, {"test": (t, {"ball_x": test_y})}, inputs="whitened")[0]["ball_x"]["test"]
         for x, t in ((train_x, test_x), (train_x @ mix, test_x @ mix))
     ]
     assert scores[0]["r2"] == pytest.approx(scores[1]["r2"], abs=1e-6)  # ridge: exactly invariant

@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import II
 
 from jepa_rl.config.checks import _positive, _require
+from jepa_rl.probes import PROBE_INPUTS
 
 
 @dataclass
@@ -103,7 +104,9 @@ class ProbeSchema:
     frames: FramesSchema = field(default_factory=lambda: FramesSchema(num_frames=20_000, seed=1000))  # held out
     test_fraction: float = 0.2  # fraction of games (not frames) held out to score the probes
     min_entropy: float = 0.6  # nats: variables of lower label entropy are not probed (AtariARI; 0: probe all)
-    whiten: bool = True  # the probes see features PCA-whitened on the training frames (false: standardised)
+    # Features the probes are fit on: best (per variable, standardised or whitened, whichever fits the
+    # validation games better), standardised (per dimension) or whitened (PCA on the training frames).
+    inputs: str = "best"
     suite: list[str] = II("eval.suite")  # the test frames are replayed under each of these perturbations
     batch_size: int = 512  # frames per encoder forward pass
     neighbours: int = 5  # neighbours per query in the nearest-neighbour figure
@@ -111,6 +114,7 @@ class ProbeSchema:
     def __post_init__(self) -> None:
         _require(0 < self.test_fraction < 1, f"test_fraction={self.test_fraction} must be in (0, 1)")
         _require(self.min_entropy >= 0, f"min_entropy={self.min_entropy} must be >= 0 (0 probes every variable)")
+        _require(self.inputs in PROBE_INPUTS, f"inputs={self.inputs} must be one of {', '.join(PROBE_INPUTS)}")
         _positive(self, "batch_size", "neighbours")
         _require(len(self.encoders) > 0, "encoders is empty; list encoders to probe, e.g. probe.encoders=[cnn,jepa]")
         _require(len(self.suite) > 0, "suite is empty; list perturbations, e.g. probe.suite=[clean,noise]")

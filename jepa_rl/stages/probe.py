@@ -165,12 +165,13 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         # The clean test features: already computed when the suite has clean, else computed once here.
         reference = test_x["clean"] if "clean" in test_x else feats(clean["frames"], test_rows)
         eval_sets = {s: (x, {k: v[test_rows] for k, v in labels.items()}) for s, x in test_x.items()}
-        probes = probe_encoder(
-            train_x, train_labels, eval_sets, seed=seed, games=clean["episode"][train_rows], whiten=p.whiten
+        probes, inputs = probe_encoder(
+            train_x, train_labels, eval_sets, seed=seed, games=clean["episode"][train_rows], inputs=p.inputs
         )
         network = encoder.agent.encoder if isinstance(encoder, PolicyRepresentation) else encoder
         results[label] = {
             "probes": probes,
+            "probe_inputs": inputs,  # variable -> the features its probes were fit on (probe.inputs)
             "mean_f1": mean_f1(probes, list(test_x)),
             "nn_retrieval": {s: nn_retrieval(reference, x) for s, x in test_x.items() if s != "clean"},
             "diagnostics": encoder_diagnostics(network, clean["frames"], res.device),
@@ -178,7 +179,10 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         clean_test_features[label] = reference
         scores = "  ".join(f"{s} {f:.3f}" for s, f in results[label]["mean_f1"].items())
         found = "  ".join(f"{k} {v:.3g}" for k, v in results[label]["diagnostics"].items())
-        log.info("probe %-12s mean F1 over %d variables %s  (%s)", label, len(probes), scores, found)
+        whitened = ", ".join(k for k, v in inputs.items() if v == "whitened") or "none"
+        log.info(
+            "probe %-12s mean F1 over %d variables %s  (%s; whitened: %s)", label, len(probes), scores, found, whitened
+        )
     summary = {
         "env_id": cfg.env.env_id,
         "game": game,
@@ -186,7 +190,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         "test_frames": len(test_rows) + len(duplicates),  # frames of the test games
         "test_duplicates_dropped": len(duplicates),  # of those, byte-identical to a training frame: not scored
         "min_entropy": float(p.min_entropy),
-        "whiten": p.whiten,  # the probes' features: PCA-whitened, or standardised per dimension
+        "inputs": p.inputs,  # the probes' candidate features: best (of both), standardised or whitened
         "dropped_variables": dropped,  # name -> label entropy (nats) on the training frames: not probed
         "suite": list(p.suite),
         "encoders": results,

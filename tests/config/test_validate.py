@@ -64,6 +64,7 @@ BAD_VALUES = [
     (["stage=probe", "probe.encoders=[resnet]"], "unknown encoder 'resnet'"),
     (["stage=probe", "probe.checkpoints.cnn={tmp}/missing.pt"], "probe.checkpoints.cnn="),
     (["stage=probe", "probe.min_entropy=-1"], "probe.min_entropy=-1.0 must be >= 0"),
+    (["stage=probe", "probe.inputs=pca"], "probe.inputs=pca must be one of best, standardised, whitened"),
     (["stage=probe", "probe.test_fraction=1.0"], "probe.test_fraction=1.0 must be in (0, 1)"),
     (["stage=probe", "probe.suite=[clean,fog]"], "probe.suite names unknown perturbation 'fog'"),
     (["encoder=jepa", "pretrain.frames.policy_fraction=0.5"], "needs policy_checkpoint"),

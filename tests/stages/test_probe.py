@@ -67,8 +67,12 @@ def test_probe_stage_on_a_tiny_frame_set(tmp_path):
         for scores in res["probes"].values():
             assert set(scores) == {"clean", "hard"} and 0 <= scores["clean"]["f1"] <= 1
         assert set(res["probes"]["player_x"]["clean"]) == {"f1", "r2"}
+        assert set(res["probe_inputs"]) == set(res["probes"]) and {*res["probe_inputs"].values()} <= {
+            "standardised",
+            "whitened",
+        }
         assert set(res["nn_retrieval"]) == {"hard"} and 0 <= res["nn_retrieval"]["hard"] <= 1
-    assert probes["train_frames"] + probes["test_frames"] == 160 and probes["whiten"] is True
+    assert probes["train_frames"] + probes["test_frames"] == 160 and probes["inputs"] == "best"
     for figure in ("probe_pca.png", "probe_neighbours.png"):
         assert (tmp_path / "probe" / figure).stat().st_size > 1000
     assert np.isfinite(probes["encoders"]["jepa"]["mean_f1"]["hard"])
