@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from jepa_rl.probes import nearest_neighbours
+from jepa_rl.retrieval import nearest_neighbours
 
 
 def pca_2d(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,16 +6,11 @@ score, ...) a linear classifier is trained on frozen features to predict the var
 byte value, and scored with the support-weighted F1 over the classes of the evaluation
 set. Position variables also get the R² of a closed-form ridge regression, which rewards
 an encoding that is ordered in space, not merely separable. Each variable's probes see the
-features standardised per dimension or PCA-whitened on the training frames (``pca_whitener``),
+features standardised per dimension or PCA-whitened on the training frames (``probe_inputs``),
 whichever fits the validation games better (``probe_encoder``), so that what they find depends
 less on how the encoder scales its directions.
 
-Two further diagnostics, shown as figures in the study this project replicates:
-
-- ``nn_retrieval``: does a perturbed frame's feature vector still sit closest to the clean
-  version of the same frame? (a direct measure of invariance to the visual perturbation);
-- ``probe_figures``: 2-D PCA of the features coloured by a state
-  variable, and the frames nearest to a few query frames in each encoder's feature space.
+Nearest-neighbour retrieval is in ``retrieval``, the figures in ``probe_figures``.
 
 Everything here works on plain arrays: collecting frames, RAM and features is the caller's job.
 """
@@ -24,26 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from jepa_rl.game_state import POSITION_VARIABLES
+from jepa_rl.probe_inputs import probe_inputs
 
 NUM_BYTE_VALUES = 256
 # Floor on feature standard deviations: dead units (constant features) must not divide by zero.
 STD_FLOOR = 1e-6
-# Relative tolerance under which two squared distances count as a tie in ``nn_retrieval``: the float32
-# expansion |q|² - 2 q·r + |r|² is exact only to about 1e-6 of |q|² + |r|², so identical clean rows
-# (repeated frames, a collapsed encoder's constant features) can come out a rounding error apart.
-TIE_TOLERANCE = 1e-5
-# Principal directions of the training features weaker than this fraction of the strongest are dropped
-# by the whitening. float32 features hold about 7 significant digits, so a direction at 1e-5 of the
-# strongest is still far above rounding; a collapsed ViT keeps its ball position near 1e-3 of it.
-WHITEN_FLOOR = 1e-5
-# What the probes may be fit on (``probe_inputs``): the better of the two on validation games, or one of them.
-PROBE_INPUTS = ("best", "standardised", "whitened")
 
 
 def repeats_reference(frames: np.ndarray, reference_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -61,30 +46,10 @@ def repeats_reference(frames: np.ndarray, reference_rows: np.ndarray, rows: np.n
     return np.array([digest(row) in seen for row in np.asarray(rows)], dtype=bool)
 
 
-def _standardiser(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def standardiser(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and floored standard deviation of the training features (applied to every set)."""
     train_x = np.asarray(train_x, dtype=np.float64)
     return train_x.mean(axis=0), np.maximum(train_x.std(axis=0), STD_FLOOR)
-
-
-def pca_whitener(train_x: np.ndarray, floor: float = WHITEN_FLOOR) -> Callable[[np.ndarray], np.ndarray]:
-    """The map that PCA-whitens features with the training set's statistics (applied to every set).
-
-    It centres on the training mean and projects onto the training features' principal directions,
-    each scaled to unit variance; directions below ``floor`` of the strongest singular value are
-    dropped (numerically null). A linear probe can use any direction of the features in principle,
-    but a few epochs of Adam on per-dimension standardised features only use the strong ones: an
-    encoder whose variance sits in one direction (a near-collapsed one) would score on its
-    conditioning rather than on what its features hold. Whitened, every encoder's probe starts from
-    equally conditioned inputs: any invertible linear map of the features gives the same whitened
-    features up to a rotation.
-    """
-    train_x = np.asarray(train_x, dtype=np.float64)
-    mean = train_x.mean(axis=0)
-    _, singular, axes = np.linalg.svd(train_x - mean, full_matrices=False)
-    keep = singular > floor * singular[0] if len(singular) and singular[0] > 0 else np.zeros(len(singular), bool)
-    projection = axes[keep].T * (math.sqrt(len(train_x)) / singular[keep])
-    return lambda x: (np.asarray(x, dtype=np.float64) - mean) @ projection
 
 
 def weighted_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -171,7 +136,7 @@ def linear_probe_fit(
     if train_y.min() < 0 or train_y.max() >= NUM_BYTE_VALUES:
         raise ValueError("probe labels must be byte values in [0, 255]")
     classes, targets = np.unique(train_y, return_inverse=True)
-    mean, std = _standardiser(train_x)
+    mean, std = standardiser(train_x)
 
     def standardise(x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(((np.asarray(x, dtype=np.float64) - mean) / std).astype(np.float32))
@@ -274,7 +239,7 @@ def ridge_r2(
     eval set's own mean, so predicting a constant scores at most 0. For a constant eval target
     (SS_tot = 0) R² is 1 for a perfect fit and 0 otherwise, as in scikit-learn.
     """
-    mean, std = _standardiser(train_x)
+    mean, std = standardiser(train_x)
     x = (np.asarray(train_x, dtype=np.float64) - mean) / std
     y = np.asarray(train_y, dtype=np.float64)
     y_mean = y.mean()
@@ -287,25 +252,6 @@ def ridge_r2(
         ss_tot = float(np.sum((eval_y - eval_y.mean()) ** 2))
         scores[name] = 1.0 - ss_res / ss_tot if ss_tot > 0 else float(ss_res == 0)
     return scores
-
-
-def probe_inputs(
-    train_x: np.ndarray, eval_sets: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]], inputs: str
-) -> dict[str, tuple[np.ndarray, dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]]]:
-    """``{kind: (train features, eval sets)}`` for each candidate of ``inputs`` (one of ``PROBE_INPUTS``).
-
-    ``standardised`` leaves the features as they are (each probe standardises them per dimension);
-    ``whitened`` PCA-whitens them on the training set (``pca_whitener``); ``best`` offers both.
-    """
-    if inputs not in PROBE_INPUTS:
-        raise ValueError(f"inputs={inputs} must be one of {', '.join(PROBE_INPUTS)}")
-    views = {}
-    if inputs in ("best", "standardised"):
-        views["standardised"] = (train_x, eval_sets)
-    if inputs in ("best", "whitened"):
-        transform = pca_whitener(train_x)
-        views["whitened"] = (transform(train_x), {n: (transform(x), y) for n, (x, y) in eval_sets.items()})
-    return views
 
 
 def probe_encoder(
@@ -346,55 +292,3 @@ def probe_encoder(
             for name, score in ridge_r2(x, train_y, sets).items():
                 results[variable][name]["r2"] = score
     return results, chosen
-
-
-def _squared_distances(queries: np.ndarray, reference: np.ndarray, reference_sq: np.ndarray) -> np.ndarray:
-    """``|q - r|²`` for every pair, by the expansion ``|q|² - 2 q·r + |r|²`` (one matrix product)."""
-    return (queries**2).sum(axis=1, keepdims=True) - 2.0 * queries @ reference.T + reference_sq
-
-
-def nn_retrieval(clean: np.ndarray, perturbed: np.ndarray, chunk_size: int = 512) -> float:
-    """Rate at which a perturbed frame's nearest clean neighbour is the clean version of the same frame.
-
-    Row ``i`` of ``perturbed`` and of ``clean`` are features of the same frame. Both sets are
-    standardised with the clean set's statistics, so every feature dimension counts on the
-    scale over which it varies between frames. A query whose ``t`` nearest clean rows tie (within
-    ``TIE_TOLERANCE``) scores ``1 / t`` if its own row is among them: the hit rate of a random
-    tie-break. Counting a tie as a hit would give a collapsed encoder (constant features, every
-    row tied) a perfect score; this way it scores chance, ``1 / N``. Distances are computed
-    ``chunk_size`` query rows at a time, never ``N x N`` at once.
-    """
-    if clean.shape != perturbed.shape:
-        raise ValueError(f"clean and perturbed features differ in shape: {clean.shape} vs {perturbed.shape}")
-    clean, perturbed = np.asarray(clean, dtype=np.float64), np.asarray(perturbed, dtype=np.float64)
-    # A dimension constant over the clean rows adds the same amount to every distance from a query, so it
-    # cannot rank them; dropped, because a unit dead on clean frames but active on perturbed ones would
-    # be huge once standardised and its float32 rounding would swamp the dimensions that do vary.
-    varying = clean.std(axis=0) > STD_FLOOR
-    clean, perturbed = clean[:, varying], perturbed[:, varying]
-    mean, std = _standardiser(clean)
-    clean_z = ((clean - mean) / std).astype(np.float32)
-    perturbed_z = ((perturbed - mean) / std).astype(np.float32)
-    clean_sq = (clean_z**2).sum(axis=1)
-    score = 0.0
-    for start in range(0, len(clean_z), chunk_size):
-        rows = np.arange(start, min(start + chunk_size, len(clean_z)))
-        distances = _squared_distances(perturbed_z[rows], clean_z, clean_sq)
-        slack = TIE_TOLERANCE * ((perturbed_z[rows] ** 2).sum(axis=1, keepdims=True) + clean_sq)
-        tied = distances <= distances.min(axis=1, keepdims=True) + slack  # [rows, N]
-        score += float(np.sum(tied[np.arange(len(rows)), rows] / tied.sum(axis=1)))
-    return score / len(clean_z)
-
-
-def nearest_neighbours(features: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``[Q, k]`` and distances of the ``k`` rows nearest to each query row (itself excluded).
-
-    Distances are Euclidean on features standardised with their own statistics, as in ``nn_retrieval``.
-    """
-    mean, std = _standardiser(features)
-    z = ((features - mean) / std).astype(np.float32)
-    queries = np.asarray(queries, dtype=np.int64)
-    squared = _squared_distances(z[queries], z, (z**2).sum(axis=1))
-    squared[np.arange(len(queries)), queries] = np.inf
-    order = np.argsort(squared, axis=1, kind="stable")[:, :k]
-    return order, np.sqrt(np.maximum(np.take_along_axis(squared, order, axis=1), 0.0))

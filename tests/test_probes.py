@@ -1,5 +1,5 @@
 """Linear probes of frozen features: weighted F1, the softmax probe and its validation split, ridge R²,
-nearest-neighbour retrieval and neighbours, test frames that repeat training frames."""
+whitening and the probes' inputs, test frames that repeat training frames."""
 
 import numpy as np
 import pytest
@@ -9,9 +9,6 @@ from helpers import encoded
 from jepa_rl.game_state import GAME_VARIABLES, labels_from_ram
 from jepa_rl.probes import (
     fit_linear_probe,
-    nearest_neighbours,
-    nn_retrieval,
-    pca_whitener,
     probe_encoder,
     repeats_reference,
     ridge_r2,
@@ -159,19 +156,6 @@ def weak_direction_features(labels: np.ndarray, seed: int) -> np.ndarray:
     return np.concatenate([strong, weak], axis=1) @ mixing
 
 
-def test_pca_whitener_uses_training_statistics_and_drops_null_directions():
-    rng = np.random.default_rng(0)
-    train = rng.normal(size=(500, 3)) @ np.array([[5.0, 0, 1], [0, 0.01, 0], [0, 0, 2]]) + 4
-    train = np.concatenate([train, train[:, :1] * 2], axis=1)  # a fourth column that repeats the first
-    transform = pca_whitener(train)
-    white = transform(train)
-    assert white.shape == (500, 3)  # the repeated column adds no direction
-    np.testing.assert_allclose(white.T @ white / 500, np.eye(3), atol=1e-9)
-    np.testing.assert_allclose(white.mean(axis=0), 0, atol=1e-9)
-    assert not np.allclose(transform(train + 1).mean(axis=0), 0)  # a shifted set stays shifted
-    assert pca_whitener(np.ones((20, 4)))(np.ones((5, 4))).shape == (5, 0)  # constant: nothing to probe
-
-
 def test_whitening_finds_a_variable_in_a_weak_direction():
     # Standardised per dimension, the label's direction has a millionth of the variance: a few epochs of
     # Adam cannot use it. Whitened, it is as strong as any other, and the validation games pick that.
@@ -201,63 +185,7 @@ def test_whitened_probes_do_not_depend_on_a_linear_map_of_the_features():
     assert scores[0]["f1"] == pytest.approx(scores[1]["f1"], abs=0.03)  # Adam: per-coordinate, up to a rotation
 
 
-# --- nearest-neighbour retrieval ------------------------------------------------------------------
-
-
-def test_nn_retrieval_perfect_for_tiny_noise_and_chance_when_shuffled():
-    rng = np.random.default_rng(0)
-    clean = rng.normal(size=(500, 32)) * rng.uniform(0.1, 10, 32) + 5
-    assert nn_retrieval(clean, clean + 1e-3 * rng.normal(size=clean.shape), chunk_size=64) == 1.0
-    assert nn_retrieval(clean, clean[rng.permutation(500)], chunk_size=64) < 0.02
-
-
-def test_nn_retrieval_standardises_with_clean_statistics():
-    # Noise of 5-10% of each dimension's spread: harmless once standardised, but unscaled distances
-    # would be all dimension 0, whose noise (100) exceeds the gaps between frames along it.
-    rng = np.random.default_rng(3)
-    clean = rng.normal(size=(1000, 8)) * np.array([1000.0] + [0.01] * 7)
-    perturbed = clean + rng.normal(size=clean.shape) * np.array([100.0] + [0.0005] * 7)
-    assert nn_retrieval(clean, perturbed) == 1.0
-
-
-def test_nn_retrieval_counts_exactly_the_unmoved_rows_across_chunks():
-    rng = np.random.default_rng(1)
-    clean = rng.normal(size=(300, 16))
-    perturbed = clean.copy()
-    perturbed[:100] = clean[np.roll(np.arange(100), 1)]  # first 100 rows point at another frame
-    assert nn_retrieval(clean, perturbed, chunk_size=37) == pytest.approx(200 / 300)
-
-
-def test_nn_retrieval_counts_a_duplicate_clean_frame_as_half_a_hit():
-    clean = np.random.default_rng(2).normal(size=(50, 8))
-    clean[10] = clean[20]  # a repeated frame: a random tie-break finds the right copy half the time
-    assert nn_retrieval(clean, clean.copy()) == pytest.approx(49 / 50)
-
-
-def test_nn_retrieval_of_collapsed_features_is_chance():
-    rng = np.random.default_rng(4)
-    constant = np.full((300, 16), 0.1, np.float32)
-    assert nn_retrieval(constant, constant.copy(), chunk_size=64) == pytest.approx(1 / 300)
-    assert nn_retrieval(constant, constant + 2.0) == pytest.approx(1 / 300)
-    # Five distinct feature vectors: each group of c tied rows is found 1/c of the time, 5/N in all.
-    five = rng.normal(size=(5, 16))[rng.integers(0, 5, 300)] * 100
-    assert nn_retrieval(five, five + 1e-3 * rng.normal(size=five.shape), chunk_size=64) == pytest.approx(5 / 300)
-    informative = rng.normal(size=(300, 16))
-    assert nn_retrieval(informative, informative + 0.05 * rng.normal(size=informative.shape)) > 0.95
-
-
-def test_nn_retrieval_ignores_a_unit_dead_on_clean_frames():
-    # Unit 0 never fires on clean frames and fires on perturbed ones: it moves every query by the
-    # same amount from every clean row, so it must not blur the ranking by the other units.
-    rng = np.random.default_rng(5)
-    clean = np.abs(rng.normal(size=(400, 16)))
-    clean[:, 0] = 0.0
-    perturbed = clean + 0.01 * rng.normal(size=clean.shape)
-    perturbed[:, 0] = 0.5
-    assert nn_retrieval(clean, perturbed) == 1.0
-
-
-# --- test frames that repeat training frames, nearest neighbours ----------------------------------
+# --- test frames that repeat training frames ----------------------------------
 
 
 def test_repeats_reference_matches_whole_stacks_byte_for_byte():
@@ -268,10 +196,3 @@ def test_repeats_reference_matches_whole_stacks_byte_for_byte():
     frames[10] = frames[11]  # a repeat among the checked rows only
     repeated = repeats_reference(frames, np.arange(6), np.arange(6, 12))
     np.testing.assert_array_equal(repeated, [False, False, True, False, False, False])
-
-
-def test_nearest_neighbours_excludes_the_query_and_sorts_by_distance():
-    features = np.array([[0.0], [1.0], [3.0], [7.0], [15.0]])
-    indices, distances = nearest_neighbours(features, np.array([2, 0]), k=3)
-    np.testing.assert_array_equal(indices, [[1, 0, 3], [1, 2, 3]])
-    assert np.all(np.diff(distances, axis=1) > 0)

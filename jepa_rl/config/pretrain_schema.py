@@ -9,7 +9,7 @@ from pathlib import Path
 from omegaconf import II
 
 from jepa_rl.config.checks import _positive, _require
-from jepa_rl.probes import PROBE_INPUTS
+from jepa_rl.probe_inputs import PROBE_INPUTS
 
 
 @dataclass

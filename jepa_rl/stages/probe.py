@@ -38,7 +38,8 @@ from jepa_rl.frame_collection import cached_frames, load_frames
 from jepa_rl.game_state import GAME_VARIABLES, labels_from_ram, low_entropy_variables
 from jepa_rl.perturbations import VisualPerturbation, suite_config
 from jepa_rl.probe_figures import neighbours_figure, pca_figure
-from jepa_rl.probes import nn_retrieval, probe_encoder, repeats_reference
+from jepa_rl.probes import probe_encoder, repeats_reference
+from jepa_rl.retrieval import nn_retrieval
 from jepa_rl.stages.resume import plain
 from jepa_rl.tracking import stable_run_id, tracker_session
 
