@@ -72,6 +72,16 @@ def weighted_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.sum(f1 * support) / support.sum())
 
 
+def majority_f1(train_labels: dict[str, np.ndarray], test_labels: dict[str, np.ndarray]) -> dict[str, float]:
+    """The control every probe must beat: weighted F1 of predicting each variable's most frequent training value."""
+    scores = {}
+    for variable, train_y in train_labels.items():
+        values, counts = np.unique(train_y, return_counts=True)
+        test_y = np.asarray(test_labels[variable])
+        scores[variable] = weighted_f1(test_y, np.full(len(test_y), values[counts.argmax()]))
+    return scores
+
+
 def fit_linear_probe(
     train_x: np.ndarray,
     train_y: np.ndarray,

@@ -9,6 +9,7 @@ from helpers import encoded
 from jepa_rl.game_state import GAME_VARIABLES, labels_from_ram
 from jepa_rl.probes import (
     fit_linear_probe,
+    majority_f1,
     probe_encoder,
     repeats_reference,
     ridge_r2,
@@ -30,6 +31,13 @@ def test_weighted_f1_hand_computed():
     y_true = np.array([0, 0, 0, 1, 1, 2])
     y_pred = np.array([0, 0, 1, 1, 2, 2])
     assert weighted_f1(y_true, y_pred) == pytest.approx((2.4 + 1.0 + 2 / 3) / 6)
+
+
+def test_majority_f1_predicts_the_most_frequent_training_value():
+    train = {"ball_x": np.array([5, 5, 5, 9]), "score": np.array([1, 2, 2, 2])}
+    test = {"ball_x": np.array([5, 9]), "score": np.array([1, 1, 1, 2])}
+    # ball_x: predicts 5 -> class 5 F1 2/3 (support 1), class 9 F1 0. score: predicts 2 -> class 2 F1 2/5 (support 1).
+    assert majority_f1(train, test) == pytest.approx({"ball_x": 1 / 3, "score": 0.1})
 
 
 def test_weighted_f1_class_only_predicted_has_no_weight_but_costs_recall():

@@ -38,7 +38,7 @@ from jepa_rl.frame_collection import cached_frames, load_frames
 from jepa_rl.game_state import GAME_VARIABLES, labels_from_ram, low_entropy_variables
 from jepa_rl.perturbations import VisualPerturbation, suite_config
 from jepa_rl.probe_figures import neighbours_figure, pca_figure
-from jepa_rl.probes import probe_encoder, repeats_reference
+from jepa_rl.probes import majority_f1, probe_encoder, repeats_reference
 from jepa_rl.retrieval import nn_retrieval
 from jepa_rl.stages.resume import plain
 from jepa_rl.tracking import stable_run_id, tracker_session
@@ -150,6 +150,8 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         len(train_rows), len(test_rows), len(duplicates), p.min_entropy,
         ", ".join(f"{k} {h:.2f}" for k, h in dropped.items()) or "none",
     )  # fmt: skip
+    majority = majority_f1(train_labels, {k: v[test_rows] for k, v in labels.items()})
+    log.info("probe: predicting each variable's most frequent training value scores %s", _scores(majority))
     results: dict[str, Any] = {}
     clean_test_features = {}
     for name, encoder_cfg in encoders.items():
@@ -193,6 +195,9 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         "min_entropy": float(p.min_entropy),
         "inputs": p.inputs,  # the probes' candidate features: best (of both), standardised or whitened
         "dropped_variables": dropped,  # name -> label entropy (nats) on the training frames: not probed
+        # The constant predictor's F1 on the test frames, per variable and averaged as mean_f1 is.
+        "majority_f1": majority,
+        "majority_mean_f1": float(np.mean(list(majority.values()))) if majority else math.nan,
         "suite": list(p.suite),
         "encoders": results,
     }
@@ -200,6 +205,10 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     figures = write_figures(clean["frames"], labels, test_rows, clean_test_features, p.neighbours, out)
     report(tracking, out, summary, figures)
     return summary
+
+
+def _scores(scores: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.3f}" for k, v in scores.items())
 
 
 def write_figures(frames, labels, test_rows, test_features, k: int, out: Path) -> dict[str, Path]:

@@ -72,6 +72,8 @@ def test_probe_stage_on_a_tiny_frame_set(tmp_path):
             "whitened",
         }
         assert set(res["nn_retrieval"]) == {"hard"} and 0 <= res["nn_retrieval"]["hard"] <= 1
+    assert set(probes["majority_f1"]) == set(probes["encoders"]["jepa"]["probes"])
+    assert 0 <= probes["majority_mean_f1"] < 1
     assert probes["train_frames"] + probes["test_frames"] == 160 and probes["inputs"] == "best"
     for figure in ("probe_pca.png", "probe_neighbours.png"):
         assert (tmp_path / "probe" / figure).stat().st_size > 1000
