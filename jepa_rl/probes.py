@@ -94,25 +94,6 @@ def fit_linear_probe(
     patience: int = 3,
     val_fraction: float = 0.1,
     games: np.ndarray | None = None,
-) -> dict[str, float]:
-    """Weighted F1 per eval set of a linear classifier of byte values (``linear_probe_fit``'s scores)."""
-    return linear_probe_fit(
-        train_x, train_y, eval_sets, seed, l2, lr, batch_size, epochs, patience, val_fraction, games
-    )[0]
-
-
-def linear_probe_fit(
-    train_x: np.ndarray,
-    train_y: np.ndarray,
-    eval_sets: dict[str, tuple[np.ndarray, np.ndarray]],
-    seed: int = 0,
-    l2: float = 1e-4,
-    lr: float = 1e-2,
-    batch_size: int = 512,
-    epochs: int = 8,
-    patience: int = 3,
-    val_fraction: float = 0.1,
-    games: np.ndarray | None = None,
 ) -> tuple[dict[str, float], float]:
     """Train a linear classifier of byte values on frozen features: ``(weighted F1 per eval set,
     validation cross-entropy of the weights kept)``; the latter is NaN without a validation set.
@@ -293,7 +274,7 @@ def probe_encoder(
         fits = {}
         for kind, (x, view_sets) in views.items():
             sets = {name: (ex, labels[variable]) for name, (ex, labels) in view_sets.items()}
-            f1, val_loss = linear_probe_fit(x, train_y, sets, seed=seed, games=games)
+            f1, val_loss = fit_linear_probe(x, train_y, sets, seed=seed, games=games)
             fits[kind] = (math.inf if math.isnan(val_loss) else val_loss, f1, x, sets)
         chosen[variable] = min(fits, key=lambda kind: fits[kind][0])  # the first of equals
         _, f1, x, sets = fits[chosen[variable]]

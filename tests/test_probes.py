@@ -53,7 +53,7 @@ def test_weighted_f1_class_only_predicted_has_no_weight_but_costs_recall():
 def test_probe_recovers_linearly_encoded_variable():
     train_y, test_y = split_labels(3000, 32, seed=0), split_labels(1000, 32, seed=1)
     train_x, test_x = encoded(train_y, seed=0), encoded(test_y, seed=1)
-    f1 = fit_linear_probe(train_x, train_y, {"test": (test_x, test_y), "train": (train_x, train_y)}, seed=0)
+    f1, _ = fit_linear_probe(train_x, train_y, {"test": (test_x, test_y), "train": (train_x, train_y)}, seed=0)
     assert f1["test"] > 0.9
     r2 = ridge_r2(train_x, train_y, {"test": (test_x, test_y)})
     assert r2["test"] > 0.9
@@ -63,7 +63,7 @@ def test_probe_on_noise_is_near_chance():
     rng = np.random.default_rng(0)
     train_y, test_y = split_labels(3000, 16, seed=0), split_labels(1000, 16, seed=1)
     train_x, test_x = rng.normal(size=(3000, 64)), rng.normal(size=(1000, 64))
-    assert fit_linear_probe(train_x, train_y, {"test": (test_x, test_y)})["test"] < 0.15  # chance is 1/16
+    assert fit_linear_probe(train_x, train_y, {"test": (test_x, test_y)})[0]["test"] < 0.15  # chance is 1/16
     assert ridge_r2(train_x, train_y, {"test": (test_x, test_y)})["test"] < 0.05
 
 
@@ -71,7 +71,8 @@ def test_probe_is_deterministic_given_seed_and_predicts_byte_values():
     train_y, test_y = split_labels(600, 8, seed=0) + 3, split_labels(300, 8, seed=1) + 3  # values 3, 35, ...
     train_x, test_x = encoded(train_y, noise=3.0, seed=0), encoded(test_y, noise=3.0, seed=1)
     sets = {"test": (test_x, test_y)}
-    first, again = fit_linear_probe(train_x, train_y, sets, seed=5), fit_linear_probe(train_x, train_y, sets, seed=5)
+    first, _ = fit_linear_probe(train_x, train_y, sets, seed=5)
+    again, _ = fit_linear_probe(train_x, train_y, sets, seed=5)
     assert first == again
     assert first["test"] > 0.5  # predictions are mapped back to the original byte values
     with pytest.raises(ValueError, match="byte"):
@@ -83,7 +84,7 @@ def test_probe_standardises_eval_features_with_train_statistics():
     # to a probe that uses the training statistics; standardising per set would hide the shift.
     y = np.arange(200) % 2
     x = y[:, None].astype(np.float64) + np.random.default_rng(0).normal(scale=0.05, size=(200, 1))
-    f1 = fit_linear_probe(x, y, {"same": (x, y), "shifted": (x + 10, y)})
+    f1, _ = fit_linear_probe(x, y, {"same": (x, y), "shifted": (x + 10, y)})
     assert f1["same"] == 1.0
     assert f1["shifted"] == pytest.approx(1 / 3)  # class 1: P=1/2, R=1 -> F1=2/3; class 0: 0
 
@@ -111,13 +112,13 @@ def test_probe_validating_on_games_is_deterministic():
     train_y = split_labels(600, 8, seed=0)
     train_x, games = encoded(train_y, noise=3.0, seed=0), np.arange(600) // 30
     sets = {"test": (encoded(train_y[:200], noise=3.0, seed=1), train_y[:200])}
-    first = fit_linear_probe(train_x, train_y, sets, seed=2, games=games)
-    assert first == fit_linear_probe(train_x, train_y, sets, seed=2, games=games) and first["test"] > 0.5
+    first, _ = fit_linear_probe(train_x, train_y, sets, seed=2, games=games)
+    assert first == fit_linear_probe(train_x, train_y, sets, seed=2, games=games)[0] and first["test"] > 0.5
 
 
 def test_probe_with_a_single_training_value_predicts_it():
     x = np.random.default_rng(0).normal(size=(50, 8))
-    f1 = fit_linear_probe(x, np.full(50, 9), {"same": (x, np.full(50, 9)), "other": (x, np.full(50, 2))})
+    f1, _ = fit_linear_probe(x, np.full(50, 9), {"same": (x, np.full(50, 9)), "other": (x, np.full(50, 2))})
     assert f1 == {"same": 1.0, "other": 0.0}
 
 

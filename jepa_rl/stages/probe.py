@@ -150,7 +150,8 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         len(train_rows), len(test_rows), len(duplicates), p.min_entropy,
         ", ".join(f"{k} {h:.2f}" for k, h in dropped.items()) or "none",
     )  # fmt: skip
-    majority = majority_f1(train_labels, {k: v[test_rows] for k, v in labels.items()})
+    test_labels = {k: v[test_rows] for k, v in labels.items()}
+    majority = majority_f1(train_labels, test_labels)
     log.info("probe: predicting each variable's most frequent training value scores %s", _scores(majority))
     results: dict[str, Any] = {}
     clean_test_features = {}
@@ -167,7 +168,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         test_x = {s: feats(v, test_rows) for s, v in views.items()}
         # The clean test features: already computed when the suite has clean, else computed once here.
         reference = test_x["clean"] if "clean" in test_x else feats(clean["frames"], test_rows)
-        eval_sets = {s: (x, {k: v[test_rows] for k, v in labels.items()}) for s, x in test_x.items()}
+        eval_sets = {s: (x, test_labels) for s, x in test_x.items()}
         probes, inputs = probe_encoder(
             train_x, train_labels, eval_sets, seed=seed, games=clean["episode"][train_rows], inputs=p.inputs
         )
@@ -180,7 +181,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
             "diagnostics": encoder_diagnostics(network, clean["frames"], res.device),
         }
         clean_test_features[label] = reference
-        scores = "  ".join(f"{s} {f:.3f}" for s, f in results[label]["mean_f1"].items())
+        scores = _scores(results[label]["mean_f1"])
         found = "  ".join(f"{k} {v:.3g}" for k, v in results[label]["diagnostics"].items())
         whitened = ", ".join(k for k, v in inputs.items() if v == "whitened") or "none"
         log.info(
