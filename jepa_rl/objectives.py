@@ -11,6 +11,8 @@ RL (as I-JEPA evaluates it). They differ only in what that transformer predicts 
 
 ``encoder.target=residual`` removes, from either target, each position's mean over the batch and
 divides by the residual's RMS: what is left is the content that the screen layout cannot predict.
+``encoder.target=standardised`` divides each position's feature by its own std over the batch instead
+(with a floor): the few directions that hold most of the content no longer carry the loss alone.
 ``pretrain.vc_weight=w`` adds, times ``w``, VICReg's variance and covariance terms on the mean-pooled
 context features (as C-JEPA does, Mo & Tong 2024): EMA and the predictor alone let a small encoder
 collapse onto a few directions, and these terms keep every feature dimension varying across frames
@@ -50,7 +52,10 @@ from jepa_rl.masks import apply_masks
 from jepa_rl.transformer import TransformerBlock, init_like_ijepa, position_embedding
 
 OBJECTIVES = ("jepa", "ae")
-TARGETS = ("tokens", "residual")
+TARGETS = ("tokens", "residual", "standardised")
+# A feature's variance floor in ``standardised``, as a share of the mean variance over every position and
+# feature: a feature that barely varies at its position (a static wall's) is damped, not blown up to unit scale.
+STANDARDISE_FLOOR = 1e-2
 
 
 class Predictor(nn.Module):
@@ -103,6 +108,14 @@ def residual(targets: torch.Tensor) -> torch.Tensor:
     """``[B, N, D]`` targets minus each position's mean over the batch, over the residual's RMS."""
     centred = targets - targets.mean(0, keepdim=True)
     return centred / centred.square().mean().add(1e-12).sqrt()
+
+
+def standardised(targets: torch.Tensor) -> torch.Tensor:
+    """``[B, N, D]`` targets standardised per position and feature over the batch: every feature at every
+    position counts alike, so the loss cannot be met by the few directions that hold most of the variance."""
+    centred = targets - targets.mean(0, keepdim=True)
+    var = centred.square().mean(0, keepdim=True)
+    return centred / (var + STANDARDISE_FLOOR * var.mean() + 1e-12).sqrt()
 
 
 def variance_covariance(features: torch.Tensor) -> torch.Tensor:
@@ -162,7 +175,7 @@ class MaskedPretrainer(nn.Module):
             h = patchify(obs.float() / 255.0, self.encoder.patch_size)
             if self.norm_pix:
                 h = (h - h.mean(-1, keepdim=True)) / (h.var(-1, keepdim=True) + 1e-6).sqrt()
-        return residual(h) if self.target == "residual" else h
+        return {"residual": residual, "standardised": standardised}.get(self.target, lambda x: x)(h)
 
     def predict(self, obs: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor):
         """``(predictions [B*T, M, D_target], context tokens [B, K, D])``: each of the ``T`` target blocks

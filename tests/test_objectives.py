@@ -7,7 +7,7 @@ import torch
 from helpers import cnn, compose_cfg, played_frames, vit
 
 from jepa_rl.masks import sample_masks
-from jepa_rl.objectives import make_pretrainer, patchify, variance_covariance
+from jepa_rl.objectives import STANDARDISE_FLOOR, make_pretrainer, patchify, standardised, variance_covariance
 from jepa_rl.pretraining import mask_config
 
 
@@ -93,6 +93,28 @@ def test_residual_targets_hold_no_position_mean(frames, jepa_settings, jepa_net,
     targets = model.targets(torch.from_numpy(frames[:16]))
     assert torch.allclose(targets.mean(0), torch.zeros(()), atol=1e-4)  # each position's mean removed
     assert targets.square().mean().item() == pytest.approx(1.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("objective", ["jepa", "ae"])
+def test_standardised_targets_give_every_varying_feature_unit_scale(frames, jepa_settings, jepa_net, objective):
+    model = make_pretrainer(jepa_net, objective, "tokens", jepa_settings)
+    obs = torch.from_numpy(frames[:16])
+    raw = model.targets(obs).var(0, unbiased=False)
+    model.target = "standardised"
+    var = model.targets(obs).var(0, unbiased=False)
+    assert torch.allclose(model.targets(obs).mean(0), torch.zeros(()), atol=1e-3)
+    assert var.max() <= 1 + 1e-4 and var[raw >= raw.mean()].min() > 0.98  # each at its own scale, at most 1
+
+
+def test_standardising_scales_each_position_and_feature_by_its_own_spread_above_a_floor():
+    gen = torch.Generator().manual_seed(0)
+    signal = torch.randn(4096, 3, 1, generator=gen)
+    # three positions of one feature: the paddle row's wide swings, the ball's narrow ones, a static wall
+    targets = signal * torch.tensor([10.0, 1.0, 1e-2]).reshape(1, 3, 1)
+    raw = targets.var(0, unbiased=False).flatten()
+    expected = raw / (raw + STANDARDISE_FLOOR * raw.mean())
+    assert torch.allclose(standardised(targets).var(0, unbiased=False).flatten(), expected, rtol=1e-3)
+    assert expected[1] > 0.7 and expected[2] < 0.01  # residual's one RMS: 0.03 and 3e-6
 
 
 def test_the_variance_covariance_terms_vanish_only_for_varied_decorrelated_features():

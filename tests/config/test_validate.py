@@ -52,7 +52,7 @@ BAD_VALUES = [
     (["encoder=jepa", "pretrain.ema_start=0"], "ema_start=0.0 must be in (0, 1]"),
     (["pretrain.lr=-1"], "pretrain.lr=-1.0 must be >= 0"),  # no pretrained encoder: still built
     (["stage=probe", "probe.encoders=[cnn]", "pretrain.vc_weight=-1"], "pretrain.vc_weight=-1.0 must be >= 0"),
-    (["encoder=jepa_cnn", "encoder.target=pixels"], "encoder.target=pixels must be one of tokens, residual"),
+    (["encoder=jepa_cnn", "encoder.target=pixels"], "encoder.target=pixels must be one of tokens, residual, stand"),
     (["encoder=jepa", "encoder.horizon=-1"], "encoder.horizon=-1 must be >= 0"),
     (["encoder=cnn", "encoder.horizon=1"], "encoder.horizon=1 sets a pretraining target, and encoder has no objective"),
     (["encoder=ae_cnn", "pretrain.ema_start=1.5"], "ema_start=1.5 must be in (0, 1]"),
