@@ -13,6 +13,8 @@ RL (as I-JEPA evaluates it). They differ only in what that transformer predicts 
 divides by the residual's RMS: what is left is the content that the screen layout cannot predict.
 ``encoder.target=standardised`` divides each position's feature by its own std over the batch instead
 (with a floor): the few directions that hold most of the content no longer carry the loss alone.
+``encoder.target=whitened`` whitens the position-centred targets' directions (ZCA, with a floor), so
+that every direction of the content counts alike.
 ``pretrain.vc_weight=w`` adds, times ``w``, VICReg's variance and covariance terms on the mean-pooled
 context features (as C-JEPA does, Mo & Tong 2024): EMA and the predictor alone let a small encoder
 collapse onto a few directions, and these terms keep every feature dimension varying across frames
@@ -52,10 +54,13 @@ from jepa_rl.masks import apply_masks
 from jepa_rl.transformer import TransformerBlock, init_like_ijepa, position_embedding
 
 OBJECTIVES = ("jepa", "ae")
-TARGETS = ("tokens", "residual", "standardised")
 # A feature's variance floor in ``standardised``, as a share of the mean variance over every position and
 # feature: a feature that barely varies at its position (a static wall's) is damped, not blown up to unit scale.
 STANDARDISE_FLOOR = 1e-2
+# A direction's variance floor in ``whitened``, as a share of the mean over the directions: a direction
+# weaker than that is damped, not amplified (the targets are computed in bf16 on CPUs that have it, whose
+# rounding is about 1% of the content's variance per feature).
+WHITEN_FLOOR = 0.1
 
 
 class Predictor(nn.Module):
@@ -118,6 +123,22 @@ def standardised(targets: torch.Tensor) -> torch.Tensor:
     return centred / (var + STANDARDISE_FLOOR * var.mean() + 1e-12).sqrt()
 
 
+def whitened(targets: torch.Tensor) -> torch.Tensor:
+    """``[B, N, D]`` targets minus each position's mean over the batch, ZCA-whitened over the batch and
+    positions (each direction's variance ``v`` scaled to ``v / (v + WHITEN_FLOOR * mean v)``): every
+    direction of the content counts alike, so the loss cannot be met by its strongest few."""
+    with torch.autocast(targets.device.type, enabled=False):
+        centred = (targets - targets.mean(0, keepdim=True)).double()
+        flat = centred.flatten(0, 1)
+        eigval, eigvec = torch.linalg.eigh(flat.T @ flat / len(flat))
+        eigval = eigval.clamp_min(0)
+        scale = (eigval + WHITEN_FLOOR * eigval.mean() + 1e-30).rsqrt()
+        return (centred @ (eigvec * scale) @ eigvec.T).to(targets.dtype)
+
+
+TARGETS = {"tokens": lambda h: h, "residual": residual, "standardised": standardised, "whitened": whitened}
+
+
 def variance_covariance(features: torch.Tensor) -> torch.Tensor:
     """VICReg's anti-collapse terms (Bardes et al. 2022) on ``[B, F]`` features: a hinge on each
     dimension's std across the batch below 1, plus the squared off-diagonal covariances summed over
@@ -175,7 +196,7 @@ class MaskedPretrainer(nn.Module):
             h = patchify(obs.float() / 255.0, self.encoder.patch_size)
             if self.norm_pix:
                 h = (h - h.mean(-1, keepdim=True)) / (h.var(-1, keepdim=True) + 1e-6).sqrt()
-        return {"residual": residual, "standardised": standardised}.get(self.target, lambda x: x)(h)
+        return TARGETS[self.target](h)
 
     def predict(self, obs: torch.Tensor, context_idx: torch.Tensor, target_idx: torch.Tensor):
         """``(predictions [B*T, M, D_target], context tokens [B, K, D])``: each of the ``T`` target blocks

@@ -7,7 +7,15 @@ import torch
 from helpers import cnn, compose_cfg, played_frames, vit
 
 from jepa_rl.masks import sample_masks
-from jepa_rl.objectives import STANDARDISE_FLOOR, make_pretrainer, patchify, standardised, variance_covariance
+from jepa_rl.objectives import (
+    STANDARDISE_FLOOR,
+    WHITEN_FLOOR,
+    make_pretrainer,
+    patchify,
+    standardised,
+    variance_covariance,
+    whitened,
+)
 from jepa_rl.pretraining import mask_config
 
 
@@ -115,6 +123,31 @@ def test_standardising_scales_each_position_and_feature_by_its_own_spread_above_
     expected = raw / (raw + STANDARDISE_FLOOR * raw.mean())
     assert torch.allclose(standardised(targets).var(0, unbiased=False).flatten(), expected, rtol=1e-3)
     assert expected[1] > 0.7 and expected[2] < 0.01  # residual's one RMS: 0.03 and 3e-6
+
+
+def test_whitening_gives_each_direction_of_the_content_its_own_scale_above_a_floor():
+    gen = torch.Generator().manual_seed(0)
+    rotation = torch.linalg.qr(torch.randn(4, 4, generator=gen))[0]
+    spread = torch.tensor([10.0, 3.0, 1.0, 1e-2])  # a dominant direction, two weaker ones, one near-null
+    layout = 5 * torch.randn(1, 3, 4, generator=gen)  # each position's own mean
+    targets = (torch.randn(2048, 3, 4, generator=gen) * spread) @ rotation + layout
+    out = whitened(targets)
+    assert torch.allclose(out.mean(0), torch.zeros(()), atol=1e-5)
+    flat = out.flatten(0, 1)
+    variances = torch.linalg.eigvalsh(flat.T @ flat / len(flat)).flip(0)
+    raw = spread.square() * (1 + 1 / 2048)  # the samples' spread, closely
+    expected = raw / (raw + WHITEN_FLOOR * raw.mean())
+    assert torch.allclose(variances, expected, rtol=0.1)  # 0.97, 0.77, 0.27 and 4e-5: the weak ones lifted
+    assert torch.allclose(flat.T @ flat / len(flat), (rotation.T * expected) @ rotation, atol=0.05)
+
+
+@pytest.mark.parametrize("objective", ["jepa", "ae"])
+def test_whitened_targets_are_whitened_frames(frames, jepa_settings, jepa_net, objective):
+    model = make_pretrainer(jepa_net, objective, "tokens", jepa_settings)
+    obs = torch.from_numpy(frames[:16])
+    raw = model.targets(obs)
+    model.target = "whitened"
+    assert torch.allclose(model.targets(obs), whitened(raw), atol=1e-5)
 
 
 def test_the_variance_covariance_terms_vanish_only_for_varied_decorrelated_features():
