@@ -58,8 +58,9 @@ OBJECTIVES = ("jepa", "ae")
 # feature: a feature that barely varies at its position (a static wall's) is damped, not blown up to unit scale.
 STANDARDISE_FLOOR = 1e-2
 # A direction's variance floor in ``whitened``, as a share of the mean over the directions: a direction
-# weaker than that is damped, not amplified (the targets are computed in bf16 on CPUs that have it, whose
-# rounding is about 1% of the content's variance per feature).
+# weaker than that is damped, not amplified. The targets are computed in bf16 on CPUs that have it, and
+# its rounding adds about 0.3% of the content's mean variance (a random-init ViT on Breakout): a floor near
+# that would lift rounding noise to the scale of the content.
 WHITEN_FLOOR = 0.1
 
 

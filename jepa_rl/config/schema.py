@@ -95,7 +95,7 @@ class EncoderSchema:
     lr_scale: float = 1.0  # encoder learning rate = ppo.learning_rate * lr_scale
     net: Any = MISSING  # the network (NatureCNNSchema or ViTSchema), built by instantiate
     objective: str | None = None  # jepa | ae: pretrained with it first; null: trained from scratch
-    target: str = "tokens"  # with an objective: tokens | residual | standardised (objectives.py says what each is)
+    target: str = "tokens"  # with an objective: tokens | residual | standardised | whitened (objectives.py)
     horizon: int = 0  # with an objective: targets from the frame this many kept frames later in the game
     weights: str | None = None  # a file of encoder weights (state_dict) to start from instead
 
