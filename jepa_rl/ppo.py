@@ -45,6 +45,11 @@ def check_hyperparameters(h: dict) -> None:
         raise ValueError(f"augment={h['augment']} is not an augmentation; choose one of {', '.join(AUGMENTATIONS)}")
     if rollout % h["num_minibatches"]:
         raise ValueError(f"num_minibatches={h['num_minibatches']} must divide the batch of {rollout} transitions")
+    if h["norm_adv"] and rollout == h["num_minibatches"]:  # the std of one advantage is NaN, and so is the loss
+        raise ValueError(
+            f"num_minibatches={h['num_minibatches']} leaves one transition per minibatch, whose advantage "
+            "norm_adv cannot normalise; use fewer minibatches"
+        )
 
 
 class PPO:
@@ -138,11 +143,7 @@ class PPO:
         pool = ThreadPoolExecutor(len(groups), "rollout", torch.set_num_threads, (share,)) if len(groups) > 1 else None
         try:
             for iteration in range(start_iteration, self.num_iterations):
-                if self.anneal_lr:
-                    frac = 1.0 - iteration / self.num_iterations
-                    for group in optimizer.param_groups:
-                        group["lr"] = frac * group["base_lr"]
-
+                self.set_learning_rate(optimizer, iteration)
                 started = time.perf_counter()
                 next_obs, lives, global_step, last_value = self._rollout(
                     agent, groups, buf, next_obs, lives, global_step, episodes, pool
@@ -172,6 +173,14 @@ class PPO:
             bar.close()
             episodes.close()
         return stats
+
+    def set_learning_rate(self, optimizer: torch.optim.Optimizer, iteration: int) -> None:
+        """Each parameter group's rate for ``iteration``: its ``base_lr`` annealed linearly to 0 over training
+        (``anneal_lr``), as CleanRL's. A pure function of the iteration, so a resumed run needs only ``base_lr``."""
+        if self.anneal_lr:
+            frac = 1.0 - iteration / self.num_iterations
+            for group in optimizer.param_groups:
+                group["lr"] = frac * group["base_lr"]
 
     def _show_progress(self, bar: tqdm, iteration: int, global_step: int, sps: float, ret: float | None) -> None:
         """The progress bar on a terminal; in a batch job (no terminal), a log line per 1% of training."""

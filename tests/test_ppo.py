@@ -1,7 +1,10 @@
-"""PPO: generalised advantage estimation; the logged metrics on real environments (CleanRL's names, the
-annealed rate, the time split); rollouts in overlapped env groups; freed memory kept for the next step."""
+"""PPO: the update rule against hand computation (clipped policy and value losses, entropy bonus, advantage
+normalisation, early stop, gradient clipping); the logged metrics on real environments (CleanRL's names, the
+annealed rate, the time split); rollouts in overlapped env groups; freed memory kept for the next step.
+(Generalised advantage estimation: test_rollout.py.)"""
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -11,17 +14,182 @@ import numpy as np
 import pytest
 import torch
 from helpers import cnn, new_agent, pipeline, ppo, schema_kwargs
+from torch import nn
 
-from jepa_rl.agent import make_optimizer
+from jepa_rl.agent import Agent, make_optimizer
 from jepa_rl.config.resolve import precision
 from jepa_rl.config.schema import NatureCNNSchema
-from jepa_rl.rollout import Rollout
+from jepa_rl.rollout import Batch, Rollout
 from jepa_rl.tracking import Tracker
 
 PRECISION = precision("auto", torch.device("cpu"))  # what ppo.autocast=auto picks here
 
 
-# --- generalised advantage estimation -------------------------------------------------------------
+# --- the update rule, against hand computation ----------------------------------------------------
+
+
+class Given(nn.Module):
+    """An encoder without weights whose features are its input: on it, an agent is its heads alone."""
+
+    def __init__(self, feature_dim: int) -> None:
+        super().__init__()
+        self.feature_dim = feature_dim
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs.float()
+
+
+def uniform_agent() -> Agent:
+    """Two actions, both at log-probability log(1/2) (entropy log 2) whatever the feature ``h`` (one
+    number), and the value ``h``: every term of the loss is then arithmetic on the batch's numbers."""
+    agent = new_agent(Given(1), num_actions=2, kind="linear")
+    with torch.no_grad():
+        agent.heads.actor.weight.zero_(), agent.heads.actor.bias.zero_()
+        agent.heads.critic.weight.fill_(1.0), agent.heads.critic.bias.zero_()
+    return agent
+
+
+def hand_batch(ratios, advantages, new_values=0.0, old_values=0.0, returns=0.0) -> Batch:
+    """Samples of ``uniform_agent`` whose ratio new/old policy is ``ratios`` (old log-prob log(1/2 / ratio)),
+    whose value is ``new_values`` now and was ``old_values`` in the rollout. Scalars apply to every sample."""
+    n = len(ratios)
+
+    def column(x) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=torch.float32).expand(n).clone()
+
+    return Batch(
+        obs=column(new_values)[:, None],  # the features, which are the values
+        actions=torch.zeros(n, dtype=torch.long),
+        logprobs=torch.log(0.5 / column(ratios)),
+        values=column(old_values),
+        advantages=column(advantages),
+        returns=column(returns),
+    )
+
+
+def loss_terms(batch: Batch, mb=None, **hyperparameters) -> dict[str, float]:
+    """``PPO._loss`` of ``uniform_agent`` on the minibatch ``mb`` (default: the whole batch)."""
+    learner = ppo(**hyperparameters)
+    mb = torch.arange(len(batch.actions)) if mb is None else torch.tensor(mb)
+    loss, (pg, v, entropy, _) = learner._loss(uniform_agent(), batch, mb, features=True)
+    return {"loss": loss.item(), "pg": pg.item(), "v": v.item(), "entropy": entropy.item()}
+
+
+@pytest.mark.parametrize(
+    ("ratio", "advantage", "expected"),
+    [
+        # Above 1 + clip (0.2): a positive advantage gains no more than at 1.2, max(-1.5, -1.2) ...
+        (1.5, 1.0, -1.2),
+        # ... a negative one is charged in full, max(1.5, 1.2).
+        (1.5, -1.0, 1.5),
+        # Below 1 - clip: a negative advantage is charged as at 0.8, max(0.5, 0.8) ...
+        (0.5, -1.0, 0.8),
+        # ... a positive one loses in full, max(-0.5, -0.8).
+        (0.5, 1.0, -0.5),
+        # Inside the clip the objective is -advantage * ratio.
+        (1.1, 2.0, -2.2),
+        (0.9, -2.0, 1.8),
+    ],
+)
+def test_policy_loss_is_the_pessimistic_side_of_the_clipped_objective(ratio, advantage, expected):
+    terms = loss_terms(hand_batch([ratio], [advantage]), clip_coef=0.2, norm_adv=False)
+    assert terms["pg"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_value_loss_is_half_the_larger_squared_error_when_clipped_and_the_plain_one_otherwise():
+    # New values 1 and 1, rollout values 0 and 0, returns 0.5 and 1; the clipped value moves at most
+    # clip_coef = 0.2 from the rollout's: 0.2 for both.
+    batch = hand_batch([1.0, 1.0], [0.0, 0.0], new_values=1.0, old_values=0.0, returns=[0.5, 1.0])
+    # Unclipped errors (1 - 0.5)^2 = 0.25 and (1 - 1)^2 = 0; clipped (0.2 - 0.5)^2 = 0.09 and (0.2 - 1)^2 = 0.64.
+    # Clipped loss: 0.5 * mean(max(0.25, 0.09), max(0, 0.64)) = 0.5 * 0.445; plain: 0.5 * mean(0.25, 0).
+    assert loss_terms(batch, clip_coef=0.2, clip_vloss=True)["v"] == pytest.approx(0.2225, rel=1e-5)
+    assert loss_terms(batch, clip_coef=0.2, clip_vloss=False)["v"] == pytest.approx(0.0625, rel=1e-5)
+
+
+def test_loss_subtracts_the_entropy_bonus_and_adds_the_weighted_value_loss():
+    # One sample: ratio 1.5 and advantage 1 give pg = -1.2 (clip 0.2); value 1 for a return of 0.5 gives
+    # v = 0.5 * 0.25 = 0.125 (unclipped); the uniform policy's entropy is log 2.
+    batch = hand_batch([1.5], [1.0], new_values=1.0, returns=0.5)
+    terms = loss_terms(batch, clip_coef=0.2, norm_adv=False, clip_vloss=False, ent_coef=0.1, vf_coef=0.3)
+    assert terms["pg"] == pytest.approx(-1.2) and terms["v"] == pytest.approx(0.125)
+    assert terms["entropy"] == pytest.approx(math.log(2))
+    # -1.2 - 0.1 * log 2 + 0.3 * 0.125 = -1.2318147...
+    assert terms["loss"] == pytest.approx(-1.2 - 0.1 * math.log(2) + 0.3 * 0.125, rel=1e-6)
+
+
+def test_advantages_are_normalised_within_each_minibatch():
+    """Two minibatches whose advantages differ by a factor 10 give the same normalised loss; whole-batch
+    statistics (mean 11) or none would not."""
+    batch = hand_batch([1.1, 0.9, 1.1, 0.9], [1.0, 3.0, 10.0, 30.0])
+    # Advantages (1, 3) -> mean 2, std sqrt(2) (unbiased) -> (-1/sqrt2, 1/sqrt2); (10, 30) alike.
+    # Ratios inside the clip: mean(1.1 / sqrt2, -0.9 / sqrt2) = 0.1 / sqrt2.
+    for mb in ([0, 1], [2, 3]):
+        assert loss_terms(batch, mb, clip_coef=0.2, norm_adv=True)["pg"] == pytest.approx(0.1 / math.sqrt(2), rel=1e-5)
+    # Unnormalised: mean(-1.1, -2.7) = -1.9 and mean(-11, -27) = -19.
+    assert loss_terms(batch, [0, 1], clip_coef=0.2, norm_adv=False)["pg"] == pytest.approx(-1.9, rel=1e-5)
+    assert loss_terms(batch, [2, 3], clip_coef=0.2, norm_adv=False)["pg"] == pytest.approx(-19.0, rel=1e-5)
+
+
+def hand_rollout(ratios, advantages, returns) -> tuple[Rollout, torch.Tensor, torch.Tensor]:
+    """``hand_batch`` (values 0) as a one-env rollout ``[T, 1]`` with its advantages and returns, as
+    ``PPO._update`` takes them."""
+    batch = hand_batch(ratios, advantages, returns=returns)
+    rewards = dones = torch.zeros(len(ratios), 1)
+    column = [x[:, None] for x in (batch.obs, batch.actions, batch.logprobs)]
+    buf = Rollout(*column, rewards, dones, batch.values[:, None])
+    return buf, batch.advantages[:, None], batch.returns[:, None]
+
+
+@pytest.mark.parametrize(("target_kl", "steps"), [(None, 8), (10.0, 8), (0.01, 2)])
+def test_target_kl_stops_the_update_after_the_first_epoch_that_exceeds_it(target_kl, steps):
+    """4 epochs of 2 minibatches: 8 optimizer steps, or the 2 of the first epoch when its KL passes the target."""
+    # The rollout's policy gave its actions 1/3 (ratio 1.5): the approximate KL, (1.5 - 1) - log 1.5 = 0.095,
+    # is over 0.01 from the first minibatch and stays so (a few Adam steps of 1e-3 move little).
+    buf, advantages, returns = hand_rollout([1.5] * 4, [1.0, 2.0, 3.0, 4.0], 1.0)
+    agent = uniform_agent()
+    optimizer = make_optimizer(agent, 1e-3)
+    taken = []
+    optimizer.register_step_post_hook(lambda *_: taken.append(1))
+    learner = ppo(num_envs=1, num_steps=4, total_timesteps=4, num_minibatches=2, update_epochs=4, target_kl=target_kl)
+    learner._update(agent, optimizer, buf, advantages, returns, features=True)
+    assert len(taken) == steps
+
+
+def test_update_clips_the_gradient_to_max_grad_norm():
+    """With SGD at lr 1 a step moves the parameters by the gradient the optimizer was given."""
+    # Returns of 100 for values of 0 (features 0, so only the critic's bias has a gradient): vf_coef * d/db of
+    # 0.5 * (b - 100)^2 at b = 0 is 0.5 * -100 = -50. The advantages (+-1 at ratio 1) cancel on the actor.
+    buf, advantages, returns = hand_rollout([1.0, 1.0], [1.0, -1.0], 100.0)
+
+    def step_length(max_grad_norm: float) -> float:
+        agent = uniform_agent()
+        before = torch.cat([p.detach().flatten().clone() for p in agent.parameters()])
+        hyperparameters = {"num_minibatches": 1, "update_epochs": 1, "max_grad_norm": max_grad_norm}
+        learner = ppo(num_envs=1, num_steps=2, total_timesteps=2, **hyperparameters)
+        optimizer = torch.optim.SGD(agent.parameters(), lr=1.0)
+        learner._update(agent, optimizer, buf, advantages, returns, features=True)
+        return float((torch.cat([p.detach().flatten() for p in agent.parameters()]) - before).norm())
+
+    assert step_length(1e6) == pytest.approx(50.0, rel=1e-5)  # the raw gradient: what clipping has to cut
+    # clip_grad_norm_ scales by max_norm / (norm + 1e-6): the step is max_grad_norm to ~1e-9.
+    assert step_length(1e-3) == pytest.approx(1e-3, rel=1e-5)
+
+
+def test_one_update_makes_actions_with_positive_advantage_likelier_and_negative_ones_rarer():
+    """Two states (one-hot features), the same action in both: better than expected in the first,
+    worse in the second. The configured hyperparameters, Adam at lr 0.01."""
+    agent = new_agent(Given(2), num_actions=3, kind="linear")
+    h = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    actions = torch.tensor([1, 1])
+    with torch.no_grad():  # what the rollout recorded: the current policy's log-probs and values
+        before, _, values = agent.evaluate_features(h, actions)
+    advantages = torch.tensor([1.0, -1.0])
+    buf = Rollout(h[:, None], actions[:, None], before[:, None], torch.zeros(2, 1), torch.zeros(2, 1), values[:, None])
+    learner, optimizer = ppo(num_envs=1, num_steps=2, total_timesteps=2, num_minibatches=1), make_optimizer(agent, 0.01)
+    learner._update(agent, optimizer, buf, advantages[:, None], (advantages + values)[:, None], features=True)
+    with torch.no_grad():
+        after, _, _ = agent.evaluate_features(h, actions)
+    assert after[0] > before[0] + 0.01 and after[1] < before[1] - 0.01
 
 
 # --- learning on real environments ----------------------------------------------------------------

@@ -85,11 +85,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     ppo: PPO = instantiate(cfg.ppo)
     fingerprint = training_fingerprint(cfg)
     perturbation: VisualPerturbation = instantiate(cfg.perturbation)
-    names = dict.fromkeys([*cfg.perturbations, *ev.suite, *ev.snapshot_suite])  # corruptions by name too
-    named = {name: instantiate(suite_config(cfg.perturbations, name)) for name in names}
-    evaluation = EvalSetup(
-        env, ev, named, (seed, EVAL_GAMES, ev.seed_offset), res.device, res.threads, Path(cfg.cache_dir)
-    )
+    evaluation = evaluation_setup(cfg, res)
     logger = asdict(OmegaConf.to_object(cfg.logger))
     logger.update(group=job_group(logger["group"]), tags=[*logger["tags"], *sweep_tags()])
 
@@ -107,11 +103,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     agent = build_agent(net, enc.freeze, plain(cfg.head), envs[0].num_actions, res.ppo_precision, res.device, weights)
     optimizer = make_optimizer(agent, ppo.learning_rate, enc.lr_scale)
     if state:
-        agent.load_state_dict(state["agent"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        agent.autocast = state["agent_autocast"]
-        kept = {k: state[k] for k in ("encoder_weights", "feature_statistics", "snapshots")}
+        kept = restore(state, agent, optimizer)
     else:
         features = standardise_features(agent, source, enc.freeze, weights)
         kept = {"encoder_weights": str(weights) if weights else None, "feature_statistics": features, "snapshots": []}
@@ -158,6 +150,27 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         tracker.summary({"robustness_ratio": results["robustness_ratio"], "train_sps": results["train_sps"]})
         log.info("wrote %s", results_path)
         return results
+
+
+def evaluation_setup(cfg: DictConfig, res: Resolved) -> EvalSetup:
+    """How the job evaluates. The games' emulator seeds derive from the run's seed and ``eval.seed_offset``
+    only: every perturbation, and every condition of a sweep with that seed, plays the same games (paired)."""
+    ev = OmegaConf.to_object(cfg.eval)
+    names = dict.fromkeys([*cfg.perturbations, *ev.suite, *ev.snapshot_suite])  # corruptions by name too
+    named = {name: instantiate(suite_config(cfg.perturbations, name)) for name in names}
+    games = (cfg.seed, EVAL_GAMES, ev.seed_offset)
+    return EvalSetup(res.env(cfg.env), ev, named, games, res.device, res.threads, Path(cfg.cache_dir))
+
+
+def restore(state: dict[str, Any], agent: Agent, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Load a checkpoint's training state: the agent's weights and precision, the optimizer (with each
+    group's base learning rate, which the annealing reads) and torch's generator, which draws the
+    minibatch order and the rollout's action streams. Returns what the job reports but cannot recompute."""
+    agent.load_state_dict(state["agent"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    agent.autocast = state["agent_autocast"]
+    return {k: state[k] for k in ("encoder_weights", "feature_statistics", "snapshots")}
 
 
 def with_snapshots(save, agent: Agent, evaluation: EvalSetup, tracker: Tracker, ppo: PPO, snapshots: list):
