@@ -9,7 +9,7 @@ from helpers import compose_cfg, pipeline
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from jepa_rl.envs import AtariPipeline, env_seeds, make_eval_env, make_train_envs, to_gray84
+from jepa_rl.envs import AtariPipeline, env_seeds, make_env, make_eval_env, make_train_envs, to_gray84
 
 
 def env_settings(overrides: list[str]) -> tuple[dict, DictConfig]:
@@ -54,17 +54,32 @@ def test_clean_eval_observations_equal_training_observations(game):
     evaluation.close()
 
 
-def test_sticky_actions_and_seeds_change_the_game():
-    env, cfg = env_settings(["ppo.num_envs=2"])
-    a, b = train_env(env, cfg, seed=1), train_env(env, cfg, seed=2)
-    a.reset(), b.reset()
-    same = True
-    for _ in range(100):
-        oa, *_ = a.step(np.array([2, 3]))
-        ob, *_ = b.step(np.array([2, 3]))
-        same &= np.array_equal(oa, ob)
-    assert not same
-    a.close(), b.close()
+def built(stage: str, sticky: float, seed: int) -> AtariPipeline:
+    """One Breakout environment with ``sticky`` actions (``env.sticky_actions``), built as ``stage`` builds it:
+    training on the vector emulator, frame collection on the RAM-recording one."""
+    env, cfg = env_settings(["ppo.num_envs=1", f"env.sticky_actions={sticky}"])
+    return train_env(env, cfg, seed) if stage == "training" else make_env(env, 1, seed, num_threads=1, record_ram=True)
+
+
+def played(envs: AtariPipeline, actions: np.ndarray) -> np.ndarray:
+    """The observations of ``actions`` (``[steps, envs]``) played from a reset: ``[steps, envs, 4, 84, 84]``."""
+    envs.reset()
+    return np.stack([envs.step(a)[0] for a in actions])
+
+
+@pytest.mark.parametrize("stage", ["training", "frame collection"])
+def test_sticky_actions_and_seeds_change_the_game(stage):
+    # Random actions: a sticky action repeats the previous one, which changes nothing while the action does not.
+    actions = np.random.default_rng(0).integers(0, 4, (30, 1))
+    still, sticky, other_seed = built(stage, 0.0, seed=1), built(stage, 0.25, seed=1), built(stage, 0.25, seed=2)
+    try:
+        frames, repeated = played(still, actions), played(sticky, actions)
+        assert np.array_equal(played(still, actions), frames)  # a reset with the seed replays its game exactly...
+        assert not np.array_equal(repeated, frames)  # ...which sticky actions change
+        assert not np.array_equal(played(other_seed, actions), repeated)  # and so does the seed
+    finally:
+        for envs in (still, sticky, other_seed):
+            envs.close()
 
 
 def test_training_env_groups_split_the_envs_and_keep_their_seeds():

@@ -93,7 +93,7 @@ def retention_findings(robust: dict[str, Any]) -> list[str]:
         if min(seeds.get(name, 2) for name in pair.split(" > ")) < 2:
             out.append(f"- P(retention of {pair}): not estimated, one of them has retention for a single seed only")
         else:
-            out.append(pair_finding(f"retention of {pair}", est))
+            out.append(pair_finding(pair, est, "retention of "))
     return out
 
 
@@ -229,8 +229,9 @@ def clean_findings(cells: list[Cell], suite: list[str], stats: dict) -> list[str
     return out
 
 
-def pair_finding(pair: str, est: dict[str, Any]) -> str:
-    """One sentence on P(first > second) and whether its 95% interval excludes 0.5."""
+def pair_finding(pair: str, est: dict[str, Any], measure: str = "") -> str:
+    """One sentence on P(first > second) of ``measure`` (raw scores by default, ``"retention of "``) and
+    whether its 95% interval excludes 0.5."""
     lo, hi = est["ci"]
     first, second = pair.split(" > ", 1)
     if lo > 0.5:
@@ -239,7 +240,7 @@ def pair_finding(pair: str, est: dict[str, Any]) -> str:
         verdict = f"{second} scores higher more often than not, and the interval excludes 0.5"
     else:
         verdict = "the interval includes 0.5: no reliable difference"
-    return f"- P({pair}) over all perturbations = {est['p']:.2f} [{lo:.2f}, {hi:.2f}]: {verdict}"
+    return f"- P({measure}{pair}) over all perturbations = {est['p']:.2f} [{lo:.2f}, {hi:.2f}]: {verdict}"
 
 
 def other_games(sweep_dir: Path, cells: list[Cell]) -> list[str]:
