@@ -47,8 +47,7 @@ def check_hyperparameters(h: dict) -> None:
         raise ValueError(f"num_minibatches={h['num_minibatches']} must divide the batch of {rollout} transitions")
     if h["norm_adv"] and rollout == h["num_minibatches"]:  # the std of one advantage is NaN, and so is the loss
         raise ValueError(
-            f"num_minibatches={h['num_minibatches']} leaves one transition per minibatch, whose advantage "
-            "norm_adv cannot normalise; use fewer minibatches"
+            f"num_minibatches={rollout} leaves one transition per minibatch (norm_adv needs 2+); use fewer"
         )
 
 
@@ -131,13 +130,8 @@ class PPO:
         seg_start, seg_step0 = time.perf_counter(), global_step
         stats: dict = {}
         episodes = EpisodeLog(episodes_csv)
-        bar = tqdm(
-            total=self.num_iterations * self.batch_size,
-            initial=global_step,
-            unit="step",
-            disable=not sys.stderr.isatty(),
-            dynamic_ncols=True,
-        )
+        total, terminal = self.num_iterations * self.batch_size, sys.stderr.isatty()
+        bar = tqdm(total=total, initial=global_step, unit="step", disable=not terminal, dynamic_ncols=True)
         # Several groups act and step each in their own thread, with an equal share of the torch threads.
         share = max(1, torch.get_num_threads() // len(groups))
         pool = ThreadPoolExecutor(len(groups), "rollout", torch.set_num_threads, (share,)) if len(groups) > 1 else None

@@ -52,3 +52,12 @@ def test_tv_distance_and_greedy_agreement():
     b = torch.log(torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.2, 0.8]]) + 1e-12)
     tv, same = compare(a, b)
     assert torch.allclose(tv, torch.tensor([0.0, 1.0]), atol=1e-6) and same.tolist() == [1.0, 0.0]
+
+
+def test_tv_distance_and_greedy_agreement_on_partly_different_distributions():
+    # Row 1: |.7-.5| + |.2-.1| + |.1-.4| = .6, TV .3; both argmax 0 (their argmin differ: 2 and 1).
+    # Row 2: |.1-.2| + |.6-.2| + |.3-.6| = .8, TV .4; argmax 1 and 2 (their argmin agree: 0).
+    clean = torch.log(torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]]))
+    perturbed = torch.log(torch.tensor([[0.5, 0.1, 0.4], [0.2, 0.2, 0.6]]))
+    tv, same = compare(clean, perturbed)
+    assert torch.allclose(tv, torch.tensor([0.3, 0.4]), atol=1e-6) and same.tolist() == [1.0, 0.0]

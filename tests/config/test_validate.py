@@ -15,7 +15,7 @@ BAD_VALUES = [
     (["ppo.num_envs=-2"], "ppo.num_envs=-2"),
     (["ppo.total_timesteps=100"], "ppo.total_timesteps=100 is smaller than one rollout"),
     (["ppo.num_minibatches=3"], "ppo.num_minibatches=3 must divide the batch of 512"),
-    (["ppo.num_minibatches=512"], "ppo.num_minibatches=512 leaves one transition per minibatch"),
+    (["ppo.num_minibatches=512"], "ppo.num_minibatches=512 leaves one transition per minibatch (norm_adv needs 2+)"),
     (["ppo.gamma=1.5"], "ppo.gamma=1.5 must be in [0, 1]"),
     (["env_groups=3"], "env_groups=3 must be auto or a positive number that divides ppo.num_envs=4"),
     (["env_groups=0"], "env_groups=0"),

@@ -211,3 +211,30 @@ def test_same_config_and_seed_give_the_same_results(tmp_path):
     a.pop("train_sps"), b.pop("train_sps")  # wall-clock speed is the one thing allowed to differ
     assert a == b
     assert (tmp_path / "a" / "episodes.csv").read_text() == (tmp_path / "b" / "episodes.csv").read_text()
+
+
+def test_conditions_of_one_seed_evaluate_on_the_same_games_and_another_seed_on_others():
+    """A sweep's comparison is paired: whatever the encoder, its head and the perturbation it trained under,
+    the jobs of one seed play the same evaluation games, and all share one random-play protocol."""
+    from helpers import compose_cfg
+
+    from jepa_rl.config.resolve import resolve
+    from jepa_rl.envs import env_seeds
+    from jepa_rl.seeding import TRAIN_GAMES
+    from jepa_rl.stages.train import evaluation_setup
+
+    def evaluation(*overrides):
+        cfg = compose_cfg(["logger=none", *overrides])
+        return evaluation_setup(cfg, resolve(cfg, {}))
+
+    jobs = {
+        "cnn": evaluation("encoder=cnn", "seed=1"),
+        "jepa": evaluation("encoder=jepa", "head=linear", "perturbation=hard", "seed=1"),
+        "seed 2": evaluation("encoder=cnn", "seed=2"),
+    }
+    games = {name: env_seeds(setup.seed, 8).tolist() for name, setup in jobs.items()}
+    assert games["cnn"] == games["jepa"] and not set(games["cnn"]) & set(games["seed 2"])
+    assert not set(games["cnn"]) & set(env_seeds((1, TRAIN_GAMES, 0), 8).tolist())  # never a training game
+    # The random policy's games are measured once per protocol (random_baseline.py): the same for every job.
+    protocols = [(s.cache_dir, s.env, s.ev.episodes, s.ev.num_envs, s.ev.sticky_actions) for s in jobs.values()]
+    assert protocols[0] == protocols[1] == protocols[2]

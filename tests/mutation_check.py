@@ -1,0 +1,443 @@
+"""Mutation check: each listed change to the code that decides the study's conclusions must fail the fast tier.
+
+    python tests/mutation_check.py                 # every mutation (about 15 minutes on 2 cores)
+    python tests/mutation_check.py ppo retention   # those whose name contains one of the words
+    python tests/mutation_check.py --list          # the mutations, without running anything
+
+Each mutation replaces one exact piece of a module (found once, or the check stops) in a copy of the working
+tree, then runs the tests named for it from the fast tier. A mutation they do not kill is run against the
+whole fast tier before it is called a survivor. The baseline (no mutation) must pass first, or nothing is
+measured. Not part of CI: ``docs/testing.md`` says when to run it, and how to run the broader automatic one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 900  # seconds per pytest run: a mutation that loops forever is reported, not waited on
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One deliberate bug: ``before`` (found exactly once in ``path``) becomes ``after``; ``tests`` should fail."""
+
+    name: str
+    path: str
+    before: str
+    after: str
+    tests: tuple[str, ...]
+
+
+PPO, ROLL = "jepa_rl/ppo.py", "jepa_rl/rollout.py"
+EVAL, INV, AGENT_EVAL = "jepa_rl/evaluate.py", "jepa_rl/invariance.py", "jepa_rl/agent_evaluation.py"
+TRAIN, ENVS, CORR = "jepa_rl/stages/train.py", "jepa_rl/envs.py", "jepa_rl/corruptions.py"
+REPORT, ROBUST = "jepa_rl/sweep/report.py", "jepa_rl/sweep/robustness.py"
+T_PPO, T_ROLL = "tests/test_ppo.py", "tests/test_rollout.py"
+T_EVAL, T_INV, T_AGENT_EVAL = "tests/test_evaluate.py", "tests/test_invariance.py", "tests/test_agent_evaluation.py"
+T_TRAIN, T_CORR = "tests/stages/test_train.py", "tests/test_corruptions.py"
+T_REPORT, T_ROBUST = "tests/sweep/test_report.py", "tests/sweep/test_robustness.py"
+
+MUTATIONS = [
+    # PPO's update
+    Mutation(
+        "ppo: clipped policy loss takes the min", PPO, "torch.max(-adv * ratio", "torch.min(-adv * ratio", (T_PPO,)
+    ),
+    Mutation("ppo: entropy bonus sign flipped", PPO, "pg_loss - self.ent_coef", "pg_loss + self.ent_coef", (T_PPO,)),
+    Mutation("ppo: clipped value loss takes the min", PPO, "torch.max(v_err,", "torch.min(v_err,", (T_PPO,)),
+    Mutation(
+        "ppo: clip range's lower side at 1+eps", PPO, "ratio, 1 - self.clip_coef", "ratio, 1 + self.clip_coef", (T_PPO,)
+    ),
+    Mutation("ppo: value clipped around the returns", PPO, "v_clipped = values +", "v_clipped = returns +", (T_PPO,)),
+    Mutation("ppo: advantages not centred", PPO, "adv = (adv - adv.mean()) /", "adv = (adv) /", (T_PPO,)),
+    Mutation(
+        "ppo: log-ratio inverted", PPO, "newlogprob - batch.logprobs[mb]", "batch.logprobs[mb] - newlogprob", (T_PPO,)
+    ),
+    Mutation("ppo: value loss without its 0.5", PPO, "v_loss = 0.5 * v_err.mean()", "v_loss = v_err.mean()", (T_PPO,)),
+    Mutation("ppo: value loss without vf_coef", PPO, "+ v_loss * self.vf_coef", "+ v_loss", (T_PPO,)),
+    Mutation("ppo: target_kl stop inverted", PPO, "approx_kl > self.target_kl", "approx_kl < self.target_kl", (T_PPO,)),
+    Mutation(
+        "ppo: no gradient clipping",
+        PPO,
+        "nn.utils.clip_grad_norm_(agent.parameters(), self.max_grad_norm)",
+        "nn.utils.clip_grad_norm_(agent.parameters(), 1e9)",
+        (T_PPO,),
+    ),
+    Mutation(
+        "ppo: learning rate annealed one iteration early",
+        PPO,
+        "frac = 1.0 - iteration / self.num_iterations",
+        "frac = 1.0 - (iteration + 1) / self.num_iterations",
+        (T_PPO,),
+    ),
+    Mutation(
+        "ppo: policy gradient ascends the wrong way",
+        PPO,
+        "torch.max(-adv * ratio, -adv * clipped)",
+        "torch.max(adv * ratio, adv * clipped)",
+        (T_PPO,),
+    ),
+    Mutation("ppo: value clipping switch inverted", PPO, "if self.clip_vloss:", "if not self.clip_vloss:", (T_PPO,)),
+    Mutation(
+        "ppo: advantages normalised over the whole batch",
+        PPO,
+        "adv = (adv - adv.mean()) / (adv.std() + 1e-8)",
+        "adv = (adv - batch.advantages.mean()) / (batch.advantages.std() + 1e-8)",
+        (T_PPO,),
+    ),
+    Mutation(
+        "ppo: no early stop",
+        PPO,
+        "if self.target_kl is not None and approx_kl > self.target_kl:",
+        "if False:",
+        (T_PPO,),
+    ),
+    Mutation(
+        "ppo: entropy of the policy with the wrong sign",
+        "jepa_rl/agent.py",
+        "entropy = -(logp.exp() * logp).sum(-1)",
+        "entropy = (logp.exp() * logp).sum(-1)",
+        (T_PPO,),
+    ),
+    # GAE
+    Mutation("gae: terminal flag inverted", ROLL, "nonterminal = 1.0 - dones[t]", "nonterminal = dones[t]", (T_ROLL,)),
+    Mutation("gae: lambda dropped", ROLL, "gamma * gae_lambda * nonterminal", "gamma * nonterminal", (T_ROLL,)),
+    Mutation("gae: always bootstraps last_value", ROLL, "next_value = values[t]", "next_value = last_value", (T_ROLL,)),
+    Mutation(
+        "gae: returns are the advantages", ROLL, "advantages, advantages + values", "advantages, advantages", (T_ROLL,)
+    ),
+    # Retention and its gate
+    Mutation(
+        "retention: gate at 10 standard errors", EVAL, "margin = 2 * math.sqrt", "margin = 10 * math.sqrt", (T_EVAL,)
+    ),
+    Mutation(
+        "retention: gate at 1 standard error", EVAL, "margin = 2 * math.sqrt", "margin = 1 * math.sqrt", (T_EVAL,)
+    ),
+    Mutation(
+        "retention: random play's error left out of the gate",
+        EVAL,
+        "standard_error(c) ** 2 + standard_error(r) ** 2",
+        "standard_error(c) ** 2",
+        (T_EVAL,),
+    ),
+    Mutation(
+        "retention: standard error without the square root",
+        EVAL,
+        'r["std"] / math.sqrt(len(r["returns"]))',
+        'r["std"] / len(r["returns"])',
+        (T_EVAL,),
+    ),
+    Mutation(
+        "retention: a game shift measured above the default game's random play",
+        EVAL,
+        '(random_for or {}).get(name, r)["mean"]',
+        'r["mean"]',
+        (T_EVAL,),
+    ),
+    Mutation(
+        "retention: the study's ratio in its place",
+        EVAL,
+        '(res["mean"] - floor[name]) / skill',
+        'res["mean"] / c["mean"]',
+        (T_EVAL,),
+    ),
+    Mutation("retention: the gate admits a tie", EVAL, '["mean"] > margin:', '["mean"] >= margin:', (T_EVAL,)),
+    Mutation(
+        "random play: measured on other games",
+        "jepa_rl/random_baseline.py",
+        "(0, RANDOM_GAMES)",
+        "(1, RANDOM_GAMES)",
+        ("tests/test_random_baseline.py",),
+    ),
+    # Policy invariance
+    Mutation("invariance: TV without its half", INV, "tv = 0.5 * (clean.exp()", "tv = (clean.exp()", (T_INV,)),
+    Mutation("invariance: TV without abs", INV, "perturbed.exp()).abs().sum(-1)", "perturbed.exp()).sum(-1)", (T_INV,)),
+    Mutation(
+        "invariance: agreement inverted",
+        INV,
+        "clean.argmax(-1) == perturbed",
+        "clean.argmax(-1) != perturbed",
+        (T_INV,),
+    ),
+    Mutation(
+        "invariance: states driven by the perturbed policy",
+        INV,
+        "envs.step(choose(logp[0], greedy)",
+        "envs.step(choose(logp[-1], greedy)",
+        (T_INV, T_AGENT_EVAL),
+    ),
+    Mutation(
+        "invariance: agreement on the least likely action",
+        INV,
+        "clean.argmax(-1) == perturbed.argmax(-1)",
+        "clean.argmin(-1) == perturbed.argmin(-1)",
+        (T_INV,),
+    ),
+    # The pairing of evaluation games
+    Mutation(
+        "pairing: seeds depend on the perturbation",
+        AGENT_EVAL,
+        "perturbation, self.seed, ev.sticky_actions",
+        "perturbation, (*self.seed, len(perturbation.name)), ev.sticky_actions",
+        (T_AGENT_EVAL,),
+    ),
+    Mutation(
+        "pairing: invariance states from other games",
+        AGENT_EVAL,
+        "perturbation, self.seed, ev.sticky_actions",
+        "perturbation, self.seed if views is None else (*self.seed, 1), ev.sticky_actions",
+        (T_AGENT_EVAL,),
+    ),
+    Mutation(
+        "pairing: seeds depend on the encoder",
+        TRAIN,
+        "games = (cfg.seed, EVAL_GAMES, ev.seed_offset)",
+        "games = (cfg.seed, EVAL_GAMES, ev.seed_offset, len(cfg.encoder.name))",
+        (T_AGENT_EVAL, T_TRAIN),
+    ),
+    Mutation(
+        "pairing: environments of a group share seeds",
+        ENVS,
+        "spawn_key=(first_env + i,)",
+        "spawn_key=(i,)",
+        ("tests/test_envs.py", T_PPO),
+    ),
+    Mutation(
+        "envs: the vector emulator ignores sticky actions",
+        "jepa_rl/emulators.py",
+        "max_frames,\n        repeat_action_probability=sticky_actions,",
+        "max_frames,\n        repeat_action_probability=0.0,",
+        ("tests/test_envs.py",),
+    ),
+    Mutation(
+        "envs: the RAM emulator ignores sticky actions",
+        "jepa_rl/emulators.py",
+        "frameskip=1,\n            repeat_action_probability=sticky_actions,",
+        "frameskip=1,\n            repeat_action_probability=0.0,",
+        ("tests/test_envs.py",),
+    ),
+    Mutation(
+        "frames: game ids do not name their environment",
+        "jepa_rl/frame_collection.py",
+        "np.arange(n) + n * games",
+        "np.arange(n) + games",
+        ("tests/test_frame_collection.py",),
+    ),
+    Mutation(
+        "frames: a later frame taken from another game",
+        "jepa_rl/frame_collection.py",
+        "same_game = episode[then] == episode[now]",
+        "same_game = episode[then] >= episode[now]",
+        ("tests/test_frame_collection.py",),
+    ),
+    # Resume
+    Mutation("resume: weights not loaded", TRAIN, '    agent.load_state_dict(state["agent"])\n', "", (T_TRAIN,)),
+    Mutation(
+        "resume: optimizer not loaded", TRAIN, '    optimizer.load_state_dict(state["optimizer"])\n', "", (T_TRAIN,)
+    ),
+    Mutation("resume: torch RNG not restored", TRAIN, '    torch.set_rng_state(state["torch_rng"])\n', "", (T_TRAIN,)),
+    Mutation("resume: precision not restored", TRAIN, '    agent.autocast = state["agent_autocast"]\n', "", (T_TRAIN,)),
+    Mutation(
+        "resume: the checkpoint's RNG state taken before a later draw",
+        TRAIN,
+        '"torch_rng": torch.get_rng_state(),',
+        '"torch_rng": (torch.get_rng_state(), torch.rand(1))[0],',
+        (T_TRAIN,),
+    ),
+    # The report's verdicts
+    Mutation(
+        "report: retention ranking reversed",
+        REPORT,
+        'key=lambda kv: -kv[1][p]["mean"]',
+        'key=lambda kv: kv[1][p]["mean"]',
+        (T_REPORT, T_ROBUST),
+    ),
+    Mutation(
+        "report: clean ranking reversed",
+        REPORT,
+        'key=lambda kv: -kv[1][j]["iqm"]',
+        'key=lambda kv: kv[1][j]["iqm"]',
+        (T_REPORT, T_ROBUST),
+    ),
+    Mutation(
+        "report: non-overlap verdict inverted",
+        REPORT,
+        'apart = a[p]["mean_ci"][0] > b[p]["mean_ci"][1]',
+        'apart = a[p]["mean_ci"][0] < b[p]["mean_ci"][1]',
+        (T_REPORT, T_ROBUST),
+    ),
+    Mutation("report: pairwise verdict inverted", REPORT, "    if lo > 0.5:", "    if hi > 0.5:", (T_REPORT, T_ROBUST)),
+    Mutation(
+        "report: near-random threshold at 0.5",
+        REPORT,
+        "env_id, random) < 0.05",
+        "env_id, random) < 0.5",
+        (T_REPORT, T_ROBUST),
+    ),
+    Mutation(
+        "report: near-random warning when any condition is",
+        REPORT,
+        "if all(near_random(",
+        "if any(near_random(",
+        (T_REPORT, T_ROBUST),
+    ),
+    Mutation(
+        "report: the runner-up is the last condition",
+        REPORT,
+        "(second, b) = ranked[0], ranked[1]",
+        "(second, b) = ranked[0], ranked[-1]",
+        (T_REPORT, T_ROBUST),
+    ),
+    Mutation("report: a touching interval excludes 0.5", REPORT, "elif hi < 0.5:", "elif hi <= 0.5:", (T_REPORT,)),
+    Mutation(
+        "report: near-random against the published random score",
+        REPORT,
+        "    random = measured_random(cells)\n\n    def near_random",
+        "    random = None\n\n    def near_random",
+        (T_REPORT,),
+    ),
+    Mutation(
+        "report: matched skill at the best condition's level",
+        ROBUST,
+        "level = min(best.values())",
+        "level = max(best.values())",
+        (T_ROBUST,),
+    ),
+    # The corruption tables
+    Mutation(
+        "corruptions: gaussian severities 2 and 3 swapped",
+        CORR,
+        "(0.08, 0.12, 0.18, 0.26, 0.38)",
+        "(0.08, 0.18, 0.12, 0.26, 0.38)",
+        (T_CORR,),
+    ),
+    Mutation(
+        "corruptions: contrast severities 2 and 3 swapped",
+        CORR,
+        "(0.4, 0.3, 0.2, 0.1, 0.05)",
+        "(0.4, 0.2, 0.3, 0.1, 0.05)",
+        (T_CORR,),
+    ),
+    Mutation("corruptions: shot noise photons", CORR, "(60, 25, 12, 5, 3)", "(60, 25, 12, 6, 3)", (T_CORR,)),
+    Mutation(
+        "corruptions: impulse amount",
+        CORR,
+        "(0.03, 0.06, 0.09, 0.17, 0.27)",
+        "(0.03, 0.06, 0.09, 0.17, 0.2)",
+        (T_CORR,),
+    ),
+    Mutation("corruptions: defocus radius", CORR, "(6, 0.5), (8, 0.5)", "(5, 0.5), (8, 0.5)", (T_CORR,)),
+    Mutation("corruptions: motion sigma", CORR, "(15, 8), (15, 12)", "(15, 8), (15, 10)", (T_CORR,)),
+    Mutation(
+        "corruptions: brightness offset", CORR, "(0.1, 0.2, 0.3, 0.4, 0.5)", "(0.1, 0.2, 0.3, 0.4, 0.6)", (T_CORR,)
+    ),
+    Mutation(
+        "corruptions: pixelate scale", CORR, "(0.6, 0.5, 0.4, 0.3, 0.25)", "(0.6, 0.5, 0.45, 0.3, 0.25)", (T_CORR,)
+    ),
+    Mutation("corruptions: JPEG quality", CORR, "(25, 18, 15, 10, 7)", "(25, 18, 15, 12, 7)", (T_CORR,)),
+    Mutation("corruptions: severity off by one", CORR, "_GAUSSIAN[s - 1]", "_GAUSSIAN[min(s, 4)]", (T_CORR,)),
+]
+
+FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
+
+
+def copy_tree(dest: Path) -> None:
+    """The working tree as git sees it (tracked and untracked files, not the ignored ones) copied to ``dest``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+
+
+def mutate(tree: Path, m: Mutation) -> None:
+    """Apply ``m`` in ``tree``; the piece must occur exactly once, and the result must compile."""
+    path = tree / m.path
+    text = path.read_text()
+    if text.count(m.before) != 1:
+        sys.exit(f"error: '{m.before}' occurs {text.count(m.before)} times in {m.path}, not once; update the mutation")
+    mutated = text.replace(m.before, m.after)
+    compile(mutated, m.path, "exec")
+    path.write_text(mutated)
+
+
+def pytest(tree: Path, args: list[str]) -> tuple[str, list[str], float]:
+    """Fast-tier pytest ``args`` in ``tree``, whose ``jepa_rl`` comes first on the path: (outcome, failed, seconds)."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    command = [sys.executable, "-m", "pytest", "-m", "not slow", "-q", "-p", "no:cacheprovider", "-rfE", *args]
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return "timeout", [], time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    outcome = {0: "passed", 1: "failed"}.get(done.returncode, f"error (pytest exit {done.returncode})")
+    if outcome.startswith("error"):
+        print(done.stdout[-2000:], done.stderr[-2000:], sep="\n", file=sys.stderr)
+    return outcome, sorted(set(FAILED.findall(done.stdout))), seconds
+
+
+def run_one(m: Mutation) -> tuple[str, list[str], float]:
+    """Outcome of ``m``: killed by its named tests, else by the whole fast tier, else survived."""
+    with tempfile.TemporaryDirectory(prefix="mutant-") as tmp:
+        tree = Path(tmp)
+        copy_tree(tree)
+        mutate(tree, m)
+        outcome, failed, seconds = pytest(tree, ["-n", "0", *m.tests])
+        if outcome == "passed":  # not by the tests named for it: by anything in the fast tier?
+            outcome, failed, more = pytest(tree, ["--maxfail=1"])
+            seconds += more
+    return (
+        ("killed" if outcome in ("failed", "timeout") else "SURVIVED" if outcome == "passed" else outcome),
+        failed,
+        seconds,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("words", nargs="*", help="run only the mutations whose name contains one of these")
+    parser.add_argument("--list", action="store_true", help="print the mutations and exit")
+    args = parser.parse_args()
+    chosen = [m for m in MUTATIONS if not args.words or any(w in m.name for w in args.words)]
+    if not chosen:
+        sys.exit(f"error: no mutation's name contains {args.words}; see --list")
+    if args.list:
+        for m in chosen:
+            print(f"{m.name}: {m.path}: {m.before!r} -> {m.after!r}")
+        return
+    with tempfile.TemporaryDirectory(prefix="unmutated-") as tmp:
+        copy_tree(Path(tmp))
+        tests = sorted({t for m in chosen for t in m.tests})
+        outcome, failed, seconds = pytest(Path(tmp), ["-n", "0", *tests])
+        if outcome != "passed":
+            sys.exit(
+                f"error: the unmutated tests do not pass ({outcome}: {failed}); fix them before checking mutations"
+            )
+        print(f"baseline: {len(tests)} test files pass unmutated in {seconds:.0f} s", flush=True)
+    print("| mutation | module | outcome | killed by | seconds |\n|---|---|---|---|---|", flush=True)
+    survivors = 0
+    for m in chosen:
+        outcome, failed, seconds = run_one(m)
+        survivors += outcome != "killed"
+        shown = ", ".join(f"`{t}`" for t in failed[:3]) + (f" (+{len(failed) - 3})" if len(failed) > 3 else "")
+        print(f"| {m.name} | `{m.path}` | {outcome} | {shown or '-'} | {seconds:.0f} |", flush=True)
+    print(f"\n{len(chosen) - survivors} of {len(chosen)} mutations killed")
+    sys.exit(1 if survivors else 0)
+
+
+if __name__ == "__main__":
+    main()
