@@ -177,8 +177,12 @@ def test_update_clips_the_gradient_to_max_grad_norm():
 
 def test_one_update_makes_actions_with_positive_advantage_likelier_and_negative_ones_rarer():
     """Two states (one-hot features), the same action in both: better than expected in the first,
-    worse in the second. The configured hyperparameters, Adam at lr 0.01."""
+    worse in the second. The configured hyperparameters, Adam at lr 0.01. The actor starts uniform, so the
+    two states' pulls on the shared bias cancel exactly: from a random start Adam, which steps each weight
+    by about lr whatever its gradient's size, can move that bias by their tiny sum's sign and hide the fall."""
     agent = new_agent(Given(2), num_actions=3, kind="linear")
+    with torch.no_grad():
+        agent.heads.actor.weight.zero_(), agent.heads.actor.bias.zero_()
     h = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     actions = torch.tensor([1, 1])
     with torch.no_grad():  # what the rollout recorded: the current policy's log-probs and values
