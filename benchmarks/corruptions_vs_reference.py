@@ -1,4 +1,4 @@
-"""Check ``jepa_rl.corruptions`` against the reference implementation (the ``imagecorruptions`` package).
+"""Check ``jepa_rl.envs.corruptions`` against the reference implementation (the ``imagecorruptions`` package).
 
 Not part of the test suite: the reference needs ``imagecorruptions`` (and its scikit-image, SciPy,
 opencv-python and a setuptools that still ships ``pkg_resources``), which this project does not depend
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jepa_rl.corruptions import FAMILIES, corrupt
+from jepa_rl.envs.corruptions import FAMILIES, corrupt
 
 ANGLE = 20.0
 

@@ -13,14 +13,14 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from jepa_rl import preemption
-from jepa_rl.checkpoint import CheckpointError
 from jepa_rl.config import ConfigError
 from jepa_rl.config.command_line import check_writable
+from jepa_rl.config.hydra_runtime import launcher_settings, output_dir, record_failure
 from jepa_rl.config.resolve import resolve
 from jepa_rl.config.validate import build_perturbations, check_job, settings
-from jepa_rl.hydra_runtime import launcher_settings, output_dir, record_failure
-from jepa_rl.memory import retain_freed_memory
+from jepa_rl.runtime import preemption
+from jepa_rl.runtime.checkpoint import CheckpointError
+from jepa_rl.runtime.malloc import retain_freed_memory
 from jepa_rl.stages import check_stage, run_stage
 
 

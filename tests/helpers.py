@@ -24,12 +24,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import jepa_rl.config  # noqa: F401  (registers the config schemas, as launch.py does)
-from jepa_rl.agent import Agent
 from jepa_rl.config.schema import AtariEnvSchema, NatureCNNSchema, PPOSchema, PretrainSchema, ViTSchema
-from jepa_rl.encoders import NatureCNN, ViTEncoder
-from jepa_rl.envs import AtariPipeline
-from jepa_rl.heads import PolicyHeads
-from jepa_rl.ppo import PPO
+from jepa_rl.envs.pipeline import AtariPipeline
+from jepa_rl.models.agent import Agent
+from jepa_rl.models.encoders import NatureCNN, ViTEncoder
+from jepa_rl.models.heads import PolicyHeads
+from jepa_rl.rl.ppo import PPO
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -128,7 +128,7 @@ HEAD = {"kind": "trunk", "width": 512}  # the head group's default, as build_age
 def save_agent_checkpoint(agent: Agent, path: Path, net: dict) -> Path:
     """``agent`` (on the CNN ``net``, with the default trunk) in a checkpoint with what loading it needs,
     as the train stage writes one (``agent_from_checkpoint``)."""
-    from jepa_rl.checkpoint import save_checkpoint
+    from jepa_rl.runtime.checkpoint import save_checkpoint
 
     config = {"encoder": {"net": net}, "head": HEAD, "ppo": {"autocast": "none"}}
     save_checkpoint({"agent": agent.state_dict(), "config": config, "num_actions": agent.num_actions}, path)
@@ -220,7 +220,7 @@ def encoded(labels: np.ndarray, dim: int = 64, noise: float = 0.5, seed: int = 0
 
 def played_frames(num_frames: int) -> np.ndarray:
     """Frame stacks of random Breakout play (4 envs, every second step), as frame collection keeps them."""
-    from jepa_rl.frame_collection import collect
+    from jepa_rl.pretrain.frame_sets import collect
 
     envs = pipeline("breakout", 4, 0, record_ram=True, num_threads=1)
     try:

@@ -38,13 +38,17 @@ class Mutation:
     tests: tuple[str, ...]
 
 
-PPO, ROLL = "jepa_rl/ppo.py", "jepa_rl/rollout.py"
-EVAL, INV, AGENT_EVAL = "jepa_rl/evaluate.py", "jepa_rl/invariance.py", "jepa_rl/agent_evaluation.py"
-TRAIN, ENVS, CORR = "jepa_rl/stages/train.py", "jepa_rl/envs.py", "jepa_rl/corruptions.py"
+PPO, ROLL = "jepa_rl/rl/ppo.py", "jepa_rl/rl/rollout.py"
+EVAL, INV, AGENT_EVAL = "jepa_rl/evaluation/games.py", "jepa_rl/evaluation/invariance.py", "jepa_rl/evaluation/suite.py"
+TRAIN, ENVS, CORR = "jepa_rl/stages/train.py", "jepa_rl/envs/pipeline.py", "jepa_rl/envs/corruptions.py"
 REPORT, ROBUST = "jepa_rl/sweep/report.py", "jepa_rl/sweep/robustness.py"
-T_PPO, T_ROLL = "tests/test_ppo.py", "tests/test_rollout.py"
-T_EVAL, T_INV, T_AGENT_EVAL = "tests/test_evaluate.py", "tests/test_invariance.py", "tests/test_agent_evaluation.py"
-T_TRAIN, T_CORR = "tests/stages/test_train.py", "tests/test_corruptions.py"
+T_PPO, T_ROLL = "tests/rl/test_ppo.py", "tests/rl/test_rollout.py"
+T_EVAL, T_INV, T_AGENT_EVAL = (
+    "tests/evaluation/test_games.py",
+    "tests/evaluation/test_invariance.py",
+    "tests/evaluation/test_suite.py",
+)
+T_TRAIN, T_CORR = "tests/stages/test_train.py", "tests/envs/test_corruptions.py"
 T_REPORT, T_ROBUST = "tests/sweep/test_report.py", "tests/sweep/test_robustness.py"
 
 MUTATIONS = [
@@ -103,7 +107,7 @@ MUTATIONS = [
     ),
     Mutation(
         "ppo: entropy of the policy with the wrong sign",
-        "jepa_rl/agent.py",
+        "jepa_rl/models/agent.py",
         "entropy = -(logp.exp() * logp).sum(-1)",
         "entropy = (logp.exp() * logp).sum(-1)",
         (T_PPO,),
@@ -153,10 +157,10 @@ MUTATIONS = [
     Mutation("retention: the gate admits a tie", EVAL, '["mean"] > margin:', '["mean"] >= margin:', (T_EVAL,)),
     Mutation(
         "random play: measured on other games",
-        "jepa_rl/random_baseline.py",
+        "jepa_rl/evaluation/random_play.py",
         "(0, RANDOM_GAMES)",
         "(1, RANDOM_GAMES)",
-        ("tests/test_random_baseline.py",),
+        ("tests/evaluation/test_random_play.py",),
     ),
     # Policy invariance
     Mutation("invariance: TV without its half", INV, "tv = 0.5 * (clean.exp()", "tv = (clean.exp()", (T_INV,)),
@@ -209,35 +213,35 @@ MUTATIONS = [
         ENVS,
         "spawn_key=(first_env + i,)",
         "spawn_key=(i,)",
-        ("tests/test_envs.py", T_PPO),
+        ("tests/envs/test_pipeline.py", T_PPO),
     ),
     Mutation(
         "envs: the vector emulator ignores sticky actions",
-        "jepa_rl/emulators.py",
+        "jepa_rl/envs/emulators.py",
         "max_frames,\n        repeat_action_probability=sticky_actions,",
         "max_frames,\n        repeat_action_probability=0.0,",
-        ("tests/test_envs.py",),
+        ("tests/envs/test_pipeline.py",),
     ),
     Mutation(
         "envs: the RAM emulator ignores sticky actions",
-        "jepa_rl/emulators.py",
+        "jepa_rl/envs/emulators.py",
         "frameskip=1,\n            repeat_action_probability=sticky_actions,",
         "frameskip=1,\n            repeat_action_probability=0.0,",
-        ("tests/test_envs.py",),
+        ("tests/envs/test_pipeline.py",),
     ),
     Mutation(
         "frames: game ids do not name their environment",
-        "jepa_rl/frame_collection.py",
+        "jepa_rl/pretrain/frame_sets.py",
         "np.arange(n) + n * games",
         "np.arange(n) + games",
-        ("tests/test_frame_collection.py",),
+        ("tests/pretrain/test_frame_sets.py",),
     ),
     Mutation(
         "frames: a later frame taken from another game",
-        "jepa_rl/frame_collection.py",
+        "jepa_rl/pretrain/frame_sets.py",
         "same_game = episode[then] == episode[now]",
         "same_game = episode[then] >= episode[now]",
-        ("tests/test_frame_collection.py",),
+        ("tests/pretrain/test_frame_sets.py",),
     ),
     # Resume
     Mutation("resume: weights not loaded", TRAIN, '    agent.load_state_dict(state["agent"])\n', "", (T_TRAIN,)),

@@ -10,10 +10,10 @@ import pytest
 import torch
 from helpers import HEAD, TINY, TINY_PRETRAIN, compose_cfg, launch, pipeline, pretrain_settings
 
-from jepa_rl.agent import build_agent
-from jepa_rl.objectives import make_pretrainer
-from jepa_rl.perturbations import VisualPerturbation
-from jepa_rl.pretraining import make_adamw, mask_config, train_step
+from jepa_rl.envs.perturbations import VisualPerturbation
+from jepa_rl.models.agent import build_agent
+from jepa_rl.pretrain.loop import make_adamw, mask_config, train_step
+from jepa_rl.pretrain.objectives import make_pretrainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")

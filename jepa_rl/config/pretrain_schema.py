@@ -8,8 +8,8 @@ from pathlib import Path
 
 from omegaconf import II
 
-from jepa_rl.config.checks import _positive, _require
-from jepa_rl.probe_inputs import PROBE_INPUTS
+from jepa_rl.probes.inputs import PROBE_INPUTS
+from jepa_rl.ranges import _positive, _require
 
 
 @dataclass

@@ -16,10 +16,10 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
 
-from jepa_rl.config.checks import _positive, _require
+from jepa_rl.config.hydra_runtime import short_dirname
 from jepa_rl.config.pretrain_schema import FramesSchema, MasksSchema, PredictorSchema, PretrainSchema, ProbeSchema
-from jepa_rl.corruptions import FAMILIES
-from jepa_rl.hydra_runtime import short_dirname
+from jepa_rl.envs.corruptions import FAMILIES
+from jepa_rl.ranges import _positive, _require
 
 __all__ = ["FramesSchema", "MasksSchema", "PredictorSchema", "PretrainSchema", "ProbeSchema"]
 
@@ -29,9 +29,9 @@ STUDY_SUITE = ("clean", "color_jitter", "noise", "mild", "hard")  # the seed stu
 
 @dataclass
 class AtariEnvSchema:
-    """``env``: the game and the shared observation pipeline (``jepa_rl.envs``)."""
+    """``env``: the game and the shared observation pipeline (``jepa_rl.envs.pipeline``)."""
 
-    _target_: str = "jepa_rl.envs.AtariPipeline"
+    _target_: str = "jepa_rl.envs.pipeline.AtariPipeline"
     name: str = MISSING  # short name used in paths and W&B groups
     env_id: str = MISSING  # gymnasium id of the game, reported in results.json
     game: str = MISSING  # ale-py ROM name (snake_case)
@@ -48,15 +48,15 @@ class AtariEnvSchema:
 class PerturbationSchema:
     """``perturbation`` and each ``perturbations.<name>``: colour jitter per game, noise per frame."""
 
-    _target_: str = "jepa_rl.perturbations.VisualPerturbation"
+    _target_: str = "jepa_rl.envs.perturbations.VisualPerturbation"
     name: str = MISSING  # the name eval.suite and reports use
     hue: float = 0.0  # hue shift, fraction of the hue circle, U(-hue, hue)
     saturation: float = 0.0  # saturation factor U(1 - s, 1 + s)
     brightness: float = 0.0  # value offset U(-b, b) * 255
     noise_std: float = 0.0  # Gaussian noise std in 0-255 units, per pixel and channel
-    corruption: str | None = None  # an ImageNet-C family of jepa_rl/corruptions.py, applied last (null: none)
+    corruption: str | None = None  # an ImageNet-C family of jepa_rl/envs/corruptions.py, applied last (null: none)
     severity: int = 0  # the corruption's severity, 1-5
-    recolour: str | None = None  # a recolouring of the game's objects by RAM writes (jepa_rl/game_shifts.py)
+    recolour: str | None = None  # a recolouring of the game's objects by RAM writes (jepa_rl/envs/game_shifts.py)
     mode: int | None = None  # another mode of the game (null: ALE's default)
     difficulty: int | None = None  # another difficulty of the game (null: ALE's default)
 
@@ -65,7 +65,7 @@ class PerturbationSchema:
 class NatureCNNSchema:
     """``encoder.net`` of the Nature-CNN's convolutions (its 3136 -> 512 layer is the ``head`` trunk)."""
 
-    _target_: str = "jepa_rl.encoders.NatureCNN"
+    _target_: str = "jepa_rl.models.encoders.NatureCNN"
     in_channels: int = II("env.frame_stack")  # stacked frames in
 
 
@@ -73,7 +73,7 @@ class NatureCNNSchema:
 class ViTSchema:
     """``encoder.net`` of the ViT-Tiny (the study's architecture)."""
 
-    _target_: str = "jepa_rl.encoders.ViTEncoder"
+    _target_: str = "jepa_rl.models.encoders.ViTEncoder"
     in_channels: int = II("env.frame_stack")  # stacked frames in
     image_size: int = 84  # observation height and width
     patch_size: int = 12  # 7x7 tokens
@@ -115,7 +115,7 @@ class HeadSchema:
 class PPOSchema:
     """``ppo``: CleanRL ppo_atari's hyperparameters, under its names."""
 
-    _target_: str = "jepa_rl.ppo.PPO"
+    _target_: str = "jepa_rl.rl.ppo.PPO"
     total_timesteps: int = 10_000_000  # agent steps of training
     num_envs: int = 8  # parallel environments
     num_steps: int = 128  # steps per environment per rollout

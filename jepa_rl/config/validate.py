@@ -17,17 +17,17 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from jepa_rl import game_shifts
-from jepa_rl.agent import Agent, agent_from_checkpoint, build_encoder, make_optimizer
-from jepa_rl.checkpoint import CheckpointError
 from jepa_rl.config import ConfigError
 from jepa_rl.config.schema import STAGES
-from jepa_rl.envs import make_env
-from jepa_rl.heads import PolicyHeads
-from jepa_rl.masks import sample_masks
-from jepa_rl.objectives import make_pretrainer
-from jepa_rl.perturbations import suite_config
-from jepa_rl.pretraining import mask_config
+from jepa_rl.envs import game_shifts
+from jepa_rl.envs.perturbations import suite_config
+from jepa_rl.envs.pipeline import make_env
+from jepa_rl.models.agent import Agent, agent_from_checkpoint, build_encoder, make_optimizer
+from jepa_rl.models.heads import PolicyHeads
+from jepa_rl.pretrain.loop import mask_config
+from jepa_rl.pretrain.masks import sample_masks
+from jepa_rl.pretrain.objectives import make_pretrainer
+from jepa_rl.runtime.checkpoint import CheckpointError
 
 T = TypeVar("T")
 

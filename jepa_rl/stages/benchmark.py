@@ -33,21 +33,21 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from jepa_rl.agent import build_agent, make_optimizer
-from jepa_rl.benchmark_table import report_lines
+from jepa_rl.benchmark.step_profile import PHASES, acting_step_seconds
+from jepa_rl.benchmark.table import report_lines
 from jepa_rl.config import ConfigError
 from jepa_rl.config.resolve import Resolved, env_groups, native_bf16
 from jepa_rl.config.schema import BenchmarkSchema, PretrainSchema
 from jepa_rl.config.validate import build_encoder_of, settings
-from jepa_rl.envs import make_env, make_train_envs
-from jepa_rl.memory import retain_freed_memory
-from jepa_rl.objectives import make_pretrainer
-from jepa_rl.perturbations import VisualPerturbation, suite_config
-from jepa_rl.pretraining import make_adamw, mask_config, train_step
+from jepa_rl.envs.perturbations import VisualPerturbation, suite_config
+from jepa_rl.envs.pipeline import make_env, make_train_envs
+from jepa_rl.models.agent import build_agent, make_optimizer
+from jepa_rl.pretrain.loop import make_adamw, mask_config, train_step
+from jepa_rl.pretrain.objectives import make_pretrainer
+from jepa_rl.runtime.malloc import retain_freed_memory
+from jepa_rl.runtime.tracking import Tracker
 from jepa_rl.stages import train
 from jepa_rl.stages.resume import plain
-from jepa_rl.step_profile import PHASES, acting_step_seconds
-from jepa_rl.tracking import Tracker
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from jepa_rl.checkpoint import CheckpointError, load_checkpoint
-from jepa_rl.perturbations import suite_config
+from jepa_rl.envs.perturbations import suite_config
+from jepa_rl.runtime.checkpoint import CheckpointError, load_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -15,21 +15,22 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from jepa_rl import preemption
-from jepa_rl.agent import Agent, build_agent, make_optimizer
-from jepa_rl.agent_evaluation import EvalSetup, final_evaluation, pixel_perturbations, snapshot
-from jepa_rl.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from jepa_rl.config.hydra_runtime import job_group, sweep_tags
 from jepa_rl.config.resolve import Resolved
 from jepa_rl.config.validate import build, build_agent_of, build_pipeline, require, settings
-from jepa_rl.encoder_cache import EncoderSource, encoder_source
-from jepa_rl.envs import make_train_envs
-from jepa_rl.feature_norm import FeatureNorm
-from jepa_rl.files import write_json
-from jepa_rl.heads import trained_parameters
-from jepa_rl.hydra_runtime import job_group, sweep_tags
-from jepa_rl.perturbations import VisualPerturbation, suite_config
-from jepa_rl.ppo import PPO
-from jepa_rl.seeding import EVAL_GAMES, TRAIN_GAMES, seed_everything
+from jepa_rl.envs.perturbations import VisualPerturbation, suite_config
+from jepa_rl.envs.pipeline import make_train_envs
+from jepa_rl.evaluation.suite import EvalSetup, final_evaluation, pixel_perturbations, snapshot
+from jepa_rl.models.agent import Agent, build_agent, make_optimizer
+from jepa_rl.models.feature_standardisation import FeatureNorm
+from jepa_rl.models.heads import trained_parameters
+from jepa_rl.pretrain.encoder_cache import EncoderSource, encoder_source
+from jepa_rl.rl.ppo import PPO
+from jepa_rl.runtime import preemption
+from jepa_rl.runtime.atomic_json import write_json
+from jepa_rl.runtime.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from jepa_rl.runtime.seeding import EVAL_GAMES, TRAIN_GAMES, seed_everything
+from jepa_rl.runtime.tracking import Tracker, stable_run_id, tracker_session
 from jepa_rl.stages.resume import (
     finished_results,
     keep_rows_until,
@@ -38,7 +39,6 @@ from jepa_rl.stages.resume import (
     resume_state,
     training_fingerprint,
 )
-from jepa_rl.tracking import Tracker, stable_run_id, tracker_session
 
 log = logging.getLogger(__name__)
 

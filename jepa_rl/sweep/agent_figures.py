@@ -15,10 +15,10 @@ from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from jepa_rl.agent import Agent, agent_from_checkpoint  # noqa: E402
-from jepa_rl.checkpoint import CHECKPOINT_NAME  # noqa: E402
-from jepa_rl.envs import make_env  # noqa: E402
-from jepa_rl.perturbations import suite_config  # noqa: E402
+from jepa_rl.envs.perturbations import suite_config  # noqa: E402
+from jepa_rl.envs.pipeline import make_env  # noqa: E402
+from jepa_rl.models.agent import Agent, agent_from_checkpoint  # noqa: E402
+from jepa_rl.runtime.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from jepa_rl.sweep.cells import Cell  # noqa: E402
 
 

@@ -60,7 +60,7 @@ def log_summary_run(config: DictConfig, sweep_dir: Path, summary: dict[str, Any]
     """One W&B run for the whole sweep (job type ``summary``): the per-cell table, statistics and plots."""
     from omegaconf import OmegaConf
 
-    from jepa_rl.tracking import stable_run_id, tracker_session
+    from jepa_rl.runtime.tracking import stable_run_id, tracker_session
 
     logger = OmegaConf.to_container(config.logger, resolve=True)
     sid = "/".join(sweep_dir.parts[-2:])

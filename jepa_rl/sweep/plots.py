@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from jepa_rl.perturbations import suite_config  # noqa: E402
+from jepa_rl.envs.perturbations import suite_config  # noqa: E402
 from jepa_rl.sweep.cells import Cell  # noqa: E402
 from jepa_rl.sweep.robustness import measured_invariance, snapshot_points
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from jepa_rl import game_shifts
+from jepa_rl.envs import game_shifts
 from jepa_rl.sweep.cells import NOT_A_PROBLEM, Cell, measured_random, robustness_ratios
 from jepa_rl.sweep.games import across_games_section
 from jepa_rl.sweep.robustness import corruption_error_lines

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from jepa_rl.corruptions import parse_name
+from jepa_rl.envs.corruptions import parse_name
 from jepa_rl.sweep.cells import MEASURED_INVARIANCE, Cell
 from jepa_rl.sweep.statistics import interval_estimates, probability_of_improvement
 

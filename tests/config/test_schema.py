@@ -9,10 +9,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from jepa_rl.config.schema import PPOSchema, PretrainSchema
-from jepa_rl.encoders import NatureCNN, ViTEncoder
-from jepa_rl.envs import AtariPipeline
+from jepa_rl.envs.pipeline import AtariPipeline
 from jepa_rl.job import validate
-from jepa_rl.ppo import PPO
+from jepa_rl.models.encoders import NatureCNN, ViTEncoder
+from jepa_rl.rl.ppo import PPO
 
 GROUP_OPTIONS = [
     (group, path.stem)

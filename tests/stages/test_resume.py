@@ -5,7 +5,7 @@ import json
 import pytest
 from helpers import compose_cfg
 
-from jepa_rl.checkpoint import CheckpointError, save_checkpoint
+from jepa_rl.runtime.checkpoint import CheckpointError, save_checkpoint
 from jepa_rl.stages.resume import (
     finished_results,
     first_difference,

@@ -9,13 +9,13 @@ import pytest
 import torch
 from helpers import TINY, TINY_PRETRAIN, launch, ppo
 
-from jepa_rl.agent import build_agent, make_optimizer
-from jepa_rl.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
-from jepa_rl.hydra_runtime import short_dirname
-from jepa_rl.rollout import Rollout
+from jepa_rl.config.hydra_runtime import short_dirname
+from jepa_rl.models.agent import build_agent, make_optimizer
+from jepa_rl.rl.rollout import Rollout
+from jepa_rl.runtime.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from jepa_rl.runtime.tracking import Tracker
+from jepa_rl.runtime.wandb_history import records
 from jepa_rl.stages.train import checkpointer, restore
-from jepa_rl.tracking import Tracker
-from jepa_rl.wandb_files import records
 
 SUITE = ["clean", "color_jitter", "noise", "mild", "hard"]
 
@@ -94,7 +94,7 @@ def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path):
 
 # --- resuming from a checkpoint, in-process ---------------------------------------------------------
 
-CNN = {"_target_": "jepa_rl.encoders.NatureCNN", "in_channels": 4}  # encoder=cnn's net, as build_agent takes it
+CNN = {"_target_": "jepa_rl.models.encoders.NatureCNN", "in_channels": 4}  # encoder=cnn's net, as build_agent takes it
 
 
 def agent_and_optimizer():
@@ -219,8 +219,8 @@ def test_conditions_of_one_seed_evaluate_on_the_same_games_and_another_seed_on_o
     from helpers import compose_cfg
 
     from jepa_rl.config.resolve import resolve
-    from jepa_rl.envs import env_seeds
-    from jepa_rl.seeding import TRAIN_GAMES
+    from jepa_rl.envs.pipeline import env_seeds
+    from jepa_rl.runtime.seeding import TRAIN_GAMES
     from jepa_rl.stages.train import evaluation_setup
 
     def evaluation(*overrides):
@@ -235,6 +235,6 @@ def test_conditions_of_one_seed_evaluate_on_the_same_games_and_another_seed_on_o
     games = {name: env_seeds(setup.seed, 8).tolist() for name, setup in jobs.items()}
     assert games["cnn"] == games["jepa"] and not set(games["cnn"]) & set(games["seed 2"])
     assert not set(games["cnn"]) & set(env_seeds((1, TRAIN_GAMES, 0), 8).tolist())  # never a training game
-    # The random policy's games are measured once per protocol (random_baseline.py): the same for every job.
+    # The random policy's games are measured once per protocol (evaluation/random_play.py): the same for every job.
     protocols = [(s.cache_dir, s.env, s.ev.episodes, s.ev.num_envs, s.ev.sticky_actions) for s in jobs.values()]
     assert protocols[0] == protocols[1] == protocols[2]

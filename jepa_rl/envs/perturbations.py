@@ -1,0 +1,200 @@
+"""Visual perturbations applied to full-resolution RGB frames, before grayscale.
+
+One parameterised transform covers the study's five conditions:
+
+==============  =====  ==========  ==========  =========
+name            hue    saturation  brightness  noise_std
+==============  =====  ==========  ==========  =========
+clean           0      0           0           0
+color_jitter    0.2    0.3         0.2         0
+noise           0      0           0           10
+mild            0.2    0.3         0.2         10
+hard            0.4    0.5         0.4         25
+==============  =====  ==========  ==========  =========
+
+Colour jitter (sampled once per episode, per environment), in OpenCV's HSV space:
+
+- ``hue``: shift of the hue circle by a fraction drawn from ``U(-hue, hue)``;
+- ``saturation``: saturation multiplied by a factor from ``U(1 - s, 1 + s)``;
+- ``brightness``: value channel offset by ``U(-b, b) * 255`` (the study's additive
+  brightness, not torchvision's multiplicative one).
+
+Gaussian noise is drawn independently for every pixel and channel of every frame,
+with ``noise_std`` in 0-255 intensity units, then rounded and clipped to uint8.
+
+Note that the agent sees the frame after grayscale conversion and the 84x84 area
+resize, which average several noisy values: the noise the network sees is weaker
+than ``noise_std`` (about a third of it at full Atari resolution).
+
+A corruption family of ``corruptions`` (ImageNet-C's) at a severity 1-5 is applied last, to the
+jittered and noisy frame (``corruption=gaussian_noise severity=3``; in a suite, by the name
+``gaussian_noise_3``).
+
+Every environment has three random streams of its own, seeded from its emulator seed: one for
+the jitter (three draws per game), one for the noise and one for the corruption. Game ``k`` of environment ``i`` thus
+gets the same jitter whatever the agent does, so two agents evaluated with the same seeds meet
+the same colours (the noise, drawn per frame, depends on how long their games last).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+
+from jepa_rl.envs import corruptions, game_shifts
+from jepa_rl.envs.game_shifts import GameShift
+
+
+class VisualPerturbation:
+    """Per-episode colour jitter plus per-frame Gaussian noise on RGB uint8 frames.
+
+    Example:
+        >>> p = VisualPerturbation(name="noise", noise_std=10.0)
+        >>> p.bind(seeds=[11, 12])
+        >>> frames = np.zeros((2, 210, 160, 3), dtype=np.uint8)
+        >>> p.new_episode(np.array([True, True]))
+        >>> p(frames).shape
+        (2, 210, 160, 3)
+    """
+
+    def __init__(
+        self,
+        name: str = "clean",
+        hue: float = 0.0,
+        saturation: float = 0.0,
+        brightness: float = 0.0,
+        noise_std: float = 0.0,
+        corruption: str | None = None,
+        severity: int = 0,
+        recolour: str | None = None,
+        mode: int | None = None,
+        difficulty: int | None = None,
+    ) -> None:
+        for key, value, high in (
+            ("hue", hue, 0.5),
+            ("saturation", saturation, 1.0),
+            ("brightness", brightness, 1.0),
+            ("noise_std", noise_std, 255.0),
+        ):
+            if not 0.0 <= float(value) <= high:
+                raise ValueError(
+                    f"perturbation {name!r}: {key}={value} is out of range; set {key} to a value in [0, {high:g}]"
+                )
+        if corruption is not None:
+            try:
+                corruptions.check(corruption, severity)
+            except ValueError as e:
+                raise ValueError(f"perturbation {name!r}: {e}") from None
+        self.name = name
+        self.hue, self.saturation, self.brightness = float(hue), float(saturation), float(brightness)
+        self.noise_std = float(noise_std)
+        self.corruption, self.severity = corruption, int(severity) if corruption else 0
+        self.game_shift = GameShift(recolour, mode, difficulty)  # the emulator's part: checked with the game
+        self.bind(seeds=[0])
+
+    @property
+    def has_jitter(self) -> bool:
+        return self.hue > 0 or self.saturation > 0 or self.brightness > 0
+
+    @property
+    def is_identity(self) -> bool:
+        return self.is_pixel_identity and not self.game_shift.active
+
+    @property
+    def is_pixel_identity(self) -> bool:
+        """Nothing is done to the emulator's frames (a game shift may still change the game)."""
+        return not self.has_jitter and self.noise_std == 0 and self.corruption is None
+
+    def bind(self, seeds: Sequence[int]) -> None:
+        """One environment per seed: size the per-game parameters and seed each one's two streams."""
+        self.jitter_rngs = [np.random.default_rng([int(seed), 1]) for seed in seeds]
+        self.noise_rngs = [np.random.default_rng([int(seed), 2]) for seed in seeds]
+        self.corruption_rngs = [np.random.default_rng([int(seed), 3]) for seed in seeds]
+        self.hue_shift = np.zeros(len(seeds), dtype=np.float32)  # fraction of the hue circle
+        self.sat_scale = np.ones(len(seeds), dtype=np.float32)
+        self.value_offset = np.zeros(len(seeds), dtype=np.float32)  # 0-255 units
+
+    def new_episode(self, mask: np.ndarray) -> None:
+        """Draw fresh jitter parameters for the environments where ``mask`` is True."""
+        if not self.has_jitter:
+            return
+        for i in np.flatnonzero(mask):
+            hue, sat, value = self.jitter_rngs[i].uniform(-1.0, 1.0, 3)
+            self.hue_shift[i] = hue * self.hue
+            self.sat_scale[i] = 1 + sat * self.saturation
+            self.value_offset[i] = value * self.brightness * 255
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """Perturb a batch of RGB frames ``[N, H, W, 3]`` uint8 (returns a new array or ``frames``)."""
+        if self.is_pixel_identity:
+            return frames
+        if self.has_jitter:
+            frames = np.stack([self._jitter(f, i) for i, f in enumerate(frames)])
+        if self.noise_std > 0:
+            noise = np.empty(frames.shape, dtype=np.float32)
+            for rng, out in zip(self.noise_rngs, noise, strict=True):
+                rng.standard_normal(dtype=np.float32, out=out)
+            noisy = frames.astype(np.float32) + noise * self.noise_std
+            frames = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+        if self.corruption is not None:
+            family, severity = self.corruption, self.severity
+            frames = np.stack(
+                [
+                    corruptions.corrupt(f, family, severity, rng)
+                    for f, rng in zip(frames, self.corruption_rngs, strict=True)
+                ]
+            )
+        return frames
+
+    def _jitter(self, frame: np.ndarray, i: int) -> np.ndarray:
+        # OpenCV's uint8 HSV: hue in [0, 180), saturation and value in [0, 255].
+        hsv = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv[..., 0] = np.mod(hsv[..., 0] + self.hue_shift[i] * 180.0, 180.0)
+        hsv[..., 1] *= self.sat_scale[i]
+        hsv[..., 2] += self.value_offset[i]
+        hsv = np.clip(np.rint(hsv), 0, [179, 255, 255]).astype(np.uint8)
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+    def copy(self) -> VisualPerturbation:
+        """The same settings, unbound (a pipeline binds its own environments' streams)."""
+        return VisualPerturbation(**self.params())
+
+    def params(self) -> dict[str, float | str]:
+        """The settings that define this perturbation (cache keys use them)."""
+        return {
+            "name": self.name,
+            "hue": self.hue,
+            "saturation": self.saturation,
+            "brightness": self.brightness,
+            "noise_std": self.noise_std,
+            "corruption": self.corruption,
+            "severity": self.severity,
+            **{k: v for k, v in vars(self.game_shift).items() if v is not None},
+        }
+
+    def __repr__(self) -> str:
+        return "VisualPerturbation(" + ", ".join(f"{k}={v!r}" for k, v in self.params().items()) + ")"
+
+
+def suite_config(perturbations: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """The config of the perturbation ``name`` of a suite: an entry of ``perturbations`` (the named
+    ones); ``<family>_<severity>``, a corruption family of ``corruptions.FAMILIES`` at a severity
+    on the clean frame (``gaussian_noise_3``); or a shift of the game itself (``game_shifts``):
+    ``recolour_<name>`` (``recolour_paddle_red``), ``mode_<n>``, ``difficulty_<n>``."""
+    if name in perturbations:
+        return perturbations[name]
+    node = {"_target_": f"{__name__}.VisualPerturbation", "name": name}
+    corruption = corruptions.parse_name(name)
+    if corruption:
+        return {**node, "corruption": corruption[0], "severity": corruption[1]}
+    shift = game_shifts.parse_name(name)
+    if shift:
+        return {**node, **shift}
+    raise ValueError(
+        f"unknown perturbation '{name}'; choose from {', '.join(perturbations)}, a corruption "
+        f"<family>_<severity 1-5> of {', '.join(corruptions.FAMILIES)} (e.g. gaussian_noise_3), "
+        "recolour_<name>, mode_<n> or difficulty_<n>"
+    )

@@ -1,0 +1,143 @@
+"""What a train job measures of its agent: full games under the suite, random play under the same
+protocol, retention above random, policy invariance on identical states, and snapshots during training.
+
+Every measure here has a floor a near-random agent cannot exploit, except the seed study's robustness
+ratio, which is kept (labelled as the study's) for comparison with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from jepa_rl.config.schema import EvalSchema
+from jepa_rl.envs.perturbations import VisualPerturbation
+from jepa_rl.envs.pipeline import AtariPipeline, make_eval_env
+from jepa_rl.evaluation.games import evaluate, retention, robustness_ratio
+from jepa_rl.evaluation.invariance import policy_invariance
+from jepa_rl.evaluation.random_play import random_scores
+from jepa_rl.models.agent import Agent
+from jepa_rl.runtime.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalSetup:
+    """How a job evaluates: the game, the ``eval`` settings, the named perturbations, seeds and threads."""
+
+    env: dict[str, Any]
+    ev: EvalSchema
+    perturbations: dict[str, VisualPerturbation]  # every perturbation a suite may name
+    seed: tuple[int, ...]  # the evaluation games' emulator seeds derive from it
+    device: torch.device
+    threads: int
+    cache_dir: Path  # where the random-policy baseline is cached
+
+    def make_env(
+        self, num_envs: int, perturbation: VisualPerturbation, views: dict[str, VisualPerturbation] | None = None
+    ) -> AtariPipeline:
+        env, ev = self.env, self.ev
+        return make_eval_env(env, num_envs, perturbation, self.seed, ev.sticky_actions, self.threads, views=views)
+
+    def suite(self, names: list[str]) -> dict[str, VisualPerturbation]:
+        return {name: self.perturbations[name].copy() for name in names}
+
+
+def play_suite(
+    agent: Agent, setup: EvalSetup, names: list[str], episodes: int, tracker: Tracker, step: int, prefix: str
+):
+    """Full games of ``agent`` under each perturbation ``names``, each logged (and to W&B) as it finishes."""
+
+    def report(name: str, r: dict) -> None:
+        log.info(
+            "%s %-13s mean %8.2f  std %7.2f  (%d games, %d at the frame cap)",
+            prefix, name, r["mean"], r["std"], len(r["returns"]), r["capped"],
+        )  # fmt: skip
+        tracker.log({f"{prefix}/{name}/mean": r["mean"], f"{prefix}/{name}/std": r["std"]}, step=step, again=True)
+
+    ev = setup.ev
+    return evaluate(agent, setup.make_env, setup.suite(names), episodes, ev.num_envs, setup.device, ev.greedy, report)
+
+
+def pixel_perturbations(names: list[str], perturbations: dict[str, VisualPerturbation]) -> list[str]:
+    """The perturbations of ``names`` that change only the pixels, not clean and not a shift of the game
+    itself: those policy invariance compares with clean on identical states."""
+    return [n for n in names if n != "clean" and not perturbations[n].game_shift.active]
+
+
+def game_scores(
+    agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
+) -> tuple[dict, dict | None, dict, tuple[dict | None, str]]:
+    """``(scores, random, random_for, retention)`` of the suite's full games: the agent's, the random
+    policy's under the same protocol (per game variant too) and ``(kept, note)``. Empty with ``eval.episodes=0``."""
+    ev = setup.ev
+    if ev.episodes == 0:  # a near-random agent's games run to the frame cap; its invariance needs none
+        log.info("eval.episodes=0: no games, policy invariance on %d identical states only", ev.invariance_states)
+        return {}, None, {}, (None, "no retention: no games were played (eval.episodes=0)")
+    scores = play_suite(agent, setup, ev.suite, ev.episodes, tracker, step, "eval")
+    protocol = (setup.cache_dir, setup.env, ev.episodes, ev.num_envs, ev.sticky_actions, setup.threads)
+    random = random_scores(*protocol)
+    variants = {n: setup.perturbations[n].game_shift for n in ev.suite}  # another mode: its own random play
+    random_for = {n: random_scores(*protocol, shift=v) for n, v in variants.items() if v.changes_the_game}
+    return scores, random, random_for, retention(scores, random, random_for=random_for)
+
+
+def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int) -> dict[str, Any]:
+    """The evaluation ``results.json`` reports: ``eval``, ``random_policy``, ``retention`` (with
+    ``retention_note``), ``policy_invariance`` and the study's ``robustness_ratio``."""
+    ev = setup.ev
+    scores, random, random_for, (kept, note) = game_scores(agent, setup, tracker, step)
+    invariance = None
+    # Identical states seen otherwise: for the perturbations of the pixels only (a game shift plays another game).
+    pixel_only = pixel_perturbations(ev.suite, setup.perturbations)
+    if ev.invariance_states and pixel_only:
+        others = setup.suite(pixel_only)
+        clean = setup.perturbations["clean"].copy()
+        invariance = policy_invariance(
+            agent, setup.make_env, clean, others, ev.invariance_states, ev.num_envs, setup.device, ev.greedy
+        )
+    metrics = {f"eval/{n}/retention": v for n, v in (kept or {}).items()}
+    for name, inv in (invariance or {}).items():
+        metrics.update({f"eval/{name}/policy_tv": inv["tv"], f"eval/{name}/greedy_agreement": inv["greedy_agreement"]})
+    if random is not None:
+        metrics["eval/random_policy/mean"] = random["mean"]
+    tracker.log(metrics, step=step, again=True)
+    tracker.table(
+        "eval/table",
+        ["perturbation", "mean", "std", "episodes", "capped", "retention", "policy_tv", "greedy_agreement"],
+        [
+            [n, *((r["mean"], r["std"], len(r["returns"]), r["capped"]) if r else (None,) * 4), (kept or {}).get(n)]
+            + [(invariance or {}).get(n, {}).get(k) for k in ("tv", "greedy_agreement")]
+            for n in ev.suite
+            for r in [scores.get(n)]
+        ],
+        step=step,
+    )
+    return {
+        "eval": scores,
+        "random_policy": random,
+        **({"random_policy_by_variant": random_for} if random_for else {}),
+        "retention": kept,
+        "retention_note": note,
+        "policy_invariance": invariance,
+        "robustness_ratio": robustness_ratio(scores),
+    }
+
+
+def snapshot(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int) -> dict[str, Any]:
+    """A cheap evaluation during training (``eval.snapshot_suite``, ``eval.snapshot_episodes`` games each).
+
+    It draws its actions from a forked torch generator: training goes on exactly as it would without it.
+    """
+    training, device = agent.training, setup.device
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        scores = play_suite(
+            agent, setup, setup.ev.snapshot_suite, setup.ev.snapshot_episodes, tracker, step, "snapshot"
+        )
+    agent.train(training)
+    return {"step": step, "eval": scores}

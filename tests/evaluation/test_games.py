@@ -1,0 +1,123 @@
+"""Scores of results.json: the study's robustness ratio, retention above random play, games at the frame cap."""
+
+import math
+
+import numpy as np
+import pytest
+from helpers import compose_cfg
+from omegaconf import OmegaConf
+
+from jepa_rl.envs.perturbations import VisualPerturbation
+from jepa_rl.envs.pipeline import make_eval_env
+from jepa_rl.evaluation.games import play, retention, robustness_ratio, standard_error
+from jepa_rl.evaluation.random_play import random_scores
+
+
+def scores(**means):
+    return {name: {"mean": mean, "std": 0.0, "returns": [mean]} for name, mean in means.items()}
+
+
+def test_robustness_ratio_is_the_mean_share_of_the_clean_score_kept():
+    assert robustness_ratio(scores(clean=40.0, noise=30.0, hard=10.0)) == pytest.approx((0.75 + 0.25) / 2)
+    assert robustness_ratio(scores(noise=30.0, clean=40.0)) == pytest.approx(0.75)  # found by name, not position
+
+
+@pytest.mark.parametrize(
+    "means",
+    [
+        dict(clean=-20.0, noise=-21.0),  # Pong: as a raw ratio, 1.05 would call the worse agent more robust
+        dict(clean=0.0, noise=3.0),
+        dict(clean=5.0),  # nothing to compare with
+        dict(noise=5.0),  # no clean reference
+    ],
+)
+def test_robustness_ratio_is_undefined_without_a_positive_clean_score(means):
+    assert robustness_ratio(scores(**means)) is None
+
+
+def test_retention_is_the_share_of_skill_above_random_kept():
+    results = scores(clean=20.0, noise=11.0, hard=2.0)
+    kept, note = retention(results, {"mean": 2.0, "std": 0.0, "returns": [2.0]})
+    assert kept == pytest.approx({"noise": 0.5, "hard": 0.0}) and "relative to random play" in note
+    # Pong's negative scores: the worse agent no longer looks more robust.
+    kept, _ = retention(scores(clean=-10.0, noise=-15.0), {"mean": -20.0, "std": 0.0, "returns": [-20.0]})
+    assert kept == pytest.approx({"noise": 0.5})
+
+
+def test_retention_is_undefined_when_clean_play_is_not_clearly_above_random():
+    clean = {"mean": 3.0, "std": 2.0, "returns": [1.0, 5.0, 1.0, 5.0]}  # standard error 1
+    random = {"mean": 1.7, "std": 0.0, "returns": [1.7] * 4}
+    kept, note = retention({"clean": clean, **scores(noise=2.0)}, random)
+    assert kept is None and "not clearly above random play 1.70" in note
+    assert retention(scores(noise=2.0), random) == (None, "no retention: eval.suite has no clean")
+
+
+def games(*returns):
+    """Scores of games as ``play`` reports them: mean, population std (``np.std``) and the returns."""
+    return {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": list(returns)}
+
+
+def test_the_standard_error_of_a_mean_score_is_its_std_over_the_root_of_the_games():
+    # [1, 3, 5, 7]: mean 4, deviations -3 -1 1 3, population variance (9+1+1+9)/4 = 5, std sqrt(5);
+    # standard error sqrt(5) / sqrt(4) = 1.1180.
+    assert standard_error(games(1.0, 3.0, 5.0, 7.0)) == pytest.approx(math.sqrt(5) / 2)
+    assert standard_error({"mean": 0.0, "std": 6.0, "returns": [0.0] * 9}) == pytest.approx(2.0)  # 6 / sqrt(9)
+    assert standard_error({"mean": 0.0, "std": 0.0, "returns": []}) == math.inf  # no games: no evidence
+
+
+# The gate at its edge, with spreads on both sides. Clean: 4 games, std 3 -> standard error 3 / sqrt(4) = 1.5.
+# Random: 16 games, std 8 -> 8 / sqrt(16) = 2. Margin: 2 * sqrt(1.5**2 + 2**2) = 2 * sqrt(6.25) = 5 exactly,
+# so with random play at 2 a clean mean of 7 is exactly on the gate.
+RANDOM_16 = games(*[-6.0, 10.0] * 8)  # mean 2, std 8
+
+
+def clean_4(mean):
+    return games(mean - 3, mean + 3, mean - 3, mean + 3)  # std 3
+
+
+@pytest.mark.parametrize(
+    ("clean", "defined"),
+    [
+        (7.01, True),  # 5.01 above random: a hair over the margin of 5
+        (7.0, False),  # exactly the margin: "clearly above" is strictly above
+        (6.99, False),  # 4.99 above: a hair under
+    ],
+)
+def test_retention_is_gated_at_two_standard_errors_of_the_difference_of_the_means(clean, defined):
+    assert clean_4(clean)["std"] == pytest.approx(3) and RANDOM_16["std"] == 8 and RANDOM_16["mean"] == 2
+    results = {"clean": clean_4(clean), "noise": games(4.0, 5.0)}
+    kept, note = retention(results, RANDOM_16)
+    if defined:  # (noise - random) / (clean - random) = (4.5 - 2) / (7.01 - 2)
+        assert kept == pytest.approx({"noise": 2.5 / 5.01}) and "relative to random play (2.00)" in note
+    else:
+        assert kept is None and "by more than two standard errors, 5.00" in note
+
+
+def test_retention_of_a_game_shift_is_measured_above_that_games_own_random_play():
+    """Another mode is another game: its random floor is its own; the skill it is a share of is clean
+    play's above the default game's random play."""
+    results = {
+        "clean": games(10.0, 14.0, 10.0, 14.0),  # mean 12, std 2, standard error 1
+        "noise": games(6.0, 8.0),  # mean 7
+        "mode_1": games(8.0, 10.0),  # mean 9
+    }
+    random = games(1.0, 3.0, 1.0, 3.0)  # mean 2, std 1, standard error 0.5: margin 2 * sqrt(1.25) = 2.24 < 10
+    random_mode_1 = games(5.0, 7.0)  # mean 6: the shifted game gives random play 4 more points
+    kept, _ = retention(results, random, random_for={"mode_1": random_mode_1})
+    # noise: (7 - 2) / (12 - 2) = 0.5; mode_1: (9 - 6) / (12 - 2) = 0.3, not (9 - 2) / 10 = 0.7.
+    assert kept == pytest.approx({"noise": 0.5, "mode_1": 0.3})
+
+
+def test_games_at_the_frame_cap_are_counted_and_the_random_policy_is_cached(tmp_path):
+    env = OmegaConf.to_container(compose_cfg(["env.max_frames=400"]).env, resolve=True)
+    clean = VisualPerturbation(name="clean")
+    envs = make_eval_env(env, 2, clean, seed=3, sticky_actions=0.25, threads=1)
+    try:  # NOOP forever: Breakout never launches the ball, so every game runs to the cap
+        stalled = play(lambda obs: np.zeros(len(obs), dtype=np.int64), envs, episodes=3)
+    finally:
+        envs.close()
+    assert stalled["capped"] == 3 and stalled["returns"] == [0.0, 0.0, 0.0]
+    first = random_scores(tmp_path, env, episodes=3, num_envs=2, sticky_actions=0.25, threads=1)
+    assert len(first["returns"]) == 3 and 0 <= first["capped"] <= 3
+    assert random_scores(tmp_path, env, episodes=3, num_envs=2, sticky_actions=0.25, threads=1) == first
+    assert len(list((tmp_path / "random_scores").iterdir())) == 2  # the artifact and its lock: measured once

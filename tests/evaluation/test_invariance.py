@@ -1,0 +1,63 @@
+"""Policy invariance: the views are the very states the clean games were in; identical views change nothing."""
+
+import numpy as np
+import torch
+from helpers import cnn, compose_cfg, new_agent
+from omegaconf import OmegaConf
+
+from jepa_rl.envs.perturbations import VisualPerturbation
+from jepa_rl.envs.pipeline import make_eval_env
+from jepa_rl.evaluation.invariance import compare, policy_invariance
+
+CPU = torch.device("cpu")
+ENV = OmegaConf.to_container(compose_cfg(["env.max_frames=600"]).env, resolve=True)
+
+
+def noise():
+    return VisualPerturbation(name="noise", noise_std=20.0)
+
+
+def make_env(num_envs, perturbation, views=None):
+    return make_eval_env(ENV, num_envs, perturbation, seed=5, sticky_actions=0.25, threads=1, views=views)
+
+
+def test_each_view_is_the_pipeline_of_that_perturbation_in_the_same_states():
+    viewed, alone = make_env(2, VisualPerturbation(name="clean"), {"noise": noise()}), make_env(2, noise())
+    rng = np.random.default_rng(0)
+    try:
+        (_, info), (obs, _) = viewed.reset(), alone.reset()
+        assert np.array_equal(info["views"]["noise"], obs)
+        for _ in range(200):  # across game ends and autoresets too
+            actions = rng.integers(0, viewed.num_actions, 2)
+            (_, _, _, _, info), (obs, *_) = viewed.step(actions), alone.step(actions)
+            assert np.array_equal(info["views"]["noise"], obs)
+    finally:
+        viewed.close(), alone.close()
+
+
+def test_identical_views_change_nothing_and_noise_changes_a_pixel_reading_policy():
+    torch.manual_seed(0)
+    agent = new_agent(cnn())
+    with torch.no_grad():
+        agent.heads.actor.weight.mul_(300)  # a policy that reads its pixels strongly
+    clean = VisualPerturbation(name="clean")
+    views = {"clean_again": VisualPerturbation(name="clean_again"), "noise": noise()}
+    result = policy_invariance(agent, make_env, clean, views, states=48, num_envs=4, device=CPU, greedy=False)
+    assert result["clean_again"] == {"tv": 0.0, "greedy_agreement": 1.0, "states": 48}
+    assert result["noise"]["tv"] > 0.01 and result["noise"]["states"] == 48
+
+
+def test_tv_distance_and_greedy_agreement():
+    a = torch.log(torch.tensor([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]]) + 1e-12)
+    b = torch.log(torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.2, 0.8]]) + 1e-12)
+    tv, same = compare(a, b)
+    assert torch.allclose(tv, torch.tensor([0.0, 1.0]), atol=1e-6) and same.tolist() == [1.0, 0.0]
+
+
+def test_tv_distance_and_greedy_agreement_on_partly_different_distributions():
+    # Row 1: |.7-.5| + |.2-.1| + |.1-.4| = .6, TV .3; both argmax 0 (their argmin differ: 2 and 1).
+    # Row 2: |.1-.2| + |.6-.2| + |.3-.6| = .8, TV .4; argmax 1 and 2 (their argmin agree: 0).
+    clean = torch.log(torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]]))
+    perturbed = torch.log(torch.tensor([[0.5, 0.1, 0.4], [0.2, 0.2, 0.6]]))
+    tv, same = compare(clean, perturbed)
+    assert torch.allclose(tv, torch.tensor([0.3, 0.4]), atol=1e-6) and same.tolist() == [1.0, 0.0]

@@ -1,0 +1,129 @@
+"""A train job's final evaluation: every perturbation replays the same games; with ``eval.episodes=0`` no
+game is played, and the policy's invariance on identical states is measured all the same."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+from helpers import cnn, compose_cfg, new_agent
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from jepa_rl.config.schema import EvalSchema
+from jepa_rl.envs.perturbations import VisualPerturbation, suite_config
+from jepa_rl.envs.pipeline import env_seeds
+from jepa_rl.evaluation.suite import EvalSetup, final_evaluation, play_suite
+from jepa_rl.runtime.seeding import EVAL_GAMES
+from jepa_rl.runtime.tracking import Tracker
+
+CFG = compose_cfg(["env.max_frames=600"])
+ENV = OmegaConf.to_container(CFG.env, resolve=True)
+SHORT = {**ENV, "max_frames": 120}  # 30 agent steps a game: a life is lost in the 18th
+FIRE = 1  # Breakout's action that launches the ball
+
+
+class Witness:
+    """A real evaluation pipeline that notes, at every step, the actions it was given and what happened in its
+    games (not what was seen)."""
+
+    def __init__(self, envs):
+        self.envs, self.actions, self.events = envs, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.envs, name)
+
+    def step(self, actions):
+        self.actions.append(np.asarray(actions).tolist())
+        obs, reward, terminated, truncated, info = self.envs.step(actions)
+        self.events.append(
+            (reward.tolist(), terminated.tolist(), truncated.tolist(), info["lives"].tolist(),
+             info["episode_frame_number"].tolist())
+        )  # fmt: skip
+        return obs, reward, terminated, truncated, info
+
+
+@dataclass(frozen=True)
+class WitnessedSetup(EvalSetup):
+    """``EvalSetup`` whose every pipeline is a ``Witness``, listed with its perturbation's name and seeds."""
+
+    built: list = field(default_factory=list)
+
+    def make_env(self, *args, **kwargs):
+        envs = Witness(super().make_env(*args, **kwargs))
+        perturbation = args[1] if len(args) > 1 else kwargs["perturbation"]
+        self.built.append((perturbation.name, envs.seeds.tolist(), envs))
+        return envs
+
+
+def test_every_perturbation_of_the_suite_replays_the_same_games(tmp_path):
+    """A greedy agent that ignores its pixels (zero actor weights, its bias on FIRE) plays the same actions
+    whatever it sees: under every perturbation of the suite the emulators get the same seeds, and the
+    games are the same games, step for step."""
+    torch.manual_seed(0)
+    agent = new_agent(cnn())
+    with torch.no_grad():
+        agent.heads.actor.weight.zero_()
+        agent.heads.actor.bias.copy_(torch.nn.functional.one_hot(torch.tensor(FIRE), agent.num_actions) * 5.0)
+    suite = ["clean", "hard", "gaussian_noise_3"]  # per-game jitter and per-frame noise; a corruption
+    named = {name: instantiate(suite_config(CFG.perturbations, name)) for name in suite}
+    ev = EvalSchema(suite=suite, episodes=2, num_envs=1, greedy=True)  # two games in a row
+    seed = (1, EVAL_GAMES, ev.seed_offset)
+    setup = WitnessedSetup(SHORT, ev, named, seed, torch.device("cpu"), 1, tmp_path / "cache")
+    scores = play_suite(agent, setup, suite, ev.episodes, Tracker(), step=0, prefix="eval")  # as final_evaluation
+
+    assert [name for name, _, _ in setup.built] == suite
+    assert all(seeds == env_seeds(seed, 1).tolist() for _, seeds, _ in setup.built)
+    traces = {name: envs.events for name, _, envs in setup.built}
+    assert all(trace == traces["clean"] for trace in traces.values())
+    played = {name: (r["returns"], r["capped"]) for name, r in scores.items()}
+    assert all(games == played["clean"] for games in played.values())
+    # The games depend on the emulator's random stream, so their equality says something: the two games
+    # of the environment differ (their no-op starts, so their frame numbers and when they lose lives).
+    first, second = traces["clean"][:30], traces["clean"][30:]
+    assert first[-1][2] == [True] and second[-1][2] == [True] and first != second  # each truncated at 30 steps
+
+
+def test_no_games_still_measures_policy_invariance_on_the_evaluation_games_seeds(tmp_path):
+    torch.manual_seed(0)
+    agent = new_agent(cnn())
+    with torch.no_grad():
+        agent.heads.actor.weight.mul_(300)  # a policy that reads its pixels strongly
+    ev = EvalSchema(suite=["clean", "noise"], episodes=0, num_envs=2, invariance_states=16)
+    named = {"clean": VisualPerturbation(name="clean"), "noise": VisualPerturbation(name="noise", noise_std=20.0)}
+    setup = WitnessedSetup(ENV, ev, named, (1, 2, 3), torch.device("cpu"), 1, tmp_path / "cache")
+    measured = final_evaluation(agent, setup, Tracker(), step=0)
+    assert measured["eval"] == {} and measured["random_policy"] is None and measured["robustness_ratio"] is None
+    assert measured["retention"] is None and "eval.episodes=0" in measured["retention_note"]
+    assert measured["policy_invariance"]["noise"]["states"] == 16 and measured["policy_invariance"]["noise"]["tv"] > 0
+    assert not (tmp_path / "cache").exists()  # no random-policy games either
+    # Its states come from the games every perturbation of the suite plays: the evaluation's seeds.
+    assert [(name, seeds) for name, seeds, _ in setup.built] == [("clean", env_seeds((1, 2, 3), 2).tolist())]
+
+
+class EdgeEnergy(torch.nn.Module):
+    """A one-feature encoder that reads its pixels in a known way: the mean absolute difference of horizontally
+    adjacent pixels of the newest frame (measured on Breakout: about 3.4 levels clean, 6.9 with noise_std 20)."""
+
+    feature_dim = 1
+
+    def forward(self, obs):
+        newest = obs[:, -1].float()
+        return (newest[:, :, 1:] - newest[:, :, :-1]).abs().mean(dim=(1, 2))[:, None]
+
+
+def test_invariance_states_are_played_by_the_policy_on_what_it_sees_clean(tmp_path):
+    """A policy that presses FIRE on clean frames and NOOP on noisy ones: the states it is compared on are
+    those of its clean play (FIRE, every step), where its noisy twin disagrees every time."""
+    agent = new_agent(EdgeEnergy(), kind="linear")
+    with torch.no_grad():  # logits NOOP = 10 * energy, FIRE = 50: FIRE below an energy of 5, NOOP above it
+        agent.heads.actor.weight.copy_(torch.tensor([[10.0], [0.0], [0.0], [0.0]]))
+        agent.heads.actor.bias.copy_(torch.tensor([0.0, 50.0, -1e3, -1e3]))
+    ev = EvalSchema(suite=["clean", "noise"], episodes=0, num_envs=2, invariance_states=16)  # sampled actions
+    named = {"clean": VisualPerturbation(name="clean"), "noise": VisualPerturbation(name="noise", noise_std=20.0)}
+    setup = WitnessedSetup(ENV, ev, named, (1, 2, 3), torch.device("cpu"), 1, tmp_path / "cache")
+    measured = final_evaluation(agent, setup, Tracker(), step=0)["policy_invariance"]["noise"]
+    [(_, _, envs)] = setup.built
+    assert envs.actions == [[FIRE, FIRE]] * 8  # 16 states of 2 environments
+    # Logits 50 vs about 34 clean and 69 noisy: each side all but certain, so the distributions are apart.
+    assert measured["greedy_agreement"] == 0.0 and measured["tv"] == pytest.approx(1.0, abs=1e-5)
