@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 
-def _require(ok: bool, message: str) -> None:
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the key and the fix."""
+
+
+def require(ok: bool, message: str) -> None:
+    """Raise ``ValueError(message)`` unless ``ok``."""
     if not ok:
         raise ValueError(message)
 
@@ -11,8 +16,9 @@ def _require(ok: bool, message: str) -> None:
 def require_positive(**values: float) -> None:
     """Raise ``ValueError`` naming the first of ``values`` that is not positive (every component's check)."""
     for name, value in values.items():
-        _require(value > 0, f"{name}={value} must be positive")
+        require(value > 0, f"{name}={value} must be positive")
 
 
-def _positive(owner: object, *names: str) -> None:
+def require_positive_fields(owner: object, *names: str) -> None:
+    """``require_positive`` of the attributes ``names`` of ``owner`` (a settings dataclass)."""
     require_positive(**{name: getattr(owner, name) for name in names})

@@ -31,7 +31,7 @@ def tiny() -> list[str]:
 
 @pytest.fixture(scope="module")
 def jepa_settings():
-    """The configured ``pretrain`` group (``PretrainSchema``) of encoder=jepa."""
+    """The configured ``pretrain`` group (``PretrainSettings``) of encoder=jepa."""
     return pretrain_settings(["encoder=jepa"])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import os
@@ -24,12 +25,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import jepa_rl.config  # noqa: F401  (registers the config schemas, as launch.py does)
-from jepa_rl.config.schema import AtariEnvSchema, NatureCNNSchema, PPOSchema, PretrainSchema, ViTSchema
-from jepa_rl.envs.pipeline import AtariPipeline
+from jepa_rl.config.schema import NatureCNNSchema, ViTSchema
+from jepa_rl.envs.pipeline import AtariPipeline, AtariSettings
 from jepa_rl.models.agent import Agent
 from jepa_rl.models.encoders import NatureCNN, ViTEncoder
 from jepa_rl.models.heads import PolicyHeads
-from jepa_rl.rl.ppo import PPO
+from jepa_rl.pretrain.settings import PretrainSettings
+from jepa_rl.rl.ppo import PPO, PPOSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -97,13 +99,14 @@ def schema_kwargs(schema: type, **overrides: Any) -> dict[str, Any]:
 
 def pipeline(game: str, num_envs: int, seed: Any, **overrides: Any) -> AtariPipeline:
     """An ``AtariPipeline`` with the ``env`` schema's settings, ``overrides`` replacing some."""
-    settings = schema_kwargs(AtariEnvSchema, name=game, env_id=game, game=game)
-    return AtariPipeline(num_envs=num_envs, seed=seed, **{**settings, **overrides})
+    fields = {f.name for f in dataclasses.fields(AtariSettings)}
+    settings = AtariSettings(name=game, env_id=game, game=game, **{k: v for k, v in overrides.items() if k in fields})
+    return AtariPipeline(settings, num_envs, seed, **{k: v for k, v in overrides.items() if k not in fields})
 
 
 def ppo(**overrides: Any) -> PPO:
     """A ``PPO`` with the ``ppo`` schema's hyperparameters, ``overrides`` replacing some."""
-    return PPO(**{**schema_kwargs(PPOSchema), **overrides})
+    return PPO(PPOSettings(**overrides))
 
 
 def vit(**overrides: Any) -> ViTEncoder:
@@ -135,7 +138,7 @@ def save_agent_checkpoint(agent: Agent, path: Path, net: dict) -> Path:
     return path
 
 
-def pretrain_settings(overrides: list[str] | None = None) -> PretrainSchema:
+def pretrain_settings(overrides: list[str] | None = None) -> PretrainSettings:
     """``pretrain`` of the composed config as its schema dataclass."""
     return OmegaConf.to_object(compose_cfg(overrides).pretrain)
 

@@ -5,10 +5,9 @@ Importing the package registers the schemas with Hydra's ConfigStore, as ``launc
 """
 
 from jepa_rl.config.schema import register
+from jepa_rl.ranges import ConfigError
 
-
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message names the key and the fix."""
+__all__ = ["ConfigError"]
 
 
 register()

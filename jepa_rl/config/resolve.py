@@ -8,16 +8,21 @@ where the observation pipeline does its frame work.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from jepa_rl.config import ConfigError
+from jepa_rl.config.fingerprint import plain
+from jepa_rl.models.precision import precision
+from jepa_rl.pretrain.encoder_cache import EncoderSource
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +42,7 @@ class Resolved:
     def env(self, env_cfg: Any) -> dict[str, Any]:
         """The ``env`` settings every pipeline of this job is built from, with this job's ``frames_device``
         (training, evaluation and frame collection then share one implementation)."""
-        env = OmegaConf.to_container(env_cfg, resolve=True) if isinstance(env_cfg, DictConfig) else dict(env_cfg)
+        env = dict(plain(env_cfg))
         return {**env, "frames_device": self.frames_device} if self.frames_device else env
 
 
@@ -69,32 +74,6 @@ def job_threads(requested: int, launcher: Mapping[str, Any]) -> int:
     n = launcher.get("n_jobs") or 1
     parallel = cpu_count() if n <= 0 else int(n)
     return max(1, cpu_count() // max(1, parallel))
-
-
-def native_bf16(device: torch.device) -> bool:
-    """True where ``device`` computes bf16 convolutions and matmuls in hardware: a CUDA GPU with bf16
-    support, or a CPU with AVX512-BF16 or AMX. Elsewhere oneDNN emulates bf16 (the README has the cost)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return False
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own probes
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def precision(autocast: str, device: torch.device, auto_on_gpu: bool = True) -> str:
-    """An ``autocast`` setting on ``device`` -> ``bf16`` or ``none``.
-
-    ``auto`` is bf16 where ``device`` computes it natively; on a GPU only when ``auto_on_gpu``
-    (pretraining's small ViT is launch-bound there, and bf16 adds a cast kernel per weight use).
-    """
-    if autocast not in ("auto", "none", "bf16"):
-        raise ValueError(f"autocast={autocast} must be auto, none or bf16")
-    if autocast == "auto":
-        return "bf16" if native_bf16(device) and (auto_on_gpu or device.type == "cpu") else "none"
-    if autocast == "bf16" and device.type == "cpu" and not native_bf16(device):
-        log.warning("autocast=bf16 on a CPU without AVX512-BF16 or AMX is emulated and many times slower; use auto")
-    return autocast
 
 
 def env_groups(setting: Any, encoder: str, num_envs: int, threads: int) -> int:
@@ -141,4 +120,17 @@ def resolve(cfg: DictConfig, launcher: Mapping[str, Any]) -> Resolved:
         env_groups=env_groups(cfg.env_groups, cfg.encoder.name, cfg.ppo.num_envs, threads),
         rollout_batch=cfg.ppo.num_envs * cfg.ppo.num_steps,
         frames_device=frames_device(cfg.pipeline, device),
+    )
+
+
+def encoder_source(cfg: DictConfig, res: Resolved) -> EncoderSource:
+    """The ``EncoderSource`` of a job (the train, pretrain and probe stages share it)."""
+    return EncoderSource(
+        cache_dir=Path(cfg.cache_dir),
+        env=res.env(cfg.env),
+        pretrain=OmegaConf.to_object(cfg.pretrain),
+        bf16=res.pretrain_precision == "bf16",
+        device=res.device,
+        threads=res.threads,
+        logger=dataclasses.asdict(OmegaConf.to_object(cfg.logger)),
     )

@@ -17,31 +17,15 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
 
 from jepa_rl.config.hydra_runtime import short_dirname
-from jepa_rl.config.pretrain_schema import FramesSchema, MasksSchema, PredictorSchema, PretrainSchema, ProbeSchema
 from jepa_rl.envs.corruptions import FAMILIES
-from jepa_rl.ranges import _positive, _require
-
-__all__ = ["FramesSchema", "MasksSchema", "PredictorSchema", "PretrainSchema", "ProbeSchema"]
+from jepa_rl.envs.pipeline import AtariSettings
+from jepa_rl.evaluation.settings import STUDY_SUITE, EvalSettings
+from jepa_rl.pretrain.settings import PretrainSettings
+from jepa_rl.probes.settings import ProbeSettings
+from jepa_rl.ranges import require, require_positive_fields
+from jepa_rl.rl.ppo import PPOSettings
 
 STAGES = ("train", "pretrain", "probe", "benchmark")
-STUDY_SUITE = ("clean", "color_jitter", "noise", "mild", "hard")  # the seed study's five conditions
-
-
-@dataclass
-class AtariEnvSchema:
-    """``env``: the game and the shared observation pipeline (``jepa_rl.envs.pipeline``)."""
-
-    _target_: str = "jepa_rl.envs.pipeline.AtariPipeline"
-    name: str = MISSING  # short name used in paths and W&B groups
-    env_id: str = MISSING  # gymnasium id of the game, reported in results.json
-    game: str = MISSING  # ale-py ROM name (snake_case)
-    sticky_actions: float = 0.25  # repeat_action_probability (Machado et al. 2018); CleanRL's scores use 0.0
-    noop_max: int = 30  # random no-ops at the start of each game
-    max_frames: int = 108_000  # emulator frames per game (30 minutes of play)
-    frame_skip: int = 4  # emulator frames per agent step, max-pooled over the last two
-    frame_stack: int = 4  # frames per observation
-    fire_reset: bool = True  # press FIRE at the start of each game (for games that need it)
-    full_action_space: bool = False  # all 18 actions instead of the game's minimal set
 
 
 @dataclass
@@ -100,7 +84,7 @@ class EncoderSchema:
     weights: str | None = None  # a file of encoder weights (state_dict) to start from instead
 
     def __post_init__(self) -> None:
-        _require(self.horizon >= 0, f"horizon={self.horizon} must be >= 0 (0: the targets of the frame itself)")
+        require(self.horizon >= 0, f"horizon={self.horizon} must be >= 0 (0: the targets of the frame itself)")
 
 
 @dataclass
@@ -112,65 +96,10 @@ class HeadSchema:
 
 
 @dataclass
-class PPOSchema:
-    """``ppo``: CleanRL ppo_atari's hyperparameters, under its names."""
+class ProbeSchema(ProbeSettings):
+    """``probe``, whose replayed perturbations default to the evaluation's suite."""
 
-    _target_: str = "jepa_rl.rl.ppo.PPO"
-    total_timesteps: int = 10_000_000  # agent steps of training
-    num_envs: int = 8  # parallel environments
-    num_steps: int = 128  # steps per environment per rollout
-    learning_rate: float = 2.5e-4  # Adam's learning rate (the heads'; the encoder's is scaled by lr_scale)
-    anneal_lr: bool = True  # linear decay to 0 over training
-    gamma: float = 0.99  # discount
-    gae_lambda: float = 0.95  # GAE's lambda
-    num_minibatches: int = 4  # minibatches per epoch (must divide num_envs * num_steps)
-    update_epochs: int = 4  # passes over each rollout
-    norm_adv: bool = True  # normalise advantages per minibatch
-    clip_coef: float = 0.1  # PPO's ratio clip (and the value clip)
-    clip_vloss: bool = True  # clip the value loss as CleanRL does
-    ent_coef: float = 0.01  # entropy bonus
-    vf_coef: float = 0.5  # value loss weight
-    max_grad_norm: float = 0.5  # gradient clipping
-    target_kl: float | None = None  # stop an update's epochs early above this KL (null: never)
-    clip_rewards: bool = True  # learner-side sign(reward); evaluation and logged scores stay raw
-    life_loss: bool = True  # learner-side: a lost life ends the bootstrapped return (EpisodicLifeEnv)
-    autocast: str = "auto"  # auto (bf16 where the hardware has it) | bf16 | none: encoder precision; heads fp32
-    augment: str = "none"  # none | shift: DrQ's random shift (pad 4, border repeated) of each update minibatch
-
-
-@dataclass
-class EvalSchema:
-    """``eval``: after training, full games with raw scores under each perturbation of the suite."""
-
-    suite: list[str] = field(default_factory=lambda: list(STUDY_SUITE))
-    episodes: int = 30  # games per perturbation (0: no games, policy invariance on identical states only)
-    num_envs: int = 8  # games played in parallel (each env plays a fixed share)
-    greedy: bool = False  # false: sample from the policy (CleanRL's evaluation); true: argmax
-    sticky_actions: float = 0.25  # evaluation always uses sticky actions, whatever training used
-    seed_offset: int = 1_000_000  # evaluation's emulator seeds derive from (seed, eval, seed_offset)
-    invariance_states: int = 2048  # clean-driven states seen under every perturbation (policy invariance; 0: off)
-    snapshots: int = 0  # evaluations during training, at 1/n, 2/n, ... of it (matched skill; 0: none)
-    snapshot_episodes: int = 5  # games per perturbation at each snapshot
-    snapshot_suite: list[str] = field(default_factory=lambda: ["clean", "hard"])  # what each snapshot plays
-
-    def __post_init__(self) -> None:
-        _positive(self, "num_envs", "snapshot_episodes")
-        _require(self.episodes >= 0, f"episodes={self.episodes} must be >= 0 (0: policy invariance only)")
-        _require(
-            self.episodes > 0 or self.invariance_states > 0,
-            "episodes=0 plays no games and invariance_states=0 measures no states: nothing would be evaluated; "
-            "set eval.episodes or eval.invariance_states above 0",
-        )
-        _require(self.invariance_states >= 0, f"invariance_states={self.invariance_states} must be >= 0 (0: off)")
-        _require(self.snapshots >= 0, f"snapshots={self.snapshots} must be >= 0 (0: none)")
-        _require(
-            self.invariance_states == 0 or "clean" in self.suite,
-            f"invariance_states={self.invariance_states} compares each perturbation with clean, which "
-            f"suite={list(self.suite)} lacks; add clean to eval.suite or set eval.invariance_states=0",
-        )
-        _require(0 <= self.sticky_actions <= 1, f"sticky_actions={self.sticky_actions} must be in [0, 1]")
-        _require(self.seed_offset >= 0, f"seed_offset={self.seed_offset} must be >= 0")
-        _require(len(self.suite) > 0, "suite is empty; list perturbations, e.g. eval.suite=[clean,noise]")
+    suite: list[str] = II("eval.suite")
 
 
 @dataclass
@@ -187,10 +116,10 @@ class LoggerSchema:
     init_timeout: float = 30.0  # seconds online mode may wait for the server before falling back to offline
 
     def __post_init__(self) -> None:
-        _require(self.backend in ("wandb", "none"), f"backend={self.backend} must be wandb or none")
+        require(self.backend in ("wandb", "none"), f"backend={self.backend} must be wandb or none")
         modes = (None, "online", "offline", "disabled")
-        _require(self.mode in modes, f"mode={self.mode} must be online, offline, disabled or null")
-        _require(self.init_timeout > 0, f"init_timeout={self.init_timeout} must be positive")
+        require(self.mode in modes, f"mode={self.mode} must be online, offline, disabled or null")
+        require(self.init_timeout > 0, f"init_timeout={self.init_timeout} must be positive")
 
 
 @dataclass
@@ -208,8 +137,8 @@ class BenchmarkSchema:
     perturbations: list[str] = field(default_factory=lambda: [*STUDY_SUITE, *(f"{c}_3" for c in FAMILIES)])
 
     def __post_init__(self) -> None:
-        _positive(self, "repeats", "env_steps", "ppo_iterations", "pretrain_batch", "pretrain_steps")
-        _require(len(self.pretrain_encoders) > 0, "pretrain_encoders is empty; name encoders, e.g. [jepa]")
+        require_positive_fields(self, "repeats", "env_steps", "ppo_iterations", "pretrain_batch", "pretrain_steps")
+        require(len(self.pretrain_encoders) > 0, "pretrain_encoders is empty; name encoders, e.g. [jepa]")
 
 
 @dataclass
@@ -227,16 +156,16 @@ class JobSchema:
     condition: str | None = None  # a named condition of a sweep (multirun_sweeps/condition); reports group by it
     cache_dir: str = "cache"  # collected frames and pretrained encoders, shared by every job that needs them
     # The groups: each typed by its own schema above, through its YAML's defaults.
-    env: Any = MISSING  # AtariEnvSchema: the game and the observation pipeline
+    env: Any = MISSING  # AtariSettings (jepa_rl.envs.pipeline): the game and the observation pipeline
     encoder: Any = MISSING  # EncoderSchema: the encoder PPO trains
     head: Any = MISSING  # HeadSchema: the trunk and heads PPO trains on the encoder's features
     perturbation: Any = MISSING  # PerturbationSchema: what the agent sees while TRAINING
     perturbations: dict[str, Any] = field(default_factory=dict)  # the named ones eval.suite can refer to
     encoders: dict[str, Any] = field(default_factory=dict)  # every encoder by name, for probes
-    ppo: Any = MISSING  # PPOSchema
-    pretrain: Any = MISSING  # PretrainSchema
+    ppo: Any = MISSING  # PPOSettings (jepa_rl.rl.ppo)
+    pretrain: Any = MISSING  # PretrainSettings
     probe: Any = MISSING  # ProbeSchema
-    eval: Any = MISSING  # EvalSchema
+    eval: Any = MISSING  # EvalSettings
     logger: Any = MISSING  # LoggerSchema
     benchmark: Any = MISSING  # BenchmarkSchema
 
@@ -246,14 +175,14 @@ def register() -> None:
     store = ConfigStore.instance()
     store.store(name="job_schema", node=JobSchema)
     for name, node in (
-        ("env", AtariEnvSchema),
+        ("env", AtariSettings),
         ("perturbation", PerturbationSchema),
         ("encoder", EncoderSchema),
         ("head", HeadSchema),
-        ("ppo", PPOSchema),
-        ("pretrain", PretrainSchema),
+        ("ppo", PPOSettings),
+        ("pretrain", PretrainSettings),
         ("probe", ProbeSchema),
-        ("eval", EvalSchema),
+        ("eval", EvalSettings),
         ("logger", LoggerSchema),
         ("benchmark", BenchmarkSchema),
     ):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -23,7 +24,6 @@ import numpy as np
 import torch
 from ale_py.roms import get_rom_path
 from ale_py.vector_env import AtariVectorEnv
-from hydra.utils import instantiate
 
 from jepa_rl.envs import game_shifts
 from jepa_rl.envs.emulators import ram_emulator, vector_emulator
@@ -59,22 +59,47 @@ def to_gray84(frames: np.ndarray) -> np.ndarray:
     return gray.reshape(n, FRAME_SIZE, FRAME_SIZE)
 
 
-def check_pipeline(
-    game: str, num_envs: int, sticky_actions: float, noop_max: int, max_frames: int, frame_skip: int, frame_stack: int
-) -> None:
-    """The pipeline's ranges, and a game the emulator knows; raises ``ValueError`` naming the argument."""
-    with warnings.catch_warnings():  # ale-py warns as well as returning None: the error below says it once
-        warnings.simplefilter("ignore")
-        known = get_rom_path(game) is not None
-    if not known:
-        raise ValueError(f"game={game} is not a ROM ale-py ships; use a snake_case name such as breakout or pong")
-    require_positive(num_envs=num_envs, max_frames=max_frames, frame_skip=frame_skip)
-    if not 0 <= sticky_actions <= 1:
-        raise ValueError(f"sticky_actions={sticky_actions} must be in [0, 1]")
-    if noop_max < 0:
-        raise ValueError(f"noop_max={noop_max} must be >= 0")
-    if frame_stack < 1:
-        raise ValueError(f"frame_stack={frame_stack} must be >= 1")
+@dataclass
+class AtariSettings:
+    """``env``: the game and the pipeline's settings, the config group's schema; the ranges are checked here."""
+
+    name: str  # short name used in paths and W&B groups
+    env_id: str  # gymnasium id of the game, reported in results.json
+    game: str  # ale-py ROM name (snake_case)
+    sticky_actions: float = 0.25  # repeat_action_probability (Machado et al. 2018); CleanRL's scores use 0.0
+    noop_max: int = 30  # random no-ops at the start of each game
+    max_frames: int = 108_000  # emulator frames per game (30 minutes of play)
+    frame_skip: int = 4  # emulator frames per agent step, max-pooled over the last two
+    frame_stack: int = 4  # frames per observation
+    fire_reset: bool = True  # press FIRE at the start of each game (for games that need it)
+    full_action_space: bool = False  # all 18 actions instead of the game's minimal set
+
+    def __post_init__(self) -> None:
+        with warnings.catch_warnings():  # ale-py warns as well as returning None: the error below says it once
+            warnings.simplefilter("ignore")
+            known = get_rom_path(self.game) is not None
+        if not known:
+            raise ValueError(
+                f"game={self.game} is not a ROM ale-py ships; use a snake_case name such as breakout or pong"
+            )
+        require_positive(max_frames=self.max_frames, frame_skip=self.frame_skip)
+        if not 0 <= self.sticky_actions <= 1:
+            raise ValueError(f"sticky_actions={self.sticky_actions} must be in [0, 1]")
+        if self.noop_max < 0:
+            raise ValueError(f"noop_max={self.noop_max} must be >= 0")
+        if self.frame_stack < 1:
+            raise ValueError(f"frame_stack={self.frame_stack} must be >= 1")
+
+    def emulator_settings(self) -> tuple:
+        """The emulator's arguments after the game, in ``emulators``' order."""
+        return (self.sticky_actions, self.noop_max, self.max_frames, self.frame_skip, self.fire_reset,
+                self.full_action_space)  # fmt: skip
+
+
+def cache_identity(env: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``env`` values as the cache keys of frame sets and random play record them: with the class they
+    build, named as ``artifact_cache.spec_key`` names classes."""
+    return {**{k: v for k, v in dict(env).items() if k != "_target_"}, "_target_": "AtariPipeline"}
 
 
 class HostFrames:
@@ -140,17 +165,10 @@ class AtariPipeline:
 
     def __init__(
         self,
-        game: str,
+        settings: AtariSettings,
         num_envs: int,
         seed: int | Sequence[int],
         *,
-        sticky_actions: float,
-        noop_max: int,
-        max_frames: int,
-        frame_skip: int,
-        frame_stack: int,
-        fire_reset: bool,
-        full_action_space: bool,
         perturbation: VisualPerturbation | None = None,
         num_threads: int = 0,
         record_ram: bool = False,
@@ -158,7 +176,8 @@ class AtariPipeline:
         views: Mapping[str, VisualPerturbation] | None = None,
         frames_device: str | None = None,
     ) -> None:
-        check_pipeline(game, num_envs, sticky_actions, noop_max, max_frames, frame_skip, frame_stack)
+        require_positive(num_envs=num_envs)
+        self.settings, game, frame_stack = settings, settings.game, settings.frame_stack
         self.num_envs, self.seeds = num_envs, env_seeds(seed, num_envs, first_env)
         self.perturbation = perturbation or VisualPerturbation()
         self.perturbation.bind(self.seeds)
@@ -169,11 +188,11 @@ class AtariPipeline:
             view.bind(self.seeds)
         shift = self.perturbation.game_shift
         game_shifts.check(game, shift)
-        settings = (game, num_envs, sticky_actions, noop_max, max_frames, frame_skip, fire_reset, full_action_space)
+        emulator = (game, num_envs, *settings.emulator_settings())
         if record_ram or shift.active:  # the same settings and frames, and the RAM, modes and colours
-            self.ale = ram_emulator(*settings, num_threads, shift=shift)
+            self.ale = ram_emulator(*emulator, num_threads, shift=shift)
         else:
-            self.ale = vector_emulator(*settings, num_threads)
+            self.ale = vector_emulator(*emulator, num_threads)
         self.num_actions = int(self.ale.single_action_space.n)
         self.frames = frame_stack_on(frames_device, self.perturbation, self.seeds, frame_stack)
         self.view_frames = {
@@ -224,6 +243,9 @@ class AtariPipeline:
         self.ale.close()
 
 
+PIPELINE_ARGUMENTS = ("record_ram", "first_env", "views")
+
+
 def make_env(
     env_cfg: Mapping[str, Any],
     num_envs: int,
@@ -234,12 +256,24 @@ def make_env(
 ) -> AtariPipeline:
     """Build the pipeline from the ``env`` config group: the one factory every stage calls.
 
-    ``overrides`` replace config values (evaluation passes its own ``sticky_actions``) or add
-    ``AtariPipeline`` arguments (``first_env``, ``record_ram``).
+    ``env_cfg`` holds ``AtariSettings``' values (and, resolved for the job, ``frames_device``).
+    ``overrides`` replace settings (evaluation passes its own ``sticky_actions``) or add
+    ``AtariPipeline`` arguments (``PIPELINE_ARGUMENTS``).
     """
-    kwargs = {k: v for k, v in dict(env_cfg).items() if k not in ("name", "env_id")}
-    kwargs.update(overrides)
-    return instantiate(kwargs, num_envs=num_envs, seed=seed, perturbation=perturbation, num_threads=num_threads)
+    # A checkpoint's config from before the packages moved also names the class it built (_target_).
+    values = {k: v for k, v in dict(env_cfg).items() if k != "_target_"}
+    frames_device = values.pop("frames_device", None)
+    extra = {k: overrides.pop(k) for k in PIPELINE_ARGUMENTS if k in overrides}
+    settings = AtariSettings(**{**values, **overrides})
+    return AtariPipeline(
+        settings,
+        num_envs,
+        seed,
+        perturbation=perturbation,
+        num_threads=num_threads,
+        frames_device=frames_device,
+        **extra,
+    )
 
 
 def make_train_envs(

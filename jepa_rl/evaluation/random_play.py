@@ -15,7 +15,7 @@ from typing import Any
 
 from jepa_rl.envs.game_shifts import GameShift
 from jepa_rl.envs.perturbations import VisualPerturbation
-from jepa_rl.envs.pipeline import make_eval_env
+from jepa_rl.envs.pipeline import cache_identity, make_eval_env
 from jepa_rl.evaluation.games import play, random_policy
 from jepa_rl.runtime.artifact_cache import cached_artifact
 from jepa_rl.runtime.atomic_json import write_json
@@ -36,7 +36,7 @@ def random_scores(
     """``{mean, std, returns, capped}`` of a uniformly random policy over ``episodes`` full games of
     ``env``, in the game's default variant or in another mode or difficulty (``shift``)."""
     num_envs = min(num_envs, episodes)
-    spec = {"env": dict(env), "episodes": episodes, "num_envs": num_envs, "sticky_actions": sticky_actions}
+    spec = {"env": cache_identity(env), "episodes": episodes, "num_envs": num_envs, "sticky_actions": sticky_actions}
     variant = {"mode": shift.mode, "difficulty": shift.difficulty} if shift and shift.changes_the_game else {}
     if variant:
         spec["variant"] = variant

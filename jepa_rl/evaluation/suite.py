@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 
-from jepa_rl.config.schema import EvalSchema
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import AtariPipeline, make_eval_env
 from jepa_rl.evaluation.games import evaluate, retention, robustness_ratio
 from jepa_rl.evaluation.invariance import policy_invariance
 from jepa_rl.evaluation.random_play import random_scores
+from jepa_rl.evaluation.settings import EvalSettings
 from jepa_rl.models.agent import Agent
 from jepa_rl.runtime.tracking import Tracker
 
@@ -31,7 +31,7 @@ class EvalSetup:
     """How a job evaluates: the game, the ``eval`` settings, the named perturbations, seeds and threads."""
 
     env: dict[str, Any]
-    ev: EvalSchema
+    ev: EvalSettings
     perturbations: dict[str, VisualPerturbation]  # every perturbation a suite may name
     seed: tuple[int, ...]  # the evaluation games' emulator seeds derive from it
     device: torch.device

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
-from jepa_rl.config.resolve import precision
+from jepa_rl.models.encoders import make_net
 from jepa_rl.models.feature_standardisation import FeatureNorm
 from jepa_rl.models.heads import PolicyHeads
+from jepa_rl.models.precision import precision
 from jepa_rl.runtime.checkpoint import CheckpointError, load_checkpoint
 
 
@@ -181,7 +181,7 @@ def build_encoder(net: Mapping[str, Any], freeze: bool, weights: str | Path | No
             "freeze=true with net.pool=attention: attention pooling is a trained layer, which a frozen encoder "
             "cannot train; use net.pool=mean or freeze=false"
         )
-    encoder = instantiate(net)
+    encoder = make_net(net)
     if weights is not None:
         load_encoder_weights(encoder, weights)
     if freeze:
@@ -222,7 +222,7 @@ def agent_from_checkpoint(path: str | Path, device: torch.device) -> Agent:
     # The job may have kept a frozen encoder in float32 (see feature_norm.feature_statistics).
     autocast = "none" if state.get("agent_autocast") == "none" else precision(cfg["ppo"]["autocast"], device)
     with torch.device("meta"):  # no initial weights drawn (the CNN's orthogonal init costs ~1 s): they are loaded
-        encoder = instantiate(cfg["encoder"]["net"])
+        encoder = make_net(cfg["encoder"]["net"])
         heads = PolicyHeads(**cfg["head"], feature_dim=encoder.feature_dim, num_actions=state["num_actions"])
         agent = Agent(encoder, heads, autocast=autocast, standardise=standardise)
     agent.load_state_dict(state["agent"], assign=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
 
-from jepa_rl.models.transformer import TransformerBlock, init_like_ijepa, position_embedding
-from jepa_rl.pretrain.masks import apply_masks
+from jepa_rl.models.transformer import TransformerBlock, apply_masks, init_like_ijepa, position_embedding
 from jepa_rl.ranges import require_positive
 
 
@@ -155,3 +157,16 @@ class ViTEncoder(nn.Module):
             return x.mean(1)
         pooled, _ = self.pool_attn(self.query.expand(len(x), -1, -1), x, x)
         return pooled.squeeze(1)
+
+
+NETS = {"NatureCNN": NatureCNN, "ViTEncoder": ViTEncoder}  # encoder.net's _target_ names one (add yours here)
+
+
+def make_net(net: Mapping[str, Any]) -> NatureCNN | ViTEncoder:
+    """The network ``encoder.net`` describes: the class its ``_target_`` names, by the last part of the
+    path (a checkpoint from before the packages moved names it by its old path), built from its other keys."""
+    target = str(net.get("_target_", ""))
+    kind = target.rsplit(".", 1)[-1]
+    if kind not in NETS:
+        raise ValueError(f"_target_={target} is not an encoder network; use one of {', '.join(NETS)}")
+    return NETS[kind](**{k: v for k, v in net.items() if k != "_target_"})

@@ -78,3 +78,8 @@ def init_like_ijepa(module: nn.Module, blocks: nn.ModuleList) -> None:
         for layer, block in enumerate(blocks, 1):
             block.proj.weight.div_(math.sqrt(2 * layer))
             block.mlp[2].weight.div_(math.sqrt(2 * layer))
+
+
+def apply_masks(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Gather tokens: ``x`` ``[B, N, D]`` and ``idx`` ``[B, K]`` -> ``[B, K, D]``."""
+    return torch.gather(x, 1, idx[..., None].expand(-1, -1, x.shape[-1]))

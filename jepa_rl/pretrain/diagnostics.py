@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from jepa_rl.models.feature_standardisation import evenly_spaced
-from jepa_rl.pretrain.masks import MaskConfig, apply_masks, sample_masks
+from jepa_rl.models.transformer import apply_masks
+from jepa_rl.pretrain.masks import MaskConfig, sample_masks
 
 FRAMES = 2048  # frames each diagnostic is measured on
 BATCH = 256

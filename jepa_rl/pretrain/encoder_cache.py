@@ -16,14 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
 
-from jepa_rl.config import ConfigError
-from jepa_rl.config.resolve import Resolved
-from jepa_rl.config.schema import PretrainSchema
 from jepa_rl.models.feature_standardisation import feature_statistics
 from jepa_rl.pretrain.frame_sets import cached_frames, later_rows, load_frames
 from jepa_rl.pretrain.loop import pretrain
+from jepa_rl.pretrain.settings import PretrainSettings
+from jepa_rl.ranges import ConfigError
 from jepa_rl.runtime.artifact_cache import cached_artifact, file_sha256, spec_key
 from jepa_rl.runtime.atomic_json import write_json
 from jepa_rl.runtime.tracking import tracker_session
@@ -44,7 +42,7 @@ class EncoderSource:
 
     cache_dir: Path
     env: dict[str, Any]  # the env group, plain values
-    pretrain: PretrainSchema
+    pretrain: PretrainSettings
     bf16: bool  # the resolved pretraining precision
     device: torch.device
     threads: int
@@ -57,8 +55,8 @@ class EncoderSource:
     def feature_statistics(
         self, encoder: torch.nn.Module, weights: Path | None, device: torch.device, measure_bf16: bool
     ) -> dict[str, Any]:
-        """``feature_standardisation.feature_statistics`` of ``encoder`` on the pretraining frames. For weights read from a
-        file (a cached encoder, or a user's), they are measured once, with the bf16 error whatever
+        """``feature_standardisation.feature_statistics`` of ``encoder`` on the pretraining frames. For weights
+        read from a file (a cached encoder, or a user's), they are measured once, with the bf16 error whatever
         ``measure_bf16`` says (the frozen and fine-tuned agents of one encoder share them), and cached,
         keyed by the file's content."""
         frames_dir = self.frames()
@@ -161,19 +159,6 @@ def successors(data: dict[str, np.ndarray], horizon: int) -> np.ndarray | None:
             "lower encoder.horizon or raise pretrain.frames.num_frames"
         )
     return later
-
-
-def encoder_source(cfg: DictConfig, res: Resolved) -> EncoderSource:
-    """The ``EncoderSource`` of a job (the train, pretrain and probe stages share it)."""
-    return EncoderSource(
-        cache_dir=Path(cfg.cache_dir),
-        env=res.env(cfg.env),
-        pretrain=OmegaConf.to_object(cfg.pretrain),
-        bf16=res.pretrain_precision == "bf16",
-        device=res.device,
-        threads=res.threads,
-        logger=dataclasses.asdict(OmegaConf.to_object(cfg.logger)),
-    )
 
 
 def write_history(rows: list[dict[str, float]], path: Path) -> None:

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from jepa_rl.config.schema import FramesSchema
 from jepa_rl.envs.perturbations import VisualPerturbation
-from jepa_rl.envs.pipeline import make_env, to_host
+from jepa_rl.envs.pipeline import cache_identity, make_env, to_host
 from jepa_rl.models.agent import agent_from_checkpoint
+from jepa_rl.pretrain.settings import FramesSettings
 from jepa_rl.runtime.artifact_cache import cached_artifact, file_sha256
 from jepa_rl.runtime.checkpoint import CheckpointError
 
@@ -94,10 +94,10 @@ def agent_policy(checkpoint: str | Path, num_actions: int, device: torch.device)
     return act
 
 
-def frames_spec(env_cfg: Mapping[str, Any], frames: FramesSchema, perturbation: VisualPerturbation) -> dict:
+def frames_spec(env_cfg: Mapping[str, Any], frames: FramesSettings, perturbation: VisualPerturbation) -> dict:
     """Everything that determines a frame set's content (its cache key)."""
     frames_cfg = dataclasses.asdict(frames)
-    spec = {"env": dict(env_cfg), **frames_cfg, "perturbation": perturbation.params()}
+    spec = {"env": cache_identity(env_cfg), **frames_cfg, "perturbation": perturbation.params()}
     if frames_cfg.get("policy_checkpoint") and frames_cfg.get("policy_fraction", 0) > 0:
         spec["policy_sha256"] = file_sha256(Path(frames_cfg["policy_checkpoint"]))
     else:  # without a policy its settings change nothing
@@ -108,7 +108,7 @@ def frames_spec(env_cfg: Mapping[str, Any], frames: FramesSchema, perturbation: 
 def cached_frames(
     cache_root: Path,
     env_cfg: Mapping[str, Any],
-    frames: FramesSchema,
+    frames: FramesSettings,
     perturbation: VisualPerturbation | None = None,
     replay: Path | None = None,
     threads: int = 1,

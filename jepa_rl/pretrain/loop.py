@@ -19,18 +19,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from jepa_rl.config.schema import MasksSchema, PretrainSchema
 from jepa_rl.pretrain.diagnostics import pretrainer_diagnostics
 from jepa_rl.pretrain.masks import MaskConfig, sample_masks
 from jepa_rl.pretrain.objectives import MaskedPretrainer, make_pretrainer, variance_covariance
 from jepa_rl.pretrain.schedules import ema_initial_share, ema_momentum, warmup_cosine
+from jepa_rl.pretrain.settings import MasksSettings, PretrainSettings
 from jepa_rl.runtime import preemption
 from jepa_rl.runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
 
-def mask_config(masks: MasksSchema, grid: int) -> MaskConfig:
+def mask_config(masks: MasksSettings, grid: int) -> MaskConfig:
     """``pretrain.masks`` on a ``grid x grid`` patch grid -> ``MaskConfig`` (which checks the geometry)."""
     return MaskConfig(
         grid=grid,
@@ -42,7 +42,7 @@ def mask_config(masks: MasksSchema, grid: int) -> MaskConfig:
     )
 
 
-def set_schedules(optimizer: torch.optim.Optimizer, cfg: PretrainSchema, step: int, total: int) -> float:
+def set_schedules(optimizer: torch.optim.Optimizer, cfg: PretrainSettings, step: int, total: int) -> float:
     """Learning rate (warmup then cosine) and weight decay (cosine rise, I-JEPA) for ``step``; returns the lr."""
     warmup = round(cfg.warmup * total)
     lr = warmup_cosine(step, total, warmup, cfg.lr, cfg.start_lr, cfg.final_lr)
@@ -125,7 +125,7 @@ def train_step(
     return loss.detach(), context.detach()
 
 
-def resume_state(checkpoint: Path | None, model: nn.Module, optimizer, gen: torch.Generator) -> tuple[int, list]:
+def resume_pretraining(checkpoint: Path | None, model: nn.Module, optimizer, gen: torch.Generator) -> tuple[int, list]:
     """Load a partial pretraining checkpoint if there is a usable one: ``(steps done, log rows)``."""
     if checkpoint is None or not checkpoint.exists():
         return 0, []
@@ -146,7 +146,7 @@ def pretrain(
     net_cfg: Mapping[str, Any],
     objective: str,
     target: str,
-    cfg: PretrainSchema,
+    cfg: PretrainSettings,
     device: torch.device,
     bf16: bool,
     log_fn: Callable[[dict[str, float], int], None] | None = None,
@@ -171,7 +171,7 @@ def pretrain(
     usable = len(frames) if later is None else int((later >= 0).sum())
     batch = min(cfg.batch_size, usable)
     total = cfg.epochs * (usable // batch)
-    done, rows = resume_state(checkpoint, model, optimizer, gen)
+    done, rows = resume_pretraining(checkpoint, model, optimizer, gen)
     kept = ema_initial_share(done, total, cfg.ema_start, cfg.ema_end)  # of the init, in the target: a running product
     warn_if_the_target_keeps_its_init(total, cfg)
     start = time.perf_counter()
@@ -207,7 +207,7 @@ def pretrain(
     return state, rows, pretrainer_diagnostics(model, frames, masks, device, later=later)
 
 
-def warn_if_the_target_keeps_its_init(total: int, cfg: PretrainSchema) -> None:
+def warn_if_the_target_keeps_its_init(total: int, cfg: PretrainSettings) -> None:
     """The kept (EMA target) encoder should hold under 1% of its random init by the last step."""
     share = ema_initial_share(total, total, cfg.ema_start, cfg.ema_end)
     if share > 0.01:

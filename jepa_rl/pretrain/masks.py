@@ -19,7 +19,7 @@ import torch
 @dataclass(frozen=True)
 class MaskConfig:
     """Block-masking geometry on a ``grid x grid`` patch grid (``pretrain.masks``; I-JEPA's values are
-    ``MasksSchema``'s defaults)."""
+    ``MasksSettings``'s defaults)."""
 
     grid: int
     num_targets: int
@@ -91,8 +91,3 @@ def sample_masks(batch: int, cfg: MaskConfig, gen: torch.Generator) -> tuple[tor
     scores = torch.rand(batch, n, generator=gen).masked_fill(~context, -1.0)
     context_idx = scores.topk(keep, dim=1).indices.sort(dim=1).values
     return context_idx, target_idx
-
-
-def apply_masks(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Gather tokens: ``x`` ``[B, N, D]`` and ``idx`` ``[B, K]`` -> ``[B, K, D]``."""
-    return torch.gather(x, 1, idx[..., None].expand(-1, -1, x.shape[-1]))

@@ -45,12 +45,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
 from torch import nn
 
-from jepa_rl.models.encoders import NatureCNN, ViTEncoder
-from jepa_rl.models.transformer import TransformerBlock, init_like_ijepa, position_embedding
-from jepa_rl.pretrain.masks import apply_masks
+from jepa_rl.models.encoders import NatureCNN, ViTEncoder, make_net
+from jepa_rl.models.transformer import TransformerBlock, apply_masks, init_like_ijepa, position_embedding
 from jepa_rl.ranges import require_positive
 
 OBJECTIVES = ("jepa", "ae")
@@ -241,9 +239,6 @@ def make_pretrainer(net_cfg: Mapping[str, Any], objective: str, target: str, set
     depth and heads, ``norm_pix`` and ``vc_weight``)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective={objective} is not an objective; choose {' or '.join(OBJECTIVES)} (or null)")
-    encoder = instantiate(net_cfg)
-    if not isinstance(encoder, ViTEncoder | NatureCNN):
-        kind = type(encoder).__name__
-        raise ValueError(f"objective={objective} pretrains a ViT or a Nature-CNN; this net is a {kind}")
+    encoder = make_net(net_cfg)
     shape = {k: getattr(settings.predictor, k) for k in ("width", "depth", "heads")}
     return MaskedPretrainer(encoder, objective, shape, settings.norm_pix, target, settings.vc_weight)

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,48 +52,44 @@ def check_hyperparameters(h: dict) -> None:
         )
 
 
+@dataclass
+class PPOSettings:
+    """``ppo``: CleanRL ppo_atari's hyperparameters, under its names: the config group's schema, checked here."""
+
+    total_timesteps: int = 10_000_000  # agent steps of training
+    num_envs: int = 8  # parallel environments
+    num_steps: int = 128  # steps per environment per rollout
+    learning_rate: float = 2.5e-4  # Adam's learning rate (the heads'; the encoder's is scaled by lr_scale)
+    anneal_lr: bool = True  # linear decay to 0 over training
+    gamma: float = 0.99  # discount
+    gae_lambda: float = 0.95  # GAE's lambda
+    num_minibatches: int = 4  # minibatches per epoch (must divide num_envs * num_steps)
+    update_epochs: int = 4  # passes over each rollout
+    norm_adv: bool = True  # normalise advantages per minibatch
+    clip_coef: float = 0.1  # PPO's ratio clip (and the value clip)
+    clip_vloss: bool = True  # clip the value loss as CleanRL does
+    ent_coef: float = 0.01  # entropy bonus
+    vf_coef: float = 0.5  # value loss weight
+    max_grad_norm: float = 0.5  # gradient clipping
+    target_kl: float | None = None  # stop an update's epochs early above this KL (null: never)
+    clip_rewards: bool = True  # learner-side sign(reward); evaluation and logged scores stay raw
+    life_loss: bool = True  # learner-side: a lost life ends the bootstrapped return (EpisodicLifeEnv)
+    autocast: str = "auto"  # auto (bf16 where the hardware has it) | bf16 | none: encoder precision; heads fp32
+    augment: str = "none"  # none | shift: DrQ's random shift (pad 4, border repeated) of each update minibatch
+
+    def __post_init__(self) -> None:
+        check_hyperparameters(vars(self))
+
+
 class PPO:
     """Proximal Policy Optimisation (clipped objective, clipped value loss, annealed lr)."""
 
-    def __init__(
-        self,
-        *,
-        total_timesteps: int,
-        num_envs: int,
-        num_steps: int,
-        learning_rate: float,
-        anneal_lr: bool,
-        gamma: float,
-        gae_lambda: float,
-        num_minibatches: int,
-        update_epochs: int,
-        norm_adv: bool,
-        clip_coef: float,
-        clip_vloss: bool,
-        ent_coef: float,
-        vf_coef: float,
-        max_grad_norm: float,
-        target_kl: float | None,
-        clip_rewards: bool,
-        life_loss: bool,
-        autocast: str,
-        augment: str,
-    ) -> None:
-        """Hyperparameters as ``conf/ppo`` names them (defaults: ``PPOSchema``); ranges are checked here."""
-        check_hyperparameters(locals())
-        self.total_timesteps, self.num_envs, self.num_steps = total_timesteps, num_envs, num_steps
-        self.learning_rate, self.anneal_lr = learning_rate, anneal_lr
-        self.gamma, self.gae_lambda = gamma, gae_lambda
-        self.update_epochs, self.norm_adv = update_epochs, norm_adv
-        self.clip_coef, self.clip_vloss = clip_coef, clip_vloss
-        self.ent_coef, self.vf_coef, self.max_grad_norm = ent_coef, vf_coef, max_grad_norm
-        self.target_kl = target_kl
-        self.clip_rewards, self.life_loss, self.autocast = clip_rewards, life_loss, autocast
-        self.augment = augment
+    def __init__(self, hp: PPOSettings) -> None:
+        self.hp = hp
         # Derived once, as CleanRL does.
-        self.batch_size = num_envs * num_steps
-        self.minibatch_size = self.batch_size // num_minibatches
-        self.num_iterations = total_timesteps // self.batch_size
+        self.batch_size = hp.num_envs * hp.num_steps
+        self.minibatch_size = self.batch_size // hp.num_minibatches
+        self.num_iterations = hp.total_timesteps // self.batch_size
 
     def learn(
         self,
@@ -113,15 +110,16 @@ class PPO:
         iteration's ``rollout_seconds`` (acting, with GAE) and ``update_seconds``.
         """
         groups = [envs] if isinstance(envs, AtariPipeline) else list(envs)
-        if sum(env.num_envs for env in groups) != self.num_envs:
+        if sum(env.num_envs for env in groups) != self.hp.num_envs:
             raise ValueError(
-                f"the environment groups hold {[env.num_envs for env in groups]} envs, not ppo.num_envs={self.num_envs}"
+                f"the environment groups hold {[env.num_envs for env in groups]} envs, "
+                f"not ppo.num_envs={self.hp.num_envs}"
             )
         frozen = agent.encoder_frozen
         obs_shape, obs_dtype = (
             ((agent.encoder.feature_dim,), torch.float32) if frozen else (groups[0].observation_shape, torch.uint8)
         )
-        buf = Rollout.allocate(self.num_steps, self.num_envs, obs_shape, obs_dtype, device)
+        buf = Rollout.allocate(self.hp.num_steps, self.hp.num_envs, obs_shape, obs_dtype, device)
 
         starts = [env.reset() for env in groups]
         next_obs = torch.cat([torch.as_tensor(obs, device=device) for obs, _ in starts])
@@ -142,7 +140,9 @@ class PPO:
                 next_obs, lives, global_step, last_value = self._rollout(
                     agent, groups, buf, next_obs, lives, global_step, episodes, pool
                 )
-                advantages, returns = gae(buf.rewards, buf.values, buf.dones, last_value, self.gamma, self.gae_lambda)
+                advantages, returns = gae(
+                    buf.rewards, buf.values, buf.dones, last_value, self.hp.gamma, self.hp.gae_lambda
+                )
                 collected = time.perf_counter()
                 metrics = self._update(agent, optimizer, buf, advantages, returns, frozen)
                 updated = time.perf_counter()
@@ -171,7 +171,7 @@ class PPO:
     def set_learning_rate(self, optimizer: torch.optim.Optimizer, iteration: int) -> None:
         """Each parameter group's rate for ``iteration``: its ``base_lr`` annealed linearly to 0 over training
         (``anneal_lr``), as CleanRL's. A pure function of the iteration, so a resumed run needs only ``base_lr``."""
-        if self.anneal_lr:
+        if self.hp.anneal_lr:
             frac = 1.0 - iteration / self.num_iterations
             for group in optimizer.param_groups:
                 group["lr"] = frac * group["base_lr"]
@@ -218,7 +218,7 @@ class PPO:
             """Act and step group ``g`` for the whole rollout (autocast and grad mode are per thread)."""
             env, span, generator = groups[g], spans[g], torch.Generator(device).manual_seed(seeds[g])
             with agent.acting(device.type):  # one autocast region: the weights are cast once per rollout
-                for step in range(self.num_steps):
+                for step in range(self.hp.num_steps):
                     h = agent.features(next_obs[span])
                     action, buf.logprobs[step, span], buf.values[step, span] = agent.act_from_features(
                         h, generator=generator
@@ -227,15 +227,15 @@ class PPO:
                     obs, reward, terminated, truncated, info = env.step(action.cpu().numpy())
                     done = terminated | truncated
                     learner_done = done.copy()
-                    if self.life_loss:  # CleanRL's EpisodicLifeEnv, without touching the env
+                    if self.hp.life_loss:  # CleanRL's EpisodicLifeEnv, without touching the env
                         learner_done |= info["lives"] < lives[span]
                     lives[span] = info["lives"]
-                    if self.clip_rewards:
+                    if self.hp.clip_rewards:
                         reward = np.sign(reward)
                     buf.rewards[step, span] = torch.as_tensor(reward, device=device)
                     buf.dones[step, span] = torch.as_tensor(learner_done, dtype=torch.float32, device=device)
                     next_obs[span] = torch.as_tensor(obs, device=device)
-                    steps_done = global_step + (step + 1) * self.num_envs
+                    steps_done = global_step + (step + 1) * self.hp.num_envs
                     for i in np.flatnonzero(done):
                         score, length = float(info["episode_return"][i]), int(info["episode_length"][i])
                         games[g].append((steps_done, span.start + int(i), score, length))
@@ -266,7 +266,7 @@ class PPO:
         """
         batch = Batch.flatten(buf, advantages, returns)
         clipfracs = []
-        for _ in range(self.update_epochs):
+        for _ in range(self.hp.update_epochs):
             # Drawn on the CPU: its generator's state is in the checkpoint, so a resumed run on a GPU
             # shuffles as the uninterrupted one would.
             perm = torch.randperm(self.batch_size).to(batch.obs.device, non_blocking=True)
@@ -280,10 +280,10 @@ class PPO:
                     old_approx_kl = (-logratio).mean()
                     approx_kl = ((ratio - 1) - logratio).mean()
                     # Kept on the device: an .item() per minibatch would wait for the GPU each time.
-                    clipfracs.append(((ratio - 1.0).abs() > self.clip_coef).float().mean())
-                nn.utils.clip_grad_norm_(agent.parameters(), self.max_grad_norm)
+                    clipfracs.append(((ratio - 1.0).abs() > self.hp.clip_coef).float().mean())
+                nn.utils.clip_grad_norm_(agent.parameters(), self.hp.max_grad_norm)
                 optimizer.step()
-            if self.target_kl is not None and approx_kl > self.target_kl:
+            if self.hp.target_kl is not None and approx_kl > self.hp.target_kl:
                 break
 
         var_y = batch.returns.var()
@@ -305,7 +305,7 @@ class PPO:
         Returns ``(loss, (pg_loss, v_loss, entropy, logratio))``, the terms detached (``logratio`` per sample)."""
         # index_select, not obs[mb]: advanced indexing copies uint8 rows far slower on CPU (README).
         obs = batch.obs.index_select(0, mb)
-        if self.augment == "shift" and not features:
+        if self.hp.augment == "shift" and not features:
             obs = random_shift(obs)
         h = obs if features else agent.features(obs)
         newlogprob, entropy, newvalue = agent.evaluate_features(h, batch.actions[mb])
@@ -313,18 +313,18 @@ class PPO:
         ratio = logratio.exp()
 
         adv = batch.advantages[mb]
-        if self.norm_adv:
+        if self.hp.norm_adv:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        clipped = torch.clamp(ratio, 1 - self.clip_coef, 1 + self.clip_coef)
+        clipped = torch.clamp(ratio, 1 - self.hp.clip_coef, 1 + self.hp.clip_coef)
         pg_loss = torch.max(-adv * ratio, -adv * clipped).mean()
 
         returns, values = batch.returns[mb], batch.values[mb]
         v_err = (newvalue - returns) ** 2
-        if self.clip_vloss:
-            v_clipped = values + torch.clamp(newvalue - values, -self.clip_coef, self.clip_coef)
+        if self.hp.clip_vloss:
+            v_clipped = values + torch.clamp(newvalue - values, -self.hp.clip_coef, self.hp.clip_coef)
             v_err = torch.max(v_err, (v_clipped - returns) ** 2)
         v_loss = 0.5 * v_err.mean()
 
         entropy_loss = entropy.mean()
-        loss = pg_loss - self.ent_coef * entropy_loss + v_loss * self.vf_coef
+        loss = pg_loss - self.hp.ent_coef * entropy_loss + v_loss * self.hp.vf_coef
         return loss, tuple(t.detach() for t in (pg_loss, v_loss, entropy_loss, logratio))

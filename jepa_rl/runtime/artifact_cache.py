@@ -28,9 +28,31 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 2  # 2: emulator seeds from SeedSequence children, per-environment perturbation streams
 
 
+# A spec names the class a setting group builds (its ``_target_``) by the module path the class had when the
+# first keys were made. So moving a module changes no key, and the artifacts cached before the package
+# moved are still found; a class not listed here keys by the path it is given.
+KEYED_AS = {
+    "AtariPipeline": "jepa_rl.envs.AtariPipeline",
+    "NatureCNN": "jepa_rl.encoders.NatureCNN",
+    "ViTEncoder": "jepa_rl.encoders.ViTEncoder",
+}
+
+
+def keyed_classes(spec: Any) -> Any:
+    """``spec`` with every ``_target_`` (at any depth) replaced by the name ``KEYED_AS`` keys its class by."""
+    if isinstance(spec, dict):
+        return {
+            k: KEYED_AS.get(str(v).rsplit(".", 1)[-1], v) if k == "_target_" else keyed_classes(v)
+            for k, v in spec.items()
+        }
+    if isinstance(spec, list | tuple):
+        return [keyed_classes(v) for v in spec]
+    return spec
+
+
 def spec_key(spec: dict[str, Any]) -> str:
-    """A short stable hash of a JSON-serialisable spec."""
-    text = json.dumps({"format_version": FORMAT_VERSION, **spec}, sort_keys=True, default=str)
+    """A short stable hash of a JSON-serialisable spec (its classes named by ``keyed_classes``)."""
+    text = json.dumps({"format_version": FORMAT_VERSION, **keyed_classes(spec)}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

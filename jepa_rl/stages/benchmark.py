@@ -24,7 +24,7 @@ import logging
 import resource
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +36,21 @@ from omegaconf import DictConfig, OmegaConf
 from jepa_rl.benchmark.step_profile import PHASES, acting_step_seconds
 from jepa_rl.benchmark.table import report_lines
 from jepa_rl.config import ConfigError
-from jepa_rl.config.resolve import Resolved, env_groups, native_bf16
-from jepa_rl.config.schema import BenchmarkSchema, PretrainSchema
+from jepa_rl.config.fingerprint import plain
+from jepa_rl.config.resolve import Resolved, env_groups
+from jepa_rl.config.schema import BenchmarkSchema
 from jepa_rl.config.validate import build_encoder_of, settings
 from jepa_rl.envs.perturbations import VisualPerturbation, suite_config
 from jepa_rl.envs.pipeline import make_env, make_train_envs
 from jepa_rl.models.agent import build_agent, make_optimizer
+from jepa_rl.models.precision import native_bf16
 from jepa_rl.pretrain.loop import make_adamw, mask_config, train_step
 from jepa_rl.pretrain.objectives import make_pretrainer
+from jepa_rl.pretrain.settings import PretrainSettings
+from jepa_rl.rl.ppo import PPO, PPOSettings
 from jepa_rl.runtime.malloc import retain_freed_memory
 from jepa_rl.runtime.tracking import Tracker
 from jepa_rl.stages import train
-from jepa_rl.stages.resume import plain
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ class Setup:
 
     env: dict[str, Any]
     perturbation: VisualPerturbation
-    ppo: dict[str, Any]  # the ppo group, plain values
+    ppo: PPOSettings
     head: dict[str, Any]  # the head group (kind, width)
     seed: int
     res: Resolved
@@ -89,7 +92,7 @@ class Setup:
 def emulator_sps(setup: Setup, steps: int, preprocess: bool, perturbation: VisualPerturbation | None = None) -> float:
     """Agent steps/s with random actions: the bare emulator, or the whole observation pipeline (under
     the training perturbation, or ``perturbation``)."""
-    n = setup.ppo["num_envs"]
+    n = setup.ppo.num_envs
     envs = make_env(setup.env, n, setup.seed, (perturbation or setup.perturbation).copy(), setup.res.threads)
     rng = np.random.default_rng(setup.seed)
     step = envs.step if preprocess else envs.ale.step
@@ -109,10 +112,10 @@ def ppo_sps(setup: Setup, case: PPOCase, iterations: int) -> dict[str, float]:
     """PPO training over ``iterations`` after one warm-up: agent steps/s (rollout and update), and the
     seconds per iteration spent in the rollout (``rollout_seconds``) and in the update (``update_seconds``)."""
     res, batch = setup.res, setup.res.rollout_batch
-    ppo = instantiate({**setup.ppo, "total_timesteps": batch * (iterations + 1)})
-    envs = make_train_envs(setup.env, setup.perturbation, ppo.num_envs, case.groups, setup.seed, res.threads)
+    ppo = PPO(replace(setup.ppo, total_timesteps=batch * (iterations + 1)))
+    envs = make_train_envs(setup.env, setup.perturbation, ppo.hp.num_envs, case.groups, setup.seed, res.threads)
     agent = build_agent(case.net, case.freeze, setup.head, envs[0].num_actions, res.ppo_precision, res.device)
-    optimizer = make_optimizer(agent, ppo.learning_rate, case.lr_scale)
+    optimizer = make_optimizer(agent, ppo.hp.learning_rate, case.lr_scale)
     marks: list[tuple[float, dict]] = []  # (time, stats) at the end of each iteration
 
     def mark(iteration: int, global_step: int, stats: dict) -> None:
@@ -131,7 +134,7 @@ def ppo_sps(setup: Setup, case: PPOCase, iterations: int) -> dict[str, float]:
 
 
 def pretrain_step_seconds(
-    encoder: dict[str, Any], pretrain: PretrainSchema, objective: str | None, batch: int, steps: int, res: Resolved
+    encoder: dict[str, Any], pretrain: PretrainSettings, objective: str | None, batch: int, steps: int, res: Resolved
 ) -> float:
     """Seconds per pretraining step (``objective``, with the ``encoder`` node's net and target) or per
     forward+backward of its net (``None``), after warm-up."""
@@ -181,7 +184,7 @@ def measure(
     setup: Setup,
     cases: dict[str, PPOCase],
     encoders: dict[str, dict],
-    pretrain: PretrainSchema,
+    pretrain: PretrainSettings,
     bc: BenchmarkSchema,
     perturbations: dict[str, VisualPerturbation],
 ) -> tuple[dict, dict, dict, dict]:
@@ -220,7 +223,7 @@ def measure(
 
 def profiled_step(setup: Setup, case: PPOCase, env_steps: int) -> dict[str, float]:
     """(g): ``step_profile.acting_step_seconds`` of the agent of ``case`` on one pipeline of every env."""
-    res, n = setup.res, setup.ppo["num_envs"]
+    res, n = setup.res, setup.ppo.num_envs
     envs = make_env(setup.env, n, setup.seed, setup.perturbation.copy(), res.threads)
     agent = build_agent(case.net, case.freeze, setup.head, envs.num_actions, res.ppo_precision, res.device)
     try:
@@ -233,7 +236,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
     """Run the measurements, print a table, write ``benchmark.json`` in the output directory."""
     bc: BenchmarkSchema = OmegaConf.to_object(cfg.benchmark)
     head = {"kind": cfg.head.kind, "width": cfg.head.width}
-    setup = Setup(res.env(cfg.env), instantiate(cfg.perturbation), plain(cfg.ppo), head, cfg.seed, res)
+    setup = Setup(res.env(cfg.env), instantiate(cfg.perturbation), OmegaConf.to_object(cfg.ppo), head, cfg.seed, res)
     cases = ppo_cases(cfg, res)
     encoders = {name: plain(cfg.encoders[name]) for name in bc.pretrain_encoders}
     perturbations = {n: instantiate(suite_config(cfg.perturbations, n)) for n in bc.perturbations}
@@ -250,9 +253,9 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
     result = {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": res.threads,
-        "num_envs": setup.ppo["num_envs"],
+        "num_envs": setup.ppo.num_envs,
         "encoder": cases["ppo"].encoder,
-        "autocast": setup.ppo["autocast"],
+        "autocast": setup.ppo.autocast,
         "native_bf16": native_bf16(device),
         "ppo_precision": "bf16" if res.ppo_precision == "bf16" else "float32",
         "env_groups": res.env_groups,
@@ -276,7 +279,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict:
             k: step_med[k] / step_med[f"{k.split('/')[0]}/fwd_bwd"] for k in step_med if not k.endswith("fwd_bwd")
         },
         "pipeline_sps_by_perturbation": by_perturbation,
-        "num_steps": setup.ppo["num_steps"],
+        "num_steps": setup.ppo.num_steps,
         "acting_step_seconds_runs": profile,
         "acting_step_seconds": {k: statistics.median(v) for k, v in profile.items()},
         # A perturbation's cost: the clean pipeline's speed over the pipeline's under it (1: free).

@@ -10,11 +10,11 @@ from typing import Any
 from omegaconf import DictConfig
 
 from jepa_rl.config import ConfigError
-from jepa_rl.config.resolve import Resolved
+from jepa_rl.config.fingerprint import plain
+from jepa_rl.config.resolve import Resolved, encoder_source
 from jepa_rl.config.validate import build_encoder_of, settings
-from jepa_rl.pretrain.encoder_cache import DIAGNOSTICS_FILE, encoder_source, read_history
+from jepa_rl.pretrain.encoder_cache import DIAGNOSTICS_FILE, read_history
 from jepa_rl.runtime.atomic_json import write_json
-from jepa_rl.stages.resume import plain
 
 log = logging.getLogger(__name__)
 

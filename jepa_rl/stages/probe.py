@@ -26,22 +26,23 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from jepa_rl.config import ConfigError
-from jepa_rl.config.resolve import Resolved
-from jepa_rl.config.schema import FramesSchema, ProbeSchema
+from jepa_rl.config.fingerprint import plain
+from jepa_rl.config.resolve import Resolved, encoder_source
+from jepa_rl.config.schema import ProbeSchema
 from jepa_rl.config.validate import build_encoder_of, check_frame_set, config_key, settings
 from jepa_rl.envs.perturbations import VisualPerturbation, suite_config
 from jepa_rl.models.agent import PolicyRepresentation, agent_from_checkpoint, build_encoder
 from jepa_rl.models.feature_standardisation import encode
 from jepa_rl.pretrain.diagnostics import encoder_diagnostics
-from jepa_rl.pretrain.encoder_cache import EncoderSource, encoder_source
+from jepa_rl.pretrain.encoder_cache import EncoderSource
 from jepa_rl.pretrain.frame_sets import cached_frames, load_frames
+from jepa_rl.pretrain.settings import FramesSettings
 from jepa_rl.probes.figures import neighbours_figure, pca_figure
 from jepa_rl.probes.linear import majority_f1, probe_encoder, repeats_reference
 from jepa_rl.probes.ram_labels import GAME_VARIABLES, labels_from_ram, low_entropy_variables
 from jepa_rl.probes.retrieval import nn_retrieval
 from jepa_rl.runtime.atomic_json import write_json
 from jepa_rl.runtime.tracking import stable_run_id, tracker_session
-from jepa_rl.stages.resume import plain
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def check(cfg: DictConfig) -> None:
 
 
 def probe_frames(
-    source: EncoderSource, frames_cfg: FramesSchema, suite: dict[str, VisualPerturbation]
+    source: EncoderSource, frames_cfg: FramesSettings, suite: dict[str, VisualPerturbation]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The clean probe frame set (all arrays) and ``{perturbation: frames}`` for every suite entry."""
     cache, env, threads = source.cache_dir, source.env, source.threads

@@ -15,30 +15,24 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from jepa_rl.config.fingerprint import plain, results_fingerprint, training_fingerprint
 from jepa_rl.config.hydra_runtime import job_group, sweep_tags
-from jepa_rl.config.resolve import Resolved
-from jepa_rl.config.validate import build, build_agent_of, build_pipeline, require, settings
+from jepa_rl.config.resolve import Resolved, encoder_source
+from jepa_rl.config.validate import build_agent_of, build_pipeline, require, settings
 from jepa_rl.envs.perturbations import VisualPerturbation, suite_config
 from jepa_rl.envs.pipeline import make_train_envs
 from jepa_rl.evaluation.suite import EvalSetup, final_evaluation, pixel_perturbations, snapshot
 from jepa_rl.models.agent import Agent, build_agent, make_optimizer
 from jepa_rl.models.feature_standardisation import FeatureNorm
 from jepa_rl.models.heads import trained_parameters
-from jepa_rl.pretrain.encoder_cache import EncoderSource, encoder_source
+from jepa_rl.pretrain.encoder_cache import EncoderSource
 from jepa_rl.rl.ppo import PPO
 from jepa_rl.runtime import preemption
 from jepa_rl.runtime.atomic_json import write_json
 from jepa_rl.runtime.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from jepa_rl.runtime.resumption import checkpoint_to_resume, finished_results, keep_rows_until
 from jepa_rl.runtime.seeding import EVAL_GAMES, TRAIN_GAMES, seed_everything
 from jepa_rl.runtime.tracking import Tracker, stable_run_id, tracker_session
-from jepa_rl.stages.resume import (
-    finished_results,
-    keep_rows_until,
-    plain,
-    results_fingerprint,
-    resume_state,
-    training_fingerprint,
-)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +44,7 @@ def check(cfg: DictConfig) -> None:
     """Build one environment of the pipeline, the agent and its optimizer (and pretrainer), PPO, the settings."""
     build_pipeline(cfg)
     build_agent_of(cfg)
-    ppo = build(cfg.ppo, "ppo")
+    ppo = PPO(settings(cfg.ppo, "ppo"))
     ev = settings(cfg.eval, "eval")
     require(
         ev.snapshots <= ppo.num_iterations,
@@ -58,8 +52,8 @@ def check(cfg: DictConfig) -> None:
         f"set eval.snapshots to at most {ppo.num_iterations}",
     )
     require(
-        ppo.augment == "none" or not cfg.encoder.freeze,
-        f"ppo.augment={ppo.augment} augments the frames the encoder sees, but encoder={cfg.encoder.name} is "
+        ppo.hp.augment == "none" or not cfg.encoder.freeze,
+        f"ppo.augment={ppo.hp.augment} augments the frames the encoder sees, but encoder={cfg.encoder.name} is "
         "frozen (its features are computed once per step); use it with an encoder trained end to end",
     )
     if ev.episodes == 0:  # invariance only: compares clean with the pixel perturbations of the suite
@@ -82,14 +76,14 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         return done
     seed, enc, ev = cfg.seed, cfg.encoder, OmegaConf.to_object(cfg.eval)
     env, net = res.env(cfg.env), plain(enc.net)
-    ppo: PPO = instantiate(cfg.ppo)
+    ppo = PPO(OmegaConf.to_object(cfg.ppo))
     fingerprint = training_fingerprint(cfg)
     perturbation: VisualPerturbation = instantiate(cfg.perturbation)
     evaluation = evaluation_setup(cfg, res)
     logger = asdict(OmegaConf.to_object(cfg.logger))
     logger.update(group=job_group(logger["group"]), tags=[*logger["tags"], *sweep_tags()])
 
-    state = resume_state(ckpt_path, fingerprint)
+    state = checkpoint_to_resume(ckpt_path, fingerprint)
     start_iteration = state["iteration"] if state else 0
     source = encoder_source(cfg, res)
     # A resumed run has its (possibly pretrained) encoder in the checkpoint already.
@@ -99,9 +93,9 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     seed_everything(seed + start_iteration)
     # A resumed segment starts fresh games with seeds of its own, not a replay of the first ones.
     env_seed = (seed, TRAIN_GAMES, start_iteration)
-    envs = make_train_envs(env, perturbation, ppo.num_envs, res.env_groups, env_seed, res.threads)
+    envs = make_train_envs(env, perturbation, ppo.hp.num_envs, res.env_groups, env_seed, res.threads)
     agent = build_agent(net, enc.freeze, plain(cfg.head), envs[0].num_actions, res.ppo_precision, res.device, weights)
-    optimizer = make_optimizer(agent, ppo.learning_rate, enc.lr_scale)
+    optimizer = make_optimizer(agent, ppo.hp.learning_rate, enc.lr_scale)
     if state:
         kept = restore(state, agent, optimizer)
     else:
@@ -124,12 +118,12 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
                 )  # fmt: skip
         for group in envs:
             group.close()
-        measured = final_evaluation(agent, evaluation, tracker, ppo.total_timesteps)
+        measured = final_evaluation(agent, evaluation, tracker, ppo.hp.total_timesteps)
         results = {
             "env_id": env["env_id"],
             "encoder": enc.name,
             "seed": seed,
-            "total_timesteps": ppo.total_timesteps,
+            "total_timesteps": ppo.hp.total_timesteps,
             "train_sps": train_stats.get("train_sps"),
             "final_train_return": train_stats.get("final_train_return"),
             "train_perturbation": perturbation.name,

@@ -58,11 +58,11 @@ class AggregateSweep(Callback):
 
 def log_summary_run(config: DictConfig, sweep_dir: Path, summary: dict[str, Any]) -> None:
     """One W&B run for the whole sweep (job type ``summary``): the per-cell table, statistics and plots."""
-    from omegaconf import OmegaConf
 
+    from jepa_rl.config.fingerprint import plain
     from jepa_rl.runtime.tracking import stable_run_id, tracker_session
 
-    logger = OmegaConf.to_container(config.logger, resolve=True)
+    logger = plain(config.logger)
     sid = "/".join(sweep_dir.parts[-2:])
     with tracker_session(
         **{**logger, "group": f"sweep-{sid}", "name": "summary", "tags": [f"sweep:{sid}"[:64], "summary"]},

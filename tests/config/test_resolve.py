@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from jepa_rl.config import ConfigError
-from jepa_rl.config.resolve import cpu_count, env_groups, job_threads, native_bf16, pick_device, precision
+from jepa_rl.config.resolve import cpu_count, env_groups, job_threads, pick_device
 
 
 def test_threads_come_from_the_setting_then_the_launcher():
@@ -24,16 +24,6 @@ def test_env_groups_auto_is_two_only_for_the_cnn_with_two_threads():
     for bad in (3, 0, -2, "two"):
         with pytest.raises(ConfigError, match=f"env_groups={bad} must be auto or a positive number"):
             env_groups(bad, "cnn", 8, threads=2)
-
-
-def test_one_precision_function_for_ppo_and_pretraining():
-    cpu = torch.device("cpu")
-    native = "bf16" if native_bf16(cpu) else "none"
-    assert precision("auto", cpu) == precision("auto", cpu, auto_on_gpu=False) == native
-    assert precision("none", cpu) == "none"
-    assert precision("bf16", cpu) == "bf16"  # asked for: given (with a warning where it is emulated)
-    with pytest.raises(ValueError, match="autocast=fp16 must be auto, none or bf16"):
-        precision("fp16", cpu)
 
 
 def test_devices():

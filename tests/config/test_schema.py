@@ -8,11 +8,11 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from jepa_rl.config.schema import PPOSchema, PretrainSchema
-from jepa_rl.envs.pipeline import AtariPipeline
+from jepa_rl.envs.pipeline import AtariPipeline, AtariSettings
 from jepa_rl.job import validate
 from jepa_rl.models.encoders import NatureCNN, ViTEncoder
-from jepa_rl.rl.ppo import PPO
+from jepa_rl.pretrain.settings import PretrainSettings
+from jepa_rl.rl.ppo import PPO, PPOSettings
 
 GROUP_OPTIONS = [
     (group, path.stem)
@@ -46,16 +46,19 @@ def test_study_values_are_cleanrl_ppo_atari():
     assert (env.frame_skip, env.frame_stack, env.sticky_actions, env.max_frames) == (4, 4, 0.25, 108_000)
 
 
-def test_the_schemas_are_the_one_source_of_defaults():
-    """Constructors that ``instantiate`` builds repeat no config value; the composed groups are the schemas'."""
-    for constructor in (PPO.__init__, NatureCNN.__init__, ViTEncoder.__init__):
+def test_each_hyperparameter_is_declared_once():
+    """PPO and the pipeline take their settings dataclass, which is the config group's schema; the nets'
+    constructors repeat no default; the composed groups are the schemas'."""
+    assert list(inspect.signature(PPO.__init__).parameters) == ["self", "hp"]
+    pipeline = inspect.signature(AtariPipeline.__init__).parameters
+    assert list(pipeline)[:2] == ["self", "settings"] and "sticky_actions" not in pipeline
+    for constructor in (NatureCNN.__init__, ViTEncoder.__init__):
         params = [p for p in inspect.signature(constructor).parameters.values() if p.name != "self"]
         assert all(p.default is inspect.Parameter.empty for p in params), constructor.__qualname__
-    pipeline = inspect.signature(AtariPipeline.__init__).parameters
-    assert all(pipeline[k].default is inspect.Parameter.empty for k in ("sticky_actions", "noop_max", "max_frames"))
     cfg = compose_cfg([])
-    assert OmegaConf.to_container(cfg.ppo) == OmegaConf.to_container(OmegaConf.structured(PPOSchema))
-    assert OmegaConf.to_object(cfg.pretrain) == PretrainSchema()
+    assert OmegaConf.to_object(cfg.ppo) == PPOSettings()
+    assert OmegaConf.get_type(cfg.env) is AtariSettings
+    assert OmegaConf.to_object(cfg.pretrain) == PretrainSettings()
     assert OmegaConf.get_type(cfg.encoders.vit.net).__name__ == "ViTSchema"
 
 

@@ -10,9 +10,9 @@ from helpers import cnn, compose_cfg, new_agent
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from jepa_rl.config.schema import EvalSchema
 from jepa_rl.envs.perturbations import VisualPerturbation, suite_config
 from jepa_rl.envs.pipeline import env_seeds
+from jepa_rl.evaluation.settings import EvalSettings
 from jepa_rl.evaluation.suite import EvalSetup, final_evaluation, play_suite
 from jepa_rl.runtime.seeding import EVAL_GAMES
 from jepa_rl.runtime.tracking import Tracker
@@ -67,7 +67,7 @@ def test_every_perturbation_of_the_suite_replays_the_same_games(tmp_path):
         agent.heads.actor.bias.copy_(torch.nn.functional.one_hot(torch.tensor(FIRE), agent.num_actions) * 5.0)
     suite = ["clean", "hard", "gaussian_noise_3"]  # per-game jitter and per-frame noise; a corruption
     named = {name: instantiate(suite_config(CFG.perturbations, name)) for name in suite}
-    ev = EvalSchema(suite=suite, episodes=2, num_envs=1, greedy=True)  # two games in a row
+    ev = EvalSettings(suite=suite, episodes=2, num_envs=1, greedy=True)  # two games in a row
     seed = (1, EVAL_GAMES, ev.seed_offset)
     setup = WitnessedSetup(SHORT, ev, named, seed, torch.device("cpu"), 1, tmp_path / "cache")
     scores = play_suite(agent, setup, suite, ev.episodes, Tracker(), step=0, prefix="eval")  # as final_evaluation
@@ -89,7 +89,7 @@ def test_no_games_still_measures_policy_invariance_on_the_evaluation_games_seeds
     agent = new_agent(cnn())
     with torch.no_grad():
         agent.heads.actor.weight.mul_(300)  # a policy that reads its pixels strongly
-    ev = EvalSchema(suite=["clean", "noise"], episodes=0, num_envs=2, invariance_states=16)
+    ev = EvalSettings(suite=["clean", "noise"], episodes=0, num_envs=2, invariance_states=16)
     named = {"clean": VisualPerturbation(name="clean"), "noise": VisualPerturbation(name="noise", noise_std=20.0)}
     setup = WitnessedSetup(ENV, ev, named, (1, 2, 3), torch.device("cpu"), 1, tmp_path / "cache")
     measured = final_evaluation(agent, setup, Tracker(), step=0)
@@ -119,7 +119,7 @@ def test_invariance_states_are_played_by_the_policy_on_what_it_sees_clean(tmp_pa
     with torch.no_grad():  # logits NOOP = 10 * energy, FIRE = 50: FIRE below an energy of 5, NOOP above it
         agent.heads.actor.weight.copy_(torch.tensor([[10.0], [0.0], [0.0], [0.0]]))
         agent.heads.actor.bias.copy_(torch.tensor([0.0, 50.0, -1e3, -1e3]))
-    ev = EvalSchema(suite=["clean", "noise"], episodes=0, num_envs=2, invariance_states=16)  # sampled actions
+    ev = EvalSettings(suite=["clean", "noise"], episodes=0, num_envs=2, invariance_states=16)  # sampled actions
     named = {"clean": VisualPerturbation(name="clean"), "noise": VisualPerturbation(name="noise", noise_std=20.0)}
     setup = WitnessedSetup(ENV, ev, named, (1, 2, 3), torch.device("cpu"), 1, tmp_path / "cache")
     measured = final_evaluation(agent, setup, Tracker(), step=0)["policy_invariance"]["noise"]

@@ -8,8 +8,8 @@ import torch
 from helpers import HEAD, cnn, compose_cfg, new_agent, ppo, vit
 from omegaconf import OmegaConf
 
-from jepa_rl.config.resolve import precision
 from jepa_rl.models.agent import build_agent, build_encoder, load_encoder_weights, make_optimizer
+from jepa_rl.models.precision import precision
 from jepa_rl.rl.ppo import Rollout
 from jepa_rl.runtime.checkpoint import CheckpointError
 

@@ -15,12 +15,12 @@ import torch
 from helpers import cnn, compose_cfg, new_agent, pipeline, save_agent_checkpoint
 from omegaconf import OmegaConf
 
-from jepa_rl.config.schema import FramesSchema
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.pretrain.frame_sets import ARRAYS, cached_frames, collect, later_rows, load_frames
+from jepa_rl.pretrain.settings import FramesSettings
 from jepa_rl.runtime.artifact_cache import cached_artifact, spec_key
 
-FRAMES = FramesSchema(num_frames=96, keep_every=3, num_envs=2, seed=3)
+FRAMES = FramesSettings(num_frames=96, keep_every=3, num_envs=2, seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import torch
 from helpers import played_frames, vit
 from omegaconf import OmegaConf
 
-from jepa_rl.config.resolve import precision
+from jepa_rl.models.precision import precision
 from jepa_rl.pretrain.loop import make_adamw, pretrain, set_schedules
 from jepa_rl.pretrain.objectives import make_pretrainer
 from jepa_rl.pretrain.schedules import ema_initial_share

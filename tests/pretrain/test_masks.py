@@ -3,14 +3,15 @@ import dataclasses
 import pytest
 import torch
 
-from jepa_rl.config.schema import MasksSchema
+from jepa_rl.models.transformer import apply_masks
 from jepa_rl.pretrain.loop import mask_config
-from jepa_rl.pretrain.masks import MaskConfig, apply_masks, sample_masks
+from jepa_rl.pretrain.masks import MaskConfig, sample_masks
+from jepa_rl.pretrain.settings import MasksSettings
 
 
 def default_masks(**changes) -> MaskConfig:
-    """``pretrain.masks`` (``MasksSchema``'s I-JEPA values) on the 7x7 grid, ``changes`` replacing some."""
-    return dataclasses.replace(mask_config(MasksSchema(), 7), **changes)
+    """``pretrain.masks`` (``MasksSettings``'s I-JEPA values) on the 7x7 grid, ``changes`` replacing some."""
+    return dataclasses.replace(mask_config(MasksSettings(), 7), **changes)
 
 
 def draw(batch=64, seed=0, cfg=None):

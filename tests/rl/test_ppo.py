@@ -16,9 +16,9 @@ import torch
 from helpers import cnn, new_agent, pipeline, ppo, schema_kwargs
 from torch import nn
 
-from jepa_rl.config.resolve import precision
 from jepa_rl.config.schema import NatureCNNSchema
 from jepa_rl.models.agent import Agent, make_optimizer
+from jepa_rl.models.precision import precision
 from jepa_rl.rl.rollout import Batch, Rollout
 from jepa_rl.runtime.tracking import Tracker
 

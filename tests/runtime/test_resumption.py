@@ -1,19 +1,14 @@
 """What a rerun finds in its directory: checkpoints and results of the same config, or a clear refusal."""
 
+import copy
 import json
 
 import pytest
 from helpers import compose_cfg
 
+from jepa_rl.config.fingerprint import results_fingerprint, training_fingerprint
 from jepa_rl.runtime.checkpoint import CheckpointError, save_checkpoint
-from jepa_rl.stages.resume import (
-    finished_results,
-    first_difference,
-    keep_rows_until,
-    results_fingerprint,
-    resume_state,
-    training_fingerprint,
-)
+from jepa_rl.runtime.resumption import checkpoint_to_resume, finished_results, first_difference, keep_rows_until
 
 
 def test_first_difference_names_the_dotted_key():
@@ -47,12 +42,22 @@ def test_episode_rows_after_the_checkpoint_are_dropped_and_a_corrupt_file_is_nam
 
 def test_a_checkpoint_of_another_training_config_is_never_resumed(tmp_path):
     path = tmp_path / "checkpoint.pt"
-    assert resume_state(path, training_fingerprint(compose_cfg(["experiment=smoke"]))) is None  # a fresh start
+    assert checkpoint_to_resume(path, training_fingerprint(compose_cfg(["experiment=smoke"]))) is None  # a fresh start
     fingerprint = training_fingerprint(compose_cfg(["experiment=smoke"]))
     save_checkpoint({"config": fingerprint, "global_step": 256}, path)
-    assert resume_state(path, fingerprint)["global_step"] == 256
+    assert checkpoint_to_resume(path, fingerprint)["global_step"] == 256
     other = training_fingerprint(compose_cfg(["experiment=smoke", "ppo.learning_rate=0.001"]))
     with pytest.raises(CheckpointError, match="trained with a different ppo.learning_rate; rerun with the original"):
-        resume_state(path, other)
+        checkpoint_to_resume(path, other)
     # Evaluation settings are not part of what a checkpoint was trained on.
-    assert resume_state(path, training_fingerprint(compose_cfg(["experiment=smoke", "eval.episodes=3"])))
+    assert checkpoint_to_resume(path, training_fingerprint(compose_cfg(["experiment=smoke", "eval.episodes=3"])))
+
+
+def test_a_checkpoint_recorded_before_the_packages_moved_still_resumes(tmp_path):
+    """Its config names classes by their old module paths (``_target_``): they say how, not what, it trained."""
+    fingerprint = training_fingerprint(compose_cfg(["experiment=smoke"]))
+    old = copy.deepcopy(fingerprint)
+    old["env"]["_target_"], old["ppo"]["_target_"] = "jepa_rl.envs.AtariPipeline", "jepa_rl.ppo.PPO"
+    old["encoder"]["net"]["_target_"] = "jepa_rl.encoders.NatureCNN"
+    save_checkpoint({"config": old, "global_step": 512}, tmp_path / "checkpoint.pt")
+    assert checkpoint_to_resume(tmp_path / "checkpoint.pt", fingerprint)["global_step"] == 512

@@ -1,8 +1,8 @@
 """What a rerun of a train job finds in its directory: a checkpoint to resume, or results already made.
 
-Both record the config sections they came from. A checkpoint trained with another config is refused,
-and so are results trained with one (a rerun must not relabel them); results evaluated with other
-evaluation settings make the job evaluate its final checkpoint again.
+Both record the config sections they came from (``config.fingerprint``). A checkpoint trained with
+another config is refused, and so are results trained with one (a rerun must not relabel them);
+results evaluated with other evaluation settings make the job evaluate its final checkpoint again.
 """
 
 from __future__ import annotations
@@ -12,31 +12,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
-from jepa_rl.envs.perturbations import suite_config
 from jepa_rl.runtime.checkpoint import CheckpointError, load_checkpoint
 
 log = logging.getLogger(__name__)
 
-# Config sections that define what a checkpoint was trained on: a resume must match them.
-TRAINING_KEYS = ("seed", "env", "encoder", "head", "perturbation", "ppo", "pretrain")
+TRAINING_SECTIONS = ("seed", "env", "encoder", "head", "perturbation", "ppo", "pretrain")  # a different one refuses
 
 
-def plain(node: Any) -> Any:
-    """A config node as plain resolved containers (JSON-able, hashable into cache keys)."""
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
-
-
-def training_fingerprint(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config sections a checkpoint depends on (stored in it, compared on resume)."""
-    return {k: plain(cfg[k]) for k in TRAINING_KEYS}
-
-
-def results_fingerprint(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config sections ``results.json`` depends on: training's and evaluation's."""
-    suite = {name: plain(suite_config(cfg.perturbations, name)) for name in cfg.eval.suite}
-    return {**training_fingerprint(cfg), "eval": plain(cfg.eval), "perturbations": suite}
+def without_targets(config: Any) -> Any:
+    """``config`` less its ``_target_`` keys, at any depth. They say which class built a section, not what
+    it holds, and a config recorded before the packages moved names its classes by their old paths."""
+    if isinstance(config, dict):
+        return {k: without_targets(v) for k, v in config.items() if k != "_target_"}
+    return config
 
 
 def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
@@ -50,12 +38,12 @@ def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
     return None if a == b else prefix.rstrip(".")
 
 
-def resume_state(ckpt_path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+def checkpoint_to_resume(ckpt_path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
     """The job's checkpoint to resume from (None: a fresh start); one trained with another config is refused."""
     if not ckpt_path.exists():
         return None
     state = load_checkpoint(ckpt_path)
-    diff = first_difference(state["config"], fingerprint)
+    diff = first_difference(without_targets(state["config"]), without_targets(fingerprint))
     if diff:
         raise CheckpointError(
             f"{ckpt_path} was trained with a different {diff}; "
@@ -66,8 +54,8 @@ def resume_state(ckpt_path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]
 
 
 def finished_results(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
-    """The job's ``results.json`` if the config ``fingerprint`` (``results_fingerprint``) produced it;
-    None when there is work to do. Results of another training config are refused."""
+    """The job's ``results.json`` if the config ``fingerprint`` (``config.fingerprint.results_fingerprint``)
+    produced it; None when there is work to do. Results of another training config are refused."""
     if not path.exists():
         return None
     try:
@@ -76,10 +64,10 @@ def finished_results(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] 
         raise CheckpointError(
             f"{path} is not valid JSON ({e.msg} at line {e.lineno}); delete it to evaluate the checkpoint again"
         ) from e
-    diff = first_difference(results.get("config", {}), fingerprint) if "config" in results else None
+    diff = first_difference(*map(without_targets, (results["config"], fingerprint))) if "config" in results else None
     if diff is None:
         return results
-    if diff.split(".")[0] in TRAINING_KEYS:
+    if diff.split(".")[0] in TRAINING_SECTIONS:
         raise CheckpointError(
             f"{path} holds results trained with a different {diff}; "
             "rerun with the original config or choose a new hydra.run.dir (hydra.sweep.dir for -m)"
