@@ -24,7 +24,7 @@ The tables were made for 224x224 photographs; applied here to the full 210x160 A
 of a given radius covers a larger share of the screen. Results are rounded to uint8 (the reference
 package truncates): on Breakout frames, every deterministic family is within one level of the
 reference's output, and the random ones change frames by the same amounts
-(``benchmarks/corruptions_vs_reference.py``; the README has the table).
+(``reference_checks/corruptions_vs_reference.py``; the README has the table).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ FAMILIES: dict[str, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 }
 
 
-def parse_name(name: str) -> tuple[str, int] | None:
+def parse_corruption(name: str) -> tuple[str, int] | None:
     """``(family, severity)`` of a suite name ``<family>_<severity>`` (``gaussian_noise_3``), else None.
     The severity is not range-checked here (``check`` does, naming the valid ones)."""
     family, _, severity = name.rpartition("_")

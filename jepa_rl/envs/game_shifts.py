@@ -62,7 +62,7 @@ class GameShift:
         return RECOLOURINGS[game][self.recolour] if self.recolour else {}
 
 
-def parse_name(name: str) -> dict[str, str | int] | None:
+def parse_shift(name: str) -> dict[str, str | int] | None:
     """The ``GameShift`` field of a suite name: ``recolour_<name>``, ``mode_<n>`` or ``difficulty_<n>``, else None."""
     kind, _, value = name.partition("_")
     if kind == "recolour" and value:

@@ -187,10 +187,10 @@ def suite_config(perturbations: Mapping[str, Any], name: str) -> Mapping[str, An
     if name in perturbations:
         return perturbations[name]
     node = {"_target_": f"{__name__}.VisualPerturbation", "name": name}
-    corruption = corruptions.parse_name(name)
+    corruption = corruptions.parse_corruption(name)
     if corruption:
         return {**node, "corruption": corruption[0], "severity": corruption[1]}
-    shift = game_shifts.parse_name(name)
+    shift = game_shifts.parse_shift(name)
     if shift:
         return {**node, **shift}
     raise ValueError(

@@ -203,10 +203,10 @@ def build_agent(
     encoder's features are standardised: set the statistics with ``agent.norm.set_statistics``."""
     encoder = build_encoder(net, freeze, weights)
     heads = PolicyHeads(**head, feature_dim=encoder.feature_dim, num_actions=num_actions)
-    return Agent(encoder, heads, autocast=autocast, standardise=standardised(freeze, weights)).to(device)
+    return Agent(encoder, heads, autocast=autocast, standardise=standardises_features(freeze, weights)).to(device)
 
 
-def standardised(freeze: bool, weights: str | Path | None) -> bool:
+def standardises_features(freeze: bool, weights: str | Path | None) -> bool:
     """Whether an agent standardises its features: when its encoder is frozen or starts from weights
     trained elsewhere (features it did not learn with the policy)."""
     return freeze or weights is not None

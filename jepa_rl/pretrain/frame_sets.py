@@ -81,7 +81,7 @@ def collect(
     return out
 
 
-def agent_policy(checkpoint: str | Path, num_actions: int, device: torch.device) -> Policy:
+def checkpoint_policy(checkpoint: str | Path, num_actions: int, device: torch.device) -> Policy:
     """The sampled-action policy of a PPO checkpoint written by a training run (for this game)."""
     agent = agent_from_checkpoint(checkpoint, device).eval()
     if agent.num_actions != num_actions:
@@ -127,7 +127,7 @@ def cached_frames(
         envs = make_env(env_cfg, frames.num_envs, frames.seed, perturbation, num_threads=threads, record_ram=True)
         policy = None
         if spec["policy_fraction"] > 0:
-            policy = agent_policy(frames.policy_checkpoint, envs.num_actions, torch.device("cpu"))
+            policy = checkpoint_policy(frames.policy_checkpoint, envs.num_actions, torch.device("cpu"))
         actions = np.load(Path(replay) / "actions.npy") if replay is not None else None
         try:
             data = collect(

@@ -114,7 +114,7 @@ def residual(targets: torch.Tensor) -> torch.Tensor:
     return centred / centred.square().mean().add(1e-12).sqrt()
 
 
-def standardised(targets: torch.Tensor) -> torch.Tensor:
+def standardised_targets(targets: torch.Tensor) -> torch.Tensor:
     """``[B, N, D]`` targets standardised per position and feature over the batch: every feature at every
     position counts alike, so the loss cannot be met by the few directions that hold most of the variance."""
     centred = targets - targets.mean(0, keepdim=True)
@@ -135,7 +135,7 @@ def whitened(targets: torch.Tensor) -> torch.Tensor:
         return (centred @ (eigvec * scale) @ eigvec.T).to(targets.dtype)
 
 
-TARGETS = {"tokens": lambda h: h, "residual": residual, "standardised": standardised, "whitened": whitened}
+TARGETS = {"tokens": lambda h: h, "residual": residual, "standardised": standardised_targets, "whitened": whitened}
 
 
 def variance_covariance(features: torch.Tensor) -> torch.Tensor:

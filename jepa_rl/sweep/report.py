@@ -116,7 +116,7 @@ def robustness_section(robust: dict[str, Any]) -> list[str]:
         for k, n in robust["retention_undefined_seeds"].items()
         if n
     }
-    shifts = [p for p in perts if game_shifts.parse_name(p)]
+    shifts = [p for p in perts if game_shifts.parse_shift(p)]
     pixels = [p for p in perts if p not in shifts]
     if robust["retention"]:
         parts += ["", measure_table(robust["retention"], pixels, notes)] if pixels else []

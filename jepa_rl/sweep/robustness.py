@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from jepa_rl.envs.corruptions import parse_name
+from jepa_rl.envs.corruptions import parse_corruption
 from jepa_rl.sweep.cells import MEASURED_INVARIANCE, Cell
 from jepa_rl.sweep.statistics import interval_estimates, probability_of_improvement
 
@@ -156,7 +156,7 @@ def corruption_families(names: list[str]) -> dict[str, list[str]]:
     """The suite names of corruption families at severities (``gaussian_noise_3``), grouped by family."""
     out: dict[str, list[str]] = {}
     for name in names:
-        parsed = parse_name(name)
+        parsed = parse_corruption(name)
         if parsed:
             out.setdefault(parsed[0], []).append(name)
     return out

@@ -13,7 +13,7 @@ from jepa_rl.pretrain.objectives import (
     WHITEN_FLOOR,
     make_pretrainer,
     patchify,
-    standardised,
+    standardised_targets,
     variance_covariance,
     whitened,
 )
@@ -122,7 +122,7 @@ def test_standardising_scales_each_position_and_feature_by_its_own_spread_above_
     targets = signal * torch.tensor([10.0, 1.0, 1e-2]).reshape(1, 3, 1)
     raw = targets.var(0, unbiased=False).flatten()
     expected = raw / (raw + STANDARDISE_FLOOR * raw.mean())
-    assert torch.allclose(standardised(targets).var(0, unbiased=False).flatten(), expected, rtol=1e-3)
+    assert torch.allclose(standardised_targets(targets).var(0, unbiased=False).flatten(), expected, rtol=1e-3)
     assert expected[1] > 0.7 and expected[2] < 0.01  # residual's one RMS: 0.03 and 3e-6
 
 

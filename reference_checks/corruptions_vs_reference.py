@@ -4,7 +4,7 @@ Not part of the test suite: the reference needs ``imagecorruptions`` (and its sc
 opencv-python and a setuptools that still ships ``pkg_resources``), which this project does not depend
 on. In an environment that has them and this project on the path::
 
-    python benchmarks/corruptions_vs_reference.py
+    python reference_checks/corruptions_vs_reference.py
 
 On real Breakout frames it prints, per family and severity, how far this project's output is from
 the reference's: for the deterministic families the largest and the mean per-pixel difference (0-255);
