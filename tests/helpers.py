@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import copy
 import dataclasses
 import functools
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -230,3 +232,22 @@ def played_frames(num_frames: int) -> np.ndarray:
         return collect(envs, num_frames=num_frames, keep_every=2, seed=0)["frames"]
     finally:
         envs.close()
+
+
+# What a file on disk can be instead of what this project wrote: the kinds every loader is tested with.
+CORRUPTIONS = ("random_bytes", "zero_length", "truncated", "foreign_pickle")
+
+
+def corrupt(path: Path, kind: str) -> Path:
+    """Overwrite ``path`` with a corruption of ``kind``: random bytes, nothing, its first half, or the
+    pickle of another program's object (which torch's ``weights_only`` loader refuses)."""
+    data = path.read_bytes() if path.exists() else b""
+    path.write_bytes(
+        {
+            "random_bytes": np.random.default_rng(0).bytes(4096),
+            "zero_length": b"",
+            "truncated": data[: len(data) // 2],
+            "foreign_pickle": pickle.dumps(argparse.Namespace(note="another program's state")),
+        }[kind]
+    )
+    return path

@@ -18,7 +18,7 @@ from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import cache_identity, make_eval_env
 from jepa_rl.evaluation.games import play, random_policy
 from jepa_rl.runtime.artifact_cache import cached_artifact
-from jepa_rl.runtime.atomic_json import write_json
+from jepa_rl.runtime.json_files import write_json
 from jepa_rl.runtime.seeding import RANDOM_GAMES
 
 SCORES_FILE = "scores.json"

@@ -14,7 +14,7 @@ from jepa_rl.models.encoders import make_net
 from jepa_rl.models.feature_standardisation import FeatureNorm
 from jepa_rl.models.heads import PolicyHeads
 from jepa_rl.models.precision import precision
-from jepa_rl.runtime.checkpoint import CheckpointError, load_checkpoint
+from jepa_rl.runtime.checkpoint import CheckpointError, load_checkpoint, load_weights_only
 
 
 class Agent(nn.Module):
@@ -153,11 +153,13 @@ class PolicyRepresentation(nn.Module):
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
     """Load an encoder ``state_dict`` file into ``encoder``; a mismatch names the differing shapes."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights_only(path)
     except FileNotFoundError as e:
         raise CheckpointError(f"encoder weights {path} do not exist; pass the path of an encoder.pt") from e
     except Exception as e:  # truncated zip, unpickling error...
         raise CheckpointError(f"encoder weights {path} are corrupt ({type(e).__name__}); rebuild or delete them") from e
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"encoder weights {path} are not a state_dict of tensors; pass the path of an encoder.pt")
     own = encoder.state_dict()
     problems = [f"{k} missing from the file" for k in own if k not in state]
     problems += [f"{k} not in the encoder" for k in state if k not in own]

@@ -23,7 +23,7 @@ from jepa_rl.pretrain.loop import pretrain
 from jepa_rl.pretrain.settings import PretrainSettings
 from jepa_rl.ranges import ConfigError
 from jepa_rl.runtime.artifact_cache import cached_artifact, file_sha256, spec_key
-from jepa_rl.runtime.atomic_json import write_json
+from jepa_rl.runtime.json_files import write_json
 from jepa_rl.runtime.tracking import tracker_session
 
 log = logging.getLogger(__name__)

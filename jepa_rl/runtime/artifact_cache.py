@@ -21,6 +21,8 @@ from typing import Any
 
 from filelock import FileLock
 
+from jepa_rl.runtime.json_files import read_json
+
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
@@ -71,8 +73,9 @@ def verify(directory: Path) -> str | None:
     if not manifest.is_file():
         return "no manifest"
     try:
-        files = json.loads(manifest.read_text())["files"]
-    except (json.JSONDecodeError, KeyError):
+        files = read_json(manifest)["files"]
+        files = dict(files)
+    except (ValueError, KeyError, TypeError):
         return "unreadable manifest"
     for name, digest in files.items():
         path = directory / name

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +37,22 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
             os.unlink(tmp)
 
 
+def load_weights_only(path: Path) -> Any:
+    """``torch.load`` of tensors and plain containers only; another program's pickle is refused, quietly
+    (the caller names the file in one line)."""
+    with warnings.catch_warnings():  # torch warns about a pickle protocol before refusing the file
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint written by ``save_checkpoint``; raises ``CheckpointError`` with the fix."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a checkpoint.pt")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as e:
+        state = load_weights_only(path)
+    except Exception as e:  # noqa: BLE001  (a corrupt file raises whatever torch's unzipping and unpickling meet)
         raise CheckpointError(
             f"checkpoint {path} is corrupt or truncated ({type(e).__name__}); delete it to start over"
         ) from e

@@ -7,12 +7,12 @@ results evaluated with other evaluation settings make the job evaluate its final
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from jepa_rl.runtime.checkpoint import CheckpointError, load_checkpoint
+from jepa_rl.runtime.json_files import read_json
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,9 @@ def finished_results(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] 
     if not path.exists():
         return None
     try:
-        results = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(
-            f"{path} is not valid JSON ({e.msg} at line {e.lineno}); delete it to evaluate the checkpoint again"
-        ) from e
+        results = read_json(path)
+    except ValueError as e:
+        raise CheckpointError(f"{path} {e}; delete it to evaluate the checkpoint again") from e
     diff = first_difference(*map(without_targets, (results["config"], fingerprint))) if "config" in results else None
     if diff is None:
         return results
@@ -77,21 +75,37 @@ def finished_results(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] 
 
 
 def keep_rows_until(csv_path: Path, global_step: int) -> None:
-    """Drop episode rows logged after ``global_step`` (work the resumed run will redo)."""
+    """Drop episode rows logged after ``global_step`` (work the resumed run will redo). A last row without
+    its newline was cut short by the kill: it is dropped too; any other row that does not parse is refused."""
     if not csv_path.exists():
         return
+    try:
+        text = csv_path.read_bytes().decode()
+    except UnicodeDecodeError as e:
+        raise CheckpointError(
+            f"{csv_path} is not text; repair or delete it (it holds the training games' scores)"
+        ) from e
+    rows = text.splitlines()
+    if rows and not text.endswith("\n") and episode_step(rows[-1]) is None:
+        rows.pop()
     kept = []
-    for number, row in enumerate(csv_path.read_text().splitlines(), 1):
-        if not row:
-            continue
-        try:
-            step, _, score, _ = row.split(",")
-            step, _ = int(step), float(score)
-        except ValueError as e:
+    for number, row in enumerate(rows, 1):
+        step = episode_step(row)
+        if row and step is None:
             raise CheckpointError(
                 f"{csv_path} line {number} is not 'step,env,score,length' ({row[:40]!r}); "
                 "repair or delete it (it holds the training games' scores)"
-            ) from e
-        if step <= global_step:
+            )
+        if row and step <= global_step:
             kept.append(row)
     csv_path.write_text("".join(r + "\n" for r in kept))
+
+
+def episode_step(row: str) -> int | None:
+    """The agent step of an ``episodes.csv`` row (``step,env,score,length``), or None if it is not one."""
+    try:
+        step, _, score, _ = row.split(",")
+        float(score)
+        return int(step)
+    except ValueError:
+        return None

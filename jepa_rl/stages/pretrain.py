@@ -14,7 +14,7 @@ from jepa_rl.config.fingerprint import plain
 from jepa_rl.config.resolve import Resolved, encoder_source
 from jepa_rl.config.validate import build_encoder_of, settings
 from jepa_rl.pretrain.encoder_cache import DIAGNOSTICS_FILE, read_history
-from jepa_rl.runtime.atomic_json import write_json
+from jepa_rl.runtime.json_files import write_json
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from jepa_rl.probes.figures import neighbours_figure, pca_figure
 from jepa_rl.probes.linear import majority_f1, probe_encoder, repeats_reference
 from jepa_rl.probes.ram_labels import GAME_VARIABLES, labels_from_ram, low_entropy_variables
 from jepa_rl.probes.retrieval import nn_retrieval
-from jepa_rl.runtime.atomic_json import write_json
+from jepa_rl.runtime.json_files import write_json
 from jepa_rl.runtime.tracking import stable_run_id, tracker_session
 
 log = logging.getLogger(__name__)

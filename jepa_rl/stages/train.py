@@ -28,8 +28,8 @@ from jepa_rl.models.heads import trained_parameters
 from jepa_rl.pretrain.encoder_cache import EncoderSource
 from jepa_rl.rl.ppo import PPO
 from jepa_rl.runtime import preemption
-from jepa_rl.runtime.atomic_json import write_json
 from jepa_rl.runtime.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from jepa_rl.runtime.json_files import write_json
 from jepa_rl.runtime.resumption import checkpoint_to_resume, finished_results, keep_rows_until
 from jepa_rl.runtime.seeding import EVAL_GAMES, TRAIN_GAMES, seed_everything
 from jepa_rl.runtime.tracking import Tracker, stable_run_id, tracker_session

@@ -8,7 +8,6 @@ of the same condition and seed) are marked too, with the file that says why.
 from __future__ import annotations
 
 import csv
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
+
+from jepa_rl.runtime.json_files import read_json
 
 # Keys that identify a cell but not its condition.
 # Overrides that do not name a condition: the seed, the encoder (named already), and the game (a task:
@@ -65,11 +66,10 @@ def read_cell(job: Path, cfg: DictConfig, name: str, varying: list[str]) -> Cell
     results_path = job / "results.json"
     if results_path.exists():
         try:
-            cell.results = json.loads(results_path.read_text())
+            cell.results = read_json(results_path)
             cell.status = "ok" if isinstance(cell.results.get("eval"), dict) else "malformed"
-        except json.JSONDecodeError as e:
-            cell.status = "malformed"
-            cell.problem = f"{results_path} is not valid JSON ({e.msg} at line {e.lineno})"
+        except ValueError as e:
+            cell.status, cell.problem = "malformed", f"{results_path} {e}"
         if cell.status == "ok" and not cell.results["eval"]:  # eval.episodes=0: its policy invariance only
             cell.status = "no_games"
             cell.problem = f"{results_path} holds no games (eval.episodes=0): in the policy-invariance tables only"

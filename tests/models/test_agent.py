@@ -5,7 +5,7 @@ import copy
 
 import pytest
 import torch
-from helpers import HEAD, cnn, compose_cfg, new_agent, ppo, vit
+from helpers import CORRUPTIONS, HEAD, cnn, compose_cfg, corrupt, new_agent, ppo, vit
 from omegaconf import OmegaConf
 
 from jepa_rl.models.agent import build_agent, build_encoder, load_encoder_weights, make_optimizer
@@ -149,3 +149,17 @@ def test_loaded_weights_are_used_and_frozen(tmp_path):
     for a, b in zip(source.state_dict().values(), encoder.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert not any(p.requires_grad for p in encoder.parameters())
+
+
+@pytest.mark.parametrize("kind", [*CORRUPTIONS, "another_program_s_tensors"])
+def test_corrupt_encoder_weights_are_refused_in_one_line(tmp_path, kind):
+    """A file the user passed (``encoder.weights``) is refused, never repaired: the line names it."""
+    path = tmp_path / "encoder.pt"
+    torch.save(cnn().state_dict(), path)
+    if kind == "another_program_s_tensors":
+        torch.save([torch.ones(3)], path)
+    else:
+        corrupt(path, kind)
+    with pytest.raises(CheckpointError, match=f"encoder weights {path} are (corrupt|not a state_dict)") as refused:
+        load_encoder_weights(cnn(), path)
+    assert "\n" not in str(refused.value)

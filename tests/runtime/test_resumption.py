@@ -4,7 +4,7 @@ import copy
 import json
 
 import pytest
-from helpers import compose_cfg
+from helpers import CORRUPTIONS, compose_cfg, corrupt
 
 from jepa_rl.config.fingerprint import results_fingerprint, training_fingerprint
 from jepa_rl.runtime.checkpoint import CheckpointError, save_checkpoint
@@ -61,3 +61,23 @@ def test_a_checkpoint_recorded_before_the_packages_moved_still_resumes(tmp_path)
     old["encoder"]["net"]["_target_"] = "jepa_rl.encoders.NatureCNN"
     save_checkpoint({"config": old, "global_step": 512}, tmp_path / "checkpoint.pt")
     assert checkpoint_to_resume(tmp_path / "checkpoint.pt", fingerprint)["global_step"] == 512
+
+
+@pytest.mark.parametrize("kind", CORRUPTIONS)
+def test_corrupt_results_or_episode_rows_are_one_line_naming_the_file(tmp_path, kind):
+    """A rerun meets them before any work; the file holds finished work, so it is named, never overwritten."""
+    fingerprint = results_fingerprint(compose_cfg(["experiment=smoke"]))
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"eval": {}, "config": fingerprint}))
+    corrupt(results, kind)
+    with pytest.raises(CheckpointError, match=f"{results} (is not|holds a JSON).*; delete it to evaluate"):
+        finished_results(results, fingerprint)
+    rows = tmp_path / "episodes.csv"
+    rows.write_text("100,0,2.0,50\n150,1,3.0,60\n300,1,4.0,70\n")
+    corrupt(rows, kind)
+    if kind in ("zero_length", "truncated"):  # no rows yet; a last row cut short by a kill is dropped
+        keep_rows_until(rows, 200)
+        assert rows.read_text() == ("100,0,2.0,50\n" if kind == "truncated" else "")
+    else:
+        with pytest.raises(CheckpointError, match=f"{rows} (is not text|line 1 is not)"):
+            keep_rows_until(rows, 200)

@@ -1,0 +1,34 @@
+"""A job's JSON files: written atomically (a reader never sees half a file), read back with one line
+saying what is wrong with a file that is not what was written."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    """Write JSON atomically (rename over the old file)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; a ``ValueError`` says what the file is instead (not text, not JSON,
+    not an object), for the caller to name the file and the fix."""
+    try:
+        data = json.loads(Path(path).read_bytes().decode())
+    except UnicodeDecodeError:
+        raise ValueError("is not text") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"is not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"holds a JSON {type(data).__name__}, not an object")
+    return data
