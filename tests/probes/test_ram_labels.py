@@ -13,7 +13,7 @@ from jepa_rl.probes.ram_labels import (
     labels_from_ram,
     low_entropy_variables,
 )
-from jepa_rl.stages.probe import mean_f1
+from jepa_rl.probes.study import mean_f1
 
 # --- RAM labels -----------------------------------------------------------------------------------
 
