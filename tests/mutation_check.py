@@ -56,10 +56,16 @@ MUTATIONS = [
     Mutation(
         "ppo: clipped policy loss takes the min", PPO, "torch.max(-adv * ratio", "torch.min(-adv * ratio", (T_PPO,)
     ),
-    Mutation("ppo: entropy bonus sign flipped", PPO, "pg_loss - self.ent_coef", "pg_loss + self.ent_coef", (T_PPO,)),
+    Mutation(
+        "ppo: entropy bonus sign flipped", PPO, "pg_loss - self.hp.ent_coef", "pg_loss + self.hp.ent_coef", (T_PPO,)
+    ),
     Mutation("ppo: clipped value loss takes the min", PPO, "torch.max(v_err,", "torch.min(v_err,", (T_PPO,)),
     Mutation(
-        "ppo: clip range's lower side at 1+eps", PPO, "ratio, 1 - self.clip_coef", "ratio, 1 + self.clip_coef", (T_PPO,)
+        "ppo: clip range's lower side at 1+eps",
+        PPO,
+        "ratio, 1 - self.hp.clip_coef",
+        "ratio, 1 + self.hp.clip_coef",
+        (T_PPO,),
     ),
     Mutation("ppo: value clipped around the returns", PPO, "v_clipped = values +", "v_clipped = returns +", (T_PPO,)),
     Mutation("ppo: advantages not centred", PPO, "adv = (adv - adv.mean()) /", "adv = (adv) /", (T_PPO,)),
@@ -67,12 +73,14 @@ MUTATIONS = [
         "ppo: log-ratio inverted", PPO, "newlogprob - batch.logprobs[mb]", "batch.logprobs[mb] - newlogprob", (T_PPO,)
     ),
     Mutation("ppo: value loss without its 0.5", PPO, "v_loss = 0.5 * v_err.mean()", "v_loss = v_err.mean()", (T_PPO,)),
-    Mutation("ppo: value loss without vf_coef", PPO, "+ v_loss * self.vf_coef", "+ v_loss", (T_PPO,)),
-    Mutation("ppo: target_kl stop inverted", PPO, "approx_kl > self.target_kl", "approx_kl < self.target_kl", (T_PPO,)),
+    Mutation("ppo: value loss without vf_coef", PPO, "+ v_loss * self.hp.vf_coef", "+ v_loss", (T_PPO,)),
+    Mutation(
+        "ppo: target_kl stop inverted", PPO, "approx_kl > self.hp.target_kl", "approx_kl < self.hp.target_kl", (T_PPO,)
+    ),
     Mutation(
         "ppo: no gradient clipping",
         PPO,
-        "nn.utils.clip_grad_norm_(agent.parameters(), self.max_grad_norm)",
+        "nn.utils.clip_grad_norm_(agent.parameters(), self.hp.max_grad_norm)",
         "nn.utils.clip_grad_norm_(agent.parameters(), 1e9)",
         (T_PPO,),
     ),
@@ -90,7 +98,9 @@ MUTATIONS = [
         "torch.max(adv * ratio, adv * clipped)",
         (T_PPO,),
     ),
-    Mutation("ppo: value clipping switch inverted", PPO, "if self.clip_vloss:", "if not self.clip_vloss:", (T_PPO,)),
+    Mutation(
+        "ppo: value clipping switch inverted", PPO, "if self.hp.clip_vloss:", "if not self.hp.clip_vloss:", (T_PPO,)
+    ),
     Mutation(
         "ppo: advantages normalised over the whole batch",
         PPO,
@@ -101,7 +111,7 @@ MUTATIONS = [
     Mutation(
         "ppo: no early stop",
         PPO,
-        "if self.target_kl is not None and approx_kl > self.target_kl:",
+        "if self.hp.target_kl is not None and approx_kl > self.hp.target_kl:",
         "if False:",
         (T_PPO,),
     ),
