@@ -1,4 +1,4 @@
-"""The benchmark's printed table: each figure of ``stages.benchmark`` with its ratio, one line each."""
+"""The benchmark's printed table: each figure of ``throughput.summary`` with its ratio, one line each."""
 
 from __future__ import annotations
 
