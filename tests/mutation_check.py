@@ -41,6 +41,7 @@ class Mutation:
 PPO, ROLL = "jepa_rl/rl/ppo.py", "jepa_rl/rl/rollout.py"
 EVAL, INV, AGENT_EVAL = "jepa_rl/evaluation/games.py", "jepa_rl/evaluation/invariance.py", "jepa_rl/evaluation/suite.py"
 TRAIN, ENVS, CORR = "jepa_rl/stages/train.py", "jepa_rl/envs/pipeline.py", "jepa_rl/envs/corruptions.py"
+CKPT = "jepa_rl/rl/checkpointing.py"
 REPORT, ROBUST = "jepa_rl/sweep/report.py", "jepa_rl/sweep/robustness.py"
 T_PPO, T_ROLL = "tests/rl/test_ppo.py", "tests/rl/test_rollout.py"
 T_EVAL, T_INV, T_AGENT_EVAL = (
@@ -254,15 +255,15 @@ MUTATIONS = [
         ("tests/pretrain/test_frame_sets.py",),
     ),
     # Resume
-    Mutation("resume: weights not loaded", TRAIN, '    agent.load_state_dict(state["agent"])\n', "", (T_TRAIN,)),
+    Mutation("resume: weights not loaded", CKPT, '    agent.load_state_dict(state["agent"])\n', "", (T_TRAIN,)),
     Mutation(
-        "resume: optimizer not loaded", TRAIN, '    optimizer.load_state_dict(state["optimizer"])\n', "", (T_TRAIN,)
+        "resume: optimizer not loaded", CKPT, '    optimizer.load_state_dict(state["optimizer"])\n', "", (T_TRAIN,)
     ),
-    Mutation("resume: torch RNG not restored", TRAIN, '    torch.set_rng_state(state["torch_rng"])\n', "", (T_TRAIN,)),
-    Mutation("resume: precision not restored", TRAIN, '    agent.autocast = state["agent_autocast"]\n', "", (T_TRAIN,)),
+    Mutation("resume: torch RNG not restored", CKPT, '    torch.set_rng_state(state["torch_rng"])\n', "", (T_TRAIN,)),
+    Mutation("resume: precision not restored", CKPT, '    agent.autocast = state["agent_autocast"]\n', "", (T_TRAIN,)),
     Mutation(
         "resume: the checkpoint's RNG state taken before a later draw",
-        TRAIN,
+        CKPT,
         '"torch_rng": torch.get_rng_state(),',
         '"torch_rng": (torch.get_rng_state(), torch.rand(1))[0],',
         (T_TRAIN,),

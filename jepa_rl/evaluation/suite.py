@@ -8,6 +8,7 @@ ratio, which is kept (labelled as the study's) for comparison with it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,20 @@ def snapshot(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int) -> dic
         )
     agent.train(training)
     return {"step": step, "eval": scores}
+
+
+def with_snapshots(
+    save: Callable, agent: Agent, evaluation: EvalSetup, tracker: Tracker, num_iterations: int, snapshots: list
+) -> Callable:
+    """``save`` after every iteration, preceded at 1/n, 2/n, ... of training by a snapshot evaluation
+    (``eval.snapshots = n``) appended to ``snapshots``, which the checkpoint holds: a resumed job
+    neither repeats nor skips one."""
+    n = evaluation.ev.snapshots
+    due = {round(k * num_iterations / n) for k in range(1, n + 1)} if n else set()
+
+    def on_iteration_end(iteration: int, global_step: int, train_stats: dict) -> None:
+        if iteration in due:
+            snapshots.append(snapshot(agent, evaluation, tracker, global_step))
+        save(iteration, global_step, train_stats)
+
+    return on_iteration_end

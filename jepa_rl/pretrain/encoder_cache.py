@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from jepa_rl.models.feature_standardisation import feature_statistics
+from jepa_rl.models.agent import Agent
+from jepa_rl.models.feature_standardisation import FeatureNorm, feature_statistics
 from jepa_rl.pretrain.frame_sets import cached_frames, later_rows, load_frames
 from jepa_rl.pretrain.loop import pretrain
 from jepa_rl.pretrain.settings import PretrainSettings
@@ -34,6 +35,8 @@ DIAGNOSTICS_FILE = "diagnostics.json"  # diagnostics.pretrainer_diagnostics of t
 # Settings that came after encoders were first cached. At these defaults they stay out of an
 # encoder's key (and its recorded settings), so that the encoders cached before them keep theirs.
 LATER_DEFAULTS = {"horizon": 0, "pos_scale": 1.0, "vc_weight": 0.0}
+# Largest bf16 error of frozen features, as a share of their spread across frames, that training accepts.
+BF16_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -173,3 +176,21 @@ def read_history(path: Path) -> list[dict[str, float]]:
     """The rows ``write_history`` wrote."""
     with open(path) as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def standardise_features(
+    agent: Agent, source: EncoderSource, frozen: bool, weights: Path | None
+) -> dict[str, Any] | None:
+    """Set the statistics of a standardising agent from the pretraining frames (cached with ``weights``);
+    returns what was measured (None when the agent does not standardise). A frozen encoder whose bf16
+    features differ from its float32 ones by more than ``BF16_TOLERANCE`` of their spread runs in float32."""
+    if not isinstance(agent.norm, FeatureNorm):
+        return None
+    measure = frozen and agent.autocast == "bf16"
+    stats = dict(source.feature_statistics(agent.encoder, weights, next(agent.parameters()).device, measure))
+    agent.norm.set_statistics(stats.pop("mean"), stats.pop("std"))
+    if measure and stats["bf16_error_over_spread"] > BF16_TOLERANCE:
+        agent.autocast = "none"
+    stats["encoder_precision"] = "bf16" if agent.autocast == "bf16" else "float32"
+    log.info("features standardised on %d frames; the encoder runs in %s", stats["frames"], stats["encoder_precision"])
+    return stats

@@ -181,7 +181,7 @@ def probe_one(
 
     # Always float32: bf16 keeps 8 bits of mantissa, and a near-collapsed encoder holds the ball in
     # directions a thousandth as strong as its strongest, which bf16 rounds off. (The agent, too, runs
-    # a frozen encoder in float32 when bf16 moves its features: stages.train.standardise_features.)
+    # a frozen encoder in float32 when bf16 moves its features: pretrain.encoder_cache.standardise_features.)
     def feats(frames: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return encode(encoder, frames, rows, settings.batch_size, device, bf16=False)
 

@@ -11,7 +11,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -21,23 +20,20 @@ from jepa_rl.config.resolve import Resolved, encoder_source
 from jepa_rl.config.validate import build_agent_of, build_pipeline, require, settings
 from jepa_rl.envs.perturbations import VisualPerturbation, suite_config
 from jepa_rl.envs.pipeline import make_train_envs
-from jepa_rl.evaluation.suite import EvalSetup, final_evaluation, pixel_perturbations, snapshot
-from jepa_rl.models.agent import Agent, build_agent, make_optimizer
-from jepa_rl.models.feature_standardisation import FeatureNorm
+from jepa_rl.evaluation.suite import EvalSetup, final_evaluation, pixel_perturbations, with_snapshots
+from jepa_rl.models.agent import build_agent, make_optimizer
 from jepa_rl.models.heads import trained_parameters
-from jepa_rl.pretrain.encoder_cache import EncoderSource
+from jepa_rl.pretrain.encoder_cache import standardise_features
+from jepa_rl.rl.checkpointing import checkpointer, restore
 from jepa_rl.rl.ppo import PPO
 from jepa_rl.runtime import preemption
-from jepa_rl.runtime.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from jepa_rl.runtime.checkpoint import CHECKPOINT_NAME
 from jepa_rl.runtime.json_files import write_json
 from jepa_rl.runtime.resumption import checkpoint_to_resume, finished_results, keep_rows_until
 from jepa_rl.runtime.seeding import EVAL_GAMES, TRAIN_GAMES, seed_everything
-from jepa_rl.runtime.tracking import Tracker, stable_run_id, tracker_session
+from jepa_rl.runtime.tracking import stable_run_id, tracker_session
 
 log = logging.getLogger(__name__)
-
-# Largest bf16 error of frozen features, as a share of their spread across frames, that training accepts.
-BF16_TOLERANCE = 0.05
 
 
 def check(cfg: DictConfig) -> None:
@@ -110,7 +106,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         if start_iteration < ppo.num_iterations:
             agent.train()
             save = checkpointer(agent, optimizer, tracker, ckpt_path, ppo, cfg.checkpoint_every, fingerprint, kept)
-            on_end = with_snapshots(save, agent, evaluation, tracker, ppo, kept["snapshots"])
+            on_end = with_snapshots(save, agent, evaluation, tracker, ppo.num_iterations, kept["snapshots"])
             with preemption.deferred():
                 train_stats = ppo.learn(
                     agent, envs, optimizer, tracker, res.device, start_iteration,
@@ -154,90 +150,3 @@ def evaluation_setup(cfg: DictConfig, res: Resolved) -> EvalSetup:
     named = {name: instantiate(suite_config(cfg.perturbations, name)) for name in names}
     games = (cfg.seed, EVAL_GAMES, ev.seed_offset)
     return EvalSetup(res.env(cfg.env), ev, named, games, res.device, res.threads, Path(cfg.cache_dir))
-
-
-def restore(state: dict[str, Any], agent: Agent, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Load a checkpoint's training state: the agent's weights and precision, the optimizer (with each
-    group's base learning rate, which the annealing reads) and torch's generator, which draws the
-    minibatch order and the rollout's action streams. Returns what the job reports but cannot recompute."""
-    agent.load_state_dict(state["agent"])
-    optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["torch_rng"])
-    agent.autocast = state["agent_autocast"]
-    return {k: state[k] for k in ("encoder_weights", "feature_statistics", "snapshots")}
-
-
-def with_snapshots(save, agent: Agent, evaluation: EvalSetup, tracker: Tracker, ppo: PPO, snapshots: list):
-    """``save`` after every iteration, preceded at 1/n, 2/n, ... of training by a snapshot evaluation
-    (``eval.snapshots = n``) appended to ``snapshots``, which the checkpoint holds: a resumed job
-    neither repeats nor skips one."""
-    n = evaluation.ev.snapshots
-    due = {round(k * ppo.num_iterations / n) for k in range(1, n + 1)} if n else set()
-
-    def on_iteration_end(iteration: int, global_step: int, train_stats: dict) -> None:
-        if iteration in due:
-            snapshots.append(snapshot(agent, evaluation, tracker, global_step))
-        save(iteration, global_step, train_stats)
-
-    return on_iteration_end
-
-
-def checkpointer(
-    agent: Agent,
-    optimizer: torch.optim.Optimizer,
-    tracker: Tracker,
-    path: Path,
-    ppo: PPO,
-    every: int,
-    fingerprint: dict[str, Any],
-    extra: dict[str, Any],
-):
-    """A callback saving a checkpoint every ``every`` agent steps, after the last update, and when the
-    cluster signals a preemption or timeout (then handing the signal over: submitit requeues the job).
-    ``extra`` is stored with it as it is (what a resumed job reports but cannot recompute)."""
-    run_id = tracker.run.id if tracker.run else stable_run_id(path.parent)
-
-    def save(iteration: int, global_step: int, train_stats: dict) -> None:
-        boundary = global_step // every != (global_step - ppo.batch_size) // every or iteration == ppo.num_iterations
-        if not boundary and not preemption.pending():
-            return
-        save_checkpoint(
-            {
-                "agent": agent.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "iteration": iteration,
-                "global_step": global_step,
-                "torch_rng": torch.get_rng_state(),
-                "config": fingerprint,
-                "run_id": run_id,
-                "train_stats": train_stats,
-                "num_actions": agent.num_actions,
-                "agent_autocast": agent.autocast,
-                **extra,
-            },
-            path,
-        )
-        if preemption.pending():
-            log.warning("signalled: checkpoint at step %d in %s; a rerun resumes from it", global_step, path)
-            tracker.preempting()
-            preemption.hand_over()
-
-    return save
-
-
-def standardise_features(
-    agent: Agent, source: EncoderSource, frozen: bool, weights: Path | None
-) -> dict[str, Any] | None:
-    """Set the statistics of a standardising agent from the pretraining frames (cached with ``weights``);
-    returns what was measured (None when the agent does not standardise). A frozen encoder whose bf16
-    features differ from its float32 ones by more than ``BF16_TOLERANCE`` of their spread runs in float32."""
-    if not isinstance(agent.norm, FeatureNorm):
-        return None
-    measure = frozen and agent.autocast == "bf16"
-    stats = dict(source.feature_statistics(agent.encoder, weights, next(agent.parameters()).device, measure))
-    agent.norm.set_statistics(stats.pop("mean"), stats.pop("std"))
-    if measure and stats["bf16_error_over_spread"] > BF16_TOLERANCE:
-        agent.autocast = "none"
-    stats["encoder_precision"] = "bf16" if agent.autocast == "bf16" else "float32"
-    log.info("features standardised on %d frames; the encoder runs in %s", stats["frames"], stats["encoder_precision"])
-    return stats

@@ -11,11 +11,11 @@ from helpers import TINY, TINY_PRETRAIN, launch, ppo
 
 from jepa_rl.config.hydra_runtime import short_dirname
 from jepa_rl.models.agent import build_agent, make_optimizer
+from jepa_rl.rl.checkpointing import checkpointer, restore
 from jepa_rl.rl.rollout import Rollout
 from jepa_rl.runtime.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from jepa_rl.runtime.tracking import Tracker
 from jepa_rl.runtime.wandb_history import records
-from jepa_rl.stages.train import checkpointer, restore
 
 SUITE = ["clean", "color_jitter", "noise", "mild", "hard"]
 
