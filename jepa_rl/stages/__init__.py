@@ -2,7 +2,8 @@
 needs it, then PPO, then evaluation), ``pretrain``, ``probe`` and ``benchmark``.
 
 Each module has ``check(cfg)``, which builds what the stage will build (validation, before any work),
-and ``run(cfg, out, resolved)``, which unpacks the config at its top and passes plain values down.
+and ``run(cfg, out, resolved)``, which unpacks the config, builds the parts, runs the domain packages
+and writes the outputs: wiring only. May import every package but ``sweep``; only ``job`` imports it.
 """
 
 from __future__ import annotations
