@@ -94,7 +94,7 @@ def env_groups(setting: Any, encoder: str, num_envs: int, threads: int) -> int:
 
 def frames_device(setting: str, device: torch.device) -> str | None:
     """``pipeline``: ``auto`` is torch ops on a GPU and OpenCV on the host otherwise (the faster of the two
-    on each, see the README); ``torch`` runs them on the job's device, even a CPU."""
+    on each, see docs/pipeline.md); ``torch`` runs them on the job's device, even a CPU."""
     if setting not in ("auto", "opencv", "torch"):
         raise ConfigError(f"pipeline={setting} is not a pipeline; choose auto, opencv or torch")
     if setting == "torch" or (setting == "auto" and device.type == "cuda"):

@@ -67,7 +67,7 @@ class ViTSchema:
     mlp_ratio: float = 4.0  # MLP hidden width / token width
     pool: str = "mean"  # mean | attention: how patch tokens become the RL feature vector
     pos_embed: str = "sincos"  # sincos: fixed 2-D sin-cos (I-JEPA) | learned (in the encoder and its predictor)
-    pos_scale: float = 1.0  # times the encoder's position embedding (README, Pretrained encoders: content vs position)
+    pos_scale: float = 1.0  # times the encoder's position embedding (docs/pretraining.md: content vs position)
 
 
 @dataclass

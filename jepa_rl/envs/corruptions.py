@@ -24,7 +24,7 @@ The tables were made for 224x224 photographs; applied here to the full 210x160 A
 of a given radius covers a larger share of the screen. Results are rounded to uint8 (the reference
 package truncates): on Breakout frames, every deterministic family is within one level of the
 reference's output, and the random ones change frames by the same amounts
-(``reference_checks/corruptions_vs_reference.py``; the README has the table).
+(``reference_checks/corruptions_vs_reference.py``; docs/results/undated-corruptions-vs-reference.md has the table).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def area_weights(src: int, dst: int) -> np.ndarray:
 def resize_matrices(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The row map ``[84, height]`` and the transposed column map ``[width, 84]`` of the area resize, in
     float32 as OpenCV computes it (float64 would round more of the exact halves the other way than
-    OpenCV does; the README has the count). TF32 matmuls, off by default in torch, must stay off."""
+    OpenCV does; docs/pipeline.md has the count). TF32 matmuls, off by default in torch, must stay off."""
     rows = torch.from_numpy(area_weights(height, FRAME_SIZE)).float().to(device)
     cols = torch.from_numpy(area_weights(width, FRAME_SIZE).T).float().contiguous().to(device)
     return rows, cols

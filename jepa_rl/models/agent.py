@@ -50,7 +50,7 @@ class Agent(nn.Module):
         """No gradients and one autocast region for a span of acting steps (a rollout, an evaluation).
 
         Inside one region autocast casts each weight to bf16 once and reuses the copy; a region per
-        call recasts every weight at every step (a measurable share of a batch-8 forward: see the README).
+        call recasts every weight at every step (a measurable share of a batch-8 forward: see docs/performance.md).
         ``no_grad``, not ``inference_mode``, which turns that cache off. Weights must not change inside.
         """
         with torch.no_grad(), self.precision(device_type):

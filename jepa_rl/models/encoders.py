@@ -24,7 +24,7 @@ def scale_pixels(obs: torch.Tensor, memory_format: torch.memory_format = torch.c
     """uint8 pixels -> [0, 1], cast straight to the autocast dtype when one is active.
 
     bf16 holds every integer 0-255 exactly; skipping the float32 intermediate saves a full
-    pass over the batch (the README's implementation notes give its share of an update).
+    pass over the batch (docs/performance.md's implementation notes give its share of an update).
     ``memory_format`` is applied in the same pass.
     """
     device = obs.device.type
@@ -66,7 +66,7 @@ class NatureCNN(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         # oneDNN's float32 CPU convolutions are faster on channels-last input, its bf16 ones are not
-        # (measured in the README's implementation notes).
+        # (measured in docs/performance.md's implementation notes).
         fp32_cpu = obs.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
         return self.net(scale_pixels(obs, torch.channels_last if fp32_cpu else torch.contiguous_format))
 
@@ -92,7 +92,7 @@ class ViTEncoder(nn.Module):
     and I-JEPA's initialisation (``transformer.init_like_ijepa``). I-JEPA's standardised images put
     content and position on similar scales at the first block; frames scaled to [0, 1] with
     trunc-normal(0.02) patch weights give content a variance far below the sin-cos positions';
-    ``pos_scale`` < 1 narrows the gap (README, Pretrained encoders: what that does to pretraining).
+    ``pos_scale`` < 1 narrows the gap (docs/pretraining.md: what that does to pretraining).
 
     ``tokens`` gives the patch tokens ``[B, 49, D]`` (what self-supervised objectives use);
     ``forward`` pools them into ``[B, D]`` RL features: the mean over patches, or a learned

@@ -4,7 +4,7 @@
 shared by actor and critic, then CleanRL's linear heads. The end-to-end CNN is exactly CleanRL's
 network with it, and a ViT agent differs from the CNN only in what comes before that layer.
 ``mlp`` gives actor and critic a hidden layer each (the seed study's encoder heads), ``linear``
-puts both heads straight on the features. Trained parameters per kind are in the README.
+puts both heads straight on the features. Trained parameters per kind are in docs/agents.md.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 def native_bf16(device: torch.device) -> bool:
     """True where ``device`` computes bf16 convolutions and matmuls in hardware: a CUDA GPU with bf16
-    support, or a CPU with AVX512-BF16 or AMX. Elsewhere oneDNN emulates bf16 (the README has the cost)."""
+    support, or a CPU with AVX512-BF16 or AMX. Elsewhere oneDNN emulates bf16 (docs/performance.md has the cost)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type != "cpu":

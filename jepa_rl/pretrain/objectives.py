@@ -18,7 +18,8 @@ that every direction of the content counts alike.
 ``pretrain.vc_weight=w`` adds, times ``w``, VICReg's variance and covariance terms on the mean-pooled
 context features (as C-JEPA does, Mo & Tong 2024): EMA and the predictor alone let a small encoder
 collapse onto a few directions, and these terms keep every feature dimension varying across frames
-(off by default: on Breakout the dimensions they keep follow the paddle, README, Reference results).
+(off by default: on Breakout the dimensions they keep follow the paddle,
+docs/results/undated-position-scale-and-collapse.md).
 ``encoder.horizon=h`` takes the targets from the frame ``h`` kept frames later in the same game (a
 temporal target, as V-JEPA and SPR predict); the context is still the masked frame itself. No action
 conditions the prediction (SPR's does): under the random collection policy the actions carry little,

@@ -303,7 +303,7 @@ class PPO:
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """CleanRL's PPO loss on the minibatch ``mb`` (indices into ``batch``).
         Returns ``(loss, (pg_loss, v_loss, entropy, logratio))``, the terms detached (``logratio`` per sample)."""
-        # index_select, not obs[mb]: advanced indexing copies uint8 rows far slower on CPU (README).
+        # index_select, not obs[mb]: advanced indexing copies uint8 rows far slower on CPU (docs/performance.md).
         obs = batch.obs.index_select(0, mb)
         if self.hp.augment == "shift" and not features:
             obs = random_shift(obs)

@@ -11,7 +11,7 @@ def retain_freed_memory() -> bool:
 
     torch's CPU allocator is plain malloc/free. glibc serves large blocks (over 128 KB at first) with
     fresh pages from the kernel and hands them back on free, so every activation and gradient of a PPO
-    minibatch is page-faulted in and zeroed again (the README has the measured cost). Blocks up to
+    minibatch is page-faulted in and zeroed again (docs/performance.md has the measured cost). Blocks up to
     32 MB (glibc's limit for this setting) now come from the heap, and the heap keeps what is freed
     for the next minibatch: resident memory stays at the peak of the working set instead of falling
     back between minibatches. Returns False where the C library is not glibc (nothing changes there).

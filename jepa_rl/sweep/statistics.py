@@ -100,7 +100,7 @@ def improvement_probability(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """rliable's ``probability_of_improvement`` without a scipy call per task: ``[1]`` array.
 
     P(X_m > Y_m) for task m is the Mann-Whitney U statistic over all run pairs divided by their
-    number (ties count a half); averaged over tasks. The same numbers (tested), faster (the README
+    number (ties count a half); averaged over tasks. The same numbers (tested), faster (docs/performance.md
     has the figure), which matters because the bootstrap calls it thousands of times per pair of conditions.
     """
     wins = (x[:, None, :] > y[None, :, :]) + 0.5 * (x[:, None, :] == y[None, :, :])  # [runs_x, runs_y, tasks]
