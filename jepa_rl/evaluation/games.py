@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -13,11 +12,11 @@ import torch
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import AtariPipeline
 from jepa_rl.models.agent import Agent
+from jepa_rl.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
 
 Policy = Callable[[np.ndarray], np.ndarray]  # observations [N, 4, 84, 84] -> actions [N]
-PROGRESS_SECONDS = 60.0  # how often a running evaluation reports its games in the log
 
 
 def episode_quotas(episodes: int, num_envs: int) -> np.ndarray:
@@ -46,21 +45,19 @@ def play(act: Policy, envs: AtariPipeline, episodes: int, label: str = "") -> di
     played = np.zeros_like(quotas)
     scores: list[float] = []
     capped = steps = 0
-    last_report = time.monotonic()
     obs, _ = envs.reset()
-    while (played < quotas).any():
-        obs, _, terminated, truncated, info = envs.step(act(obs))
-        steps += 1
-        for i in np.flatnonzero(terminated | truncated):
-            if played[i] < quotas[i]:
-                played[i] += 1
-                scores.append(float(info["episode_return"][i]))
-                capped += int(truncated[i] and not terminated[i])
-        if time.monotonic() - last_report > PROGRESS_SECONDS:
-            last_report = time.monotonic()
-            log.info(
-                "eval %s: %d/%d games after %d steps, %d at the frame cap", label, len(scores), episodes, steps, capped
-            )
+    with Progress(f"eval {label}".strip(), episodes, "games") as progress:
+        while (played < quotas).any():
+            obs, _, terminated, truncated, info = envs.step(act(obs))
+            steps += 1
+            finished = 0
+            for i in np.flatnonzero(terminated | truncated):
+                if played[i] < quotas[i]:
+                    played[i] += 1
+                    finished += 1
+                    scores.append(float(info["episode_return"][i]))
+                    capped += int(truncated[i] and not terminated[i])
+            progress.update(finished, note=f"{steps} steps, {capped} at the frame cap")
     return {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "returns": scores, "capped": capped}
 
 

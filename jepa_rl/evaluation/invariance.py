@@ -18,6 +18,7 @@ import torch
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import AtariPipeline
 from jepa_rl.models.agent import Agent, choose
+from jepa_rl.runtime.progress import Progress
 
 
 def compare(clean: torch.Tensor, perturbed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,8 +48,9 @@ def policy_invariance(
     agent.eval()
     try:
         obs, info = envs.reset()
-        with agent.acting(device.type):
+        with agent.acting(device.type), Progress("invariance", states, "states") as progress:
             for _ in range(math.ceil(states / envs.num_envs)):
+                progress.update(min(envs.num_envs, states - progress.done))
                 batch = [torch.as_tensor(o, device=device) for o in (obs, *(info["views"][name] for name in names))]
                 logp = agent.log_probs(torch.cat(batch)).view(1 + len(names), envs.num_envs, -1)
                 for i, name in enumerate(names, 1):

@@ -65,6 +65,17 @@ def play_suite(
     return evaluate(agent, setup.make_env, setup.suite(names), episodes, ev.num_envs, setup.device, ev.greedy, report)
 
 
+# The caveats results.json carries beside the measures that have one.
+RATIO_NOTE = (
+    "the seed study's hard/clean ratio of raw scores: near random play it measures nothing (a random agent "
+    "keeps its score under any perturbation); read retention, which is null where clean play is not above random"
+)
+INVARIANCE_NOTE = (
+    "total variation between the policy's clean and perturbed action distributions on the same states: a policy "
+    "that ignores the frame scores 0, so read it with retention and the clean score"
+)
+
+
 def pixel_perturbations(names: list[str], perturbations: dict[str, VisualPerturbation]) -> list[str]:
     """The perturbations of ``names`` that change only the pixels, not clean and not a shift of the game
     itself: those policy invariance compares with clean on identical states."""
@@ -126,7 +137,9 @@ def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
         "retention": kept,
         "retention_note": note,
         "policy_invariance": invariance,
+        "policy_invariance_note": INVARIANCE_NOTE,
         "robustness_ratio": robustness_ratio(scores),
+        "robustness_ratio_note": RATIO_NOTE,
     }
 
 

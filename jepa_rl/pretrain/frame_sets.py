@@ -25,6 +25,7 @@ from jepa_rl.models.agent import agent_from_checkpoint
 from jepa_rl.pretrain.settings import FramesSettings
 from jepa_rl.runtime.artifact_cache import cached_artifact, file_sha256
 from jepa_rl.runtime.checkpoint import CheckpointError
+from jepa_rl.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ def collect(
     }
     games = np.zeros(n, dtype=np.int64)  # games finished per env: episode id = env + n * games
     obs, _ = envs.reset()
+    progress = Progress("collect frames", steps, "steps")
     for t in range(steps):
+        progress.update()
         if actions is not None:
             a = actions[t]
         else:
@@ -76,6 +79,7 @@ def collect(
             rows = slice((t + 1) // keep_every * n - n, (t + 1) // keep_every * n)
             out["frames"][rows], out["ram"][rows] = to_host(obs), info["ram"]
             out["episode"][rows], out["step"][rows] = np.arange(n) + n * games, t
+    progress.close()
     for name in ("frames", "ram", "episode", "step"):
         out[name] = out[name][:num_frames]
     return out

@@ -26,6 +26,7 @@ from jepa_rl.pretrain.schedules import ema_initial_share, ema_momentum, warmup_c
 from jepa_rl.pretrain.settings import MasksSettings, PretrainSettings
 from jepa_rl.runtime import preemption
 from jepa_rl.runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from jepa_rl.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +179,13 @@ def pretrain(
     # With a checkpoint to write, a cluster's preemption signal waits for the end of the step.
     with preemption.deferred() if checkpoint is not None else contextlib.nullcontext():
         steps = batches(frames, batch, cfg.epochs, cfg.seed, device, done, later)
+        progress = Progress(f"pretrain {objective}", total, "steps", initial=done)
         for step, (epoch, obs, later_obs) in enumerate(steps, done + 1):
             lr = set_schedules(optimizer, cfg, step - 1, total)
             momentum = ema_momentum(step - 1, total, cfg.ema_start, cfg.ema_end)
             loss, context = train_step(model, optimizer, obs, masks, gen, momentum, bf16, later_obs)
             kept *= momentum
+            progress.update()
             if step % cfg.log_every == 0 or step == total:
                 elapsed = time.perf_counter() - start
                 rows.append(log_row(step, epoch, loss, lr, momentum, context, (step - done) * batch / elapsed))
@@ -191,18 +194,15 @@ def pretrain(
                     rows[-1]["pretrain/variance_covariance"] = variance_covariance(context.mean(1)).item()
                 if log_fn:
                     log_fn(rows[-1], step)
-                log.info(
-                    "pretrain %s step %d/%d  loss %.4f  feature std %.3f  %.0f frames/s",
-                    objective,
-                    step,
-                    total,
-                    *(rows[-1][f"pretrain/{k}"] for k in ("loss", "feature_std", "frames_per_sec")),
-                )
+                progress.note("loss {:.4f}  feature std {:.3f}  {:.0f} frames/s".format(
+                    *(rows[-1][f"pretrain/{k}"] for k in ("loss", "feature_std", "frames_per_sec"))
+                ))  # fmt: skip
             periodic = step % checkpoint_every == 0 and step < total  # the last step's state becomes the encoder
             if checkpoint is not None and (periodic or preemption.pending()):
                 state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rows": rows}
                 save_checkpoint({**state, "mask_rng": gen.get_state()}, checkpoint)
                 preemption.hand_over()  # when a cluster signal asked for this checkpoint
+        progress.close()
     state = {k: v.detach().cpu() for k, v in model.pretrained_encoder().state_dict().items()}
     return state, rows, pretrainer_diagnostics(model, frames, masks, device, later=later)
 

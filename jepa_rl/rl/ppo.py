@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from jepa_rl.envs.pipeline import AtariPipeline
 from jepa_rl.models.agent import Agent
 from jepa_rl.ranges import require_positive
 from jepa_rl.rl.augmentation import AUGMENTATIONS, random_shift
 from jepa_rl.rl.rollout import Batch, EpisodeLog, Rollout, gae
+from jepa_rl.runtime.progress import Progress
 from jepa_rl.runtime.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -128,8 +127,7 @@ class PPO:
         seg_start, seg_step0 = time.perf_counter(), global_step
         stats: dict = {}
         episodes = EpisodeLog(episodes_csv)
-        total, terminal = self.num_iterations * self.batch_size, sys.stderr.isatty()
-        bar = tqdm(total=total, initial=global_step, unit="step", disable=not terminal, dynamic_ncols=True)
+        progress = Progress("train", self.num_iterations * self.batch_size, "steps", initial=global_step)
         # Several groups act and step each in their own thread, with an equal share of the torch threads.
         share = max(1, torch.get_num_threads() // len(groups))
         pool = ThreadPoolExecutor(len(groups), "rollout", torch.set_num_threads, (share,)) if len(groups) > 1 else None
@@ -154,7 +152,7 @@ class PPO:
                 metrics.update(episodes.end_iteration())
                 tracker.log(metrics, step=global_step)
                 ret = episodes.recent_mean()
-                self._show_progress(bar, iteration, global_step, sps, ret)
+                progress.update(self.batch_size, note=f"sps {sps:.0f}  return {'-' if ret is None else f'{ret:.1f}'}")
                 stats = {"train_sps": sps, "final_train_return": ret, **split}
                 if on_iteration_end:
                     paused = time.perf_counter()
@@ -164,7 +162,7 @@ class PPO:
         finally:
             if pool:
                 pool.shutdown()
-            bar.close()
+            progress.close()
             episodes.close()
         return stats
 
@@ -175,14 +173,6 @@ class PPO:
             frac = 1.0 - iteration / self.num_iterations
             for group in optimizer.param_groups:
                 group["lr"] = frac * group["base_lr"]
-
-    def _show_progress(self, bar: tqdm, iteration: int, global_step: int, sps: float, ret: float | None) -> None:
-        """The progress bar on a terminal; in a batch job (no terminal), a log line per 1% of training."""
-        bar.update(self.batch_size)
-        shown = "-" if ret is None else f"{ret:.1f}"
-        bar.set_postfix(sps=f"{sps:.0f}", ret=shown)
-        if bar.disable and (iteration + 1) % max(1, self.num_iterations // 100) == 0:
-            log.info("step %d/%d  sps %.0f  return %s", global_step, bar.total, sps, shown)
 
     def _rollout(
         self,

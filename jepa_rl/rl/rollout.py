@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from jepa_rl.runtime.resumption import EPISODES_HEADER
+
 
 def gae(
     rewards: torch.Tensor,
@@ -68,10 +70,12 @@ class EpisodeLog:
         self.recent: deque[float] = deque(maxlen=100)
         if path and path.exists():  # a resumed run: its recent games were played before the checkpoint
             with open(path, newline="") as f:
-                self.recent.extend(float(row[2]) for row in csv.reader(f) if row)
+                self.recent.extend(float(row[2]) for row in csv.reader(f) if row and row[0] != "step")
         self.finished: list[tuple[float, int]] = []  # (score, length) of the games that ended this iteration
         self.file = open(path, "a", newline="") if path else None  # noqa: SIM115  (closed by close())
         self.writer = csv.writer(self.file) if self.file else None
+        if self.file and self.file.tell() == 0:
+            self.file.write(EPISODES_HEADER + "\n")
 
     def __call__(self, step: int, env: int, score: float, length: int) -> None:
         self.finished.append((score, length))

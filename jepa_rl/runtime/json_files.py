@@ -10,9 +10,20 @@ from pathlib import Path
 from typing import Any
 
 
+def temporary_beside(path: Path) -> tuple[int, str]:
+    """A new file next to ``path`` to write and rename over it: ``(fd, name)``. ``mkstemp`` makes it
+    private (0600); it gets the mode any program's new file gets (0666 less the umask), so that a
+    colleague on a shared cluster can read the results."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
+
+
 def write_json(data: dict[str, Any], path: Path) -> None:
     """Write JSON atomically (rename over the old file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_beside(path)
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2)
         f.flush()

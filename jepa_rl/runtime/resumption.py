@@ -16,6 +16,7 @@ from jepa_rl.runtime.json_files import read_json
 
 log = logging.getLogger(__name__)
 
+EPISODES_HEADER = "step,env,score,length"  # episodes.csv: the agent step a game ended at, its env, raw score, length
 TRAINING_SECTIONS = ("seed", "env", "encoder", "head", "perturbation", "ppo", "pretrain")  # a different one refuses
 
 
@@ -91,6 +92,8 @@ def keep_rows_until(csv_path: Path, global_step: int) -> None:
     kept = []
     for number, row in enumerate(rows, 1):
         step = episode_step(row)
+        if number == 1 and row == EPISODES_HEADER:
+            continue
         if row and step is None:
             raise CheckpointError(
                 f"{csv_path} line {number} is not 'step,env,score,length' ({row[:40]!r}); "
@@ -98,7 +101,7 @@ def keep_rows_until(csv_path: Path, global_step: int) -> None:
             )
         if row and step <= global_step:
             kept.append(row)
-    csv_path.write_text("".join(r + "\n" for r in kept))
+    csv_path.write_text("".join(r + "\n" for r in [EPISODES_HEADER, *kept]))
 
 
 def episode_step(row: str) -> int | None:

@@ -76,6 +76,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     fingerprint = training_fingerprint(cfg)
     perturbation: VisualPerturbation = instantiate(cfg.perturbation)
     evaluation = evaluation_setup(cfg, res)
+    log.info("%s", plan(cfg, ppo, ev))
     logger = asdict(OmegaConf.to_object(cfg.logger))
     logger.update(group=job_group(logger["group"]), tags=[*logger["tags"], *sweep_tags()])
 
@@ -140,6 +141,17 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         tracker.summary({"robustness_ratio": results["robustness_ratio"], "train_sps": results["train_sps"]})
         log.info("wrote %s", results_path)
         return results
+
+
+def plan(cfg: DictConfig, ppo: PPO, ev: Any) -> str:
+    """What the job will do, in one line, before it starts (its ETA is logged once each phase runs)."""
+    pretrain = f"pretrain {cfg.encoder.objective} (or reuse it), then " if cfg.encoder.objective else ""
+    return (
+        f"job: experiment={cfg.experiment_name} encoder={cfg.encoder.name} env={cfg.env.name} seed={cfg.seed}: "
+        f"{pretrain}train PPO for {ppo.hp.total_timesteps:,} agent steps ({ppo.num_iterations} updates), then "
+        f"{ev.episodes} full games under each of {len(ev.suite)} perturbations ({', '.join(ev.suite)}), "
+        f"random play and {ev.invariance_states} invariance states; progress and ETA every 20 s"
+    )
 
 
 def evaluation_setup(cfg: DictConfig, res: Resolved) -> EvalSetup:

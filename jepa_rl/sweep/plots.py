@@ -165,7 +165,8 @@ def curve_rows(cells: list[Cell], bins: int = 50) -> pd.DataFrame:
     for c in cells:
         csv_path = c.path / "episodes.csv"
         if c.status == "ok" and csv_path.exists():
-            data = np.array([[float(v) for v in r[:3]] for r in csv.reader(csv_path.read_text().splitlines()) if r])
+            rows = csv.reader(csv_path.read_text().splitlines())
+            data = np.array([[float(v) for v in r[:3]] for r in rows if r and r[0] != "step"])  # not the header
             if len(data):
                 games.append((c, data))
     rows = []

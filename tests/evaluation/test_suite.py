@@ -94,6 +94,8 @@ def test_no_games_still_measures_policy_invariance_on_the_evaluation_games_seeds
     setup = WitnessedSetup(ENV, ev, named, (1, 2, 3), torch.device("cpu"), 1, tmp_path / "cache")
     measured = final_evaluation(agent, setup, Tracker(), step=0)
     assert measured["eval"] == {} and measured["random_policy"] is None and measured["robustness_ratio"] is None
+    assert "near random play it measures nothing" in measured["robustness_ratio_note"]  # its caveat beside it
+    assert "ignores the frame scores 0" in measured["policy_invariance_note"]
     assert measured["retention"] is None and "eval.episodes=0" in measured["retention_note"]
     assert measured["policy_invariance"]["noise"]["states"] == 16 and measured["policy_invariance"]["noise"]["tv"] > 0
     assert not (tmp_path / "cache").exists()  # no random-policy games either

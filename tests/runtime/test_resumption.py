@@ -34,7 +34,9 @@ def test_episode_rows_after_the_checkpoint_are_dropped_and_a_corrupt_file_is_nam
     path = tmp_path / "episodes.csv"
     path.write_text("100,0,2.0,50\n\n300,1,4.0,70\n")
     keep_rows_until(path, 200)
-    assert path.read_text() == "100,0,2.0,50\n"
+    assert path.read_text() == "step,env,score,length\n100,0,2.0,50\n"  # the header is kept, or added
+    keep_rows_until(path, 200)
+    assert path.read_text() == "step,env,score,length\n100,0,2.0,50\n"
     path.write_text("100,0,2.0,50\n1x0,0\n")
     with pytest.raises(CheckpointError, match="episodes.csv line 2 is not 'step,env,score,length'"):
         keep_rows_until(path, 200)
@@ -77,7 +79,7 @@ def test_corrupt_results_or_episode_rows_are_one_line_naming_the_file(tmp_path, 
     corrupt(rows, kind)
     if kind in ("zero_length", "truncated"):  # no rows yet; a last row cut short by a kill is dropped
         keep_rows_until(rows, 200)
-        assert rows.read_text() == ("100,0,2.0,50\n" if kind == "truncated" else "")
+        assert rows.read_text() == "step,env,score,length\n" + ("100,0,2.0,50\n" if kind == "truncated" else "")
     else:
         with pytest.raises(CheckpointError, match=f"{rows} (is not text|line 1 is not)"):
             keep_rows_until(rows, 200)
