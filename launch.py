@@ -3,11 +3,18 @@
 import sys
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
+try:
+    import hydra
+    from omegaconf import DictConfig
 
-from jepa_rl.config import ConfigError
-from jepa_rl.config.command_line import check_command_line
+    from jepa_rl.config import ConfigError
+    from jepa_rl.config.command_line import check_command_line
+except ModuleNotFoundError as missing:  # run by a Python the project is not installed in
+    sys.exit(
+        f"error: {missing.name} is not installed in this Python ({sys.executable}); set the project up with "
+        "`python3.11 -m venv .venv && .venv/bin/pip install -c constraints.txt -e .[dev]`, then run "
+        "`.venv/bin/python launch.py`"
+    )
 
 CONF = Path(__file__).parent / "conf"
 

@@ -8,6 +8,7 @@ its end is still written and lists the failure.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,7 +16,7 @@ from omegaconf import DictConfig
 
 from jepa_rl.config import ConfigError
 from jepa_rl.config.command_line import check_writable
-from jepa_rl.config.hydra_runtime import launcher_settings, output_dir, record_failure
+from jepa_rl.config.hydra_runtime import discard_refused, launcher_settings, output_dir, record_failure
 from jepa_rl.config.resolve import resolve
 from jepa_rl.config.validate import build_perturbations, check_job, settings
 from jepa_rl.runtime import preemption
@@ -52,5 +53,7 @@ def main(cfg: DictConfig) -> None:
         if record_failure(e):
             return
         if isinstance(e, ConfigError | CheckpointError):
+            if isinstance(e, ConfigError):  # refused before any work: its directory holds only Hydra's files
+                discard_refused(output_dir(), Path.cwd())
             sys.exit(f"error: {e}")
         raise

@@ -6,6 +6,7 @@ message; ``check_command_line`` composes the config once itself and answers in o
 
 from __future__ import annotations
 
+import difflib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,25 +18,23 @@ from omegaconf.errors import OmegaConfBaseException
 
 from jepa_rl.config import ConfigError
 
-GROUPS = (
-    "env",
-    "encoder",
-    "perturbation",
-    "ppo",
-    "pretrain",
-    "probe",
-    "eval",
-    "logger",
-    "benchmark",
-    "head",
-    "experiment",
-    "hydra/launcher",
-)
 # Launchers that Hydra and its plugins register in code (conf/hydra/launcher adds slurm and local).
 PLUGIN_LAUNCHERS = ("basic", "joblib", "submitit_local", "submitit_slurm")
 # Hydra's own flags that take a value, and those that stop a run (nothing to check then).
 VALUE_FLAGS = {"-cd", "--config-dir", "-cn", "--config-name", "-cp", "--config-path", "-p", "--package"}
 INFO_FLAGS = {"-h", "--help", "--hydra-help", "-i", "--info", "-c", "--cfg", "--shell-completion", "-sc"}
+
+
+def config_groups(conf_dir: Path) -> list[str]:
+    """The config groups of ``conf/``: one per folder (``hydra/launcher`` for Hydra's own)."""
+    return sorted(p.name for p in conf_dir.iterdir() if p.is_dir() and p.name != "hydra") + ["hydra/launcher"]
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """`` (did you mean `x`?)`` for the choice closest to ``name``, case aside; empty when none is close."""
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean `{lowered[close[0]]}`?)" if close else ""
 
 
 def key_values(overrides: list[str]) -> Iterator[tuple[str, str]]:
@@ -48,19 +47,24 @@ def key_values(overrides: list[str]) -> Iterator[tuple[str, str]]:
 
 def check_group_choices(overrides: list[str], conf_dir: Path) -> None:
     """Reject ``group=option`` overrides naming a file that is not in ``conf/<group>/``."""
+    groups = config_groups(conf_dir)
     for key, value in key_values(overrides):
-        if key not in GROUPS:
+        if key not in groups:
             continue
         choices = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
         if key == "hydra/launcher":
             choices = sorted({*choices, *PLUGIN_LAUNCHERS})
         for option in value.split(","):  # multirun sweeps list options with commas
             if option and option != "null" and option not in choices:
-                raise ConfigError(f"{key}={option} is not a known option; choose one of {', '.join(choices)}")
+                guess = did_you_mean(option, choices)
+                raise ConfigError(f"{key}={option} is not a known option{guess}; choose one of {', '.join(choices)}")
 
 
 def check_writable(directory: Path, fix: str = "hydra.run.dir=PATH (or hydra.sweep.dir=PATH with -m)") -> None:
-    """Fail early, and in one line, when outputs cannot be written to ``directory``; ``fix`` names the override."""
+    """Fail early, and in one line, when outputs cannot be written to ``directory``; ``fix`` names the override.
+    The folders it creates to find out are removed again: a refused command leaves nothing on disk."""
+    directory = directory.absolute()
+    created = [p for p in (directory, *directory.parents) if not p.exists()]
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / ".write_test"
@@ -70,6 +74,10 @@ def check_writable(directory: Path, fix: str = "hydra.run.dir=PATH (or hydra.swe
         raise ConfigError(
             f"output directory {directory} is not writable ({e.strerror}); choose another with {fix}"
         ) from e
+    finally:
+        for folder in created:  # deepest first
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
 
 def check_output_root(overrides: list[str]) -> None:
@@ -131,8 +139,9 @@ def first_point(overrides: list[str]) -> list[str]:
 MOVED = {"pretrain.target": "encoder.target (each encoder has its own; encoders.<name>.target in probes)"}
 
 
-def composition_error(error: Exception) -> str:
-    """One line for an error Hydra or OmegaConf raised while composing: the key, the problem, the fix."""
+def composition_error(error: Exception, known_keys: list[str] | None = None) -> str:
+    """One line for an error Hydra or OmegaConf raised while composing: the key, the problem, the fix
+    (with the closest of ``known_keys``, the composed config's dotted keys, for an unknown one)."""
     cause = error
     while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
         cause = cause.__cause__
@@ -141,7 +150,8 @@ def composition_error(error: Exception) -> str:
         if "Key '" in first and "not in struct" in first or "Could not override" in str(error):
             if cause.full_key in MOVED:
                 return f"{cause.full_key} has moved to {MOVED[cause.full_key]}"
-            return f"{cause.full_key} is not a config key; `python launch.py --cfg job` lists them (a typo?)"
+            guess = did_you_mean(str(cause.full_key), known_keys or [])
+            return f"{cause.full_key} is not a config key{guess}; `python launch.py --cfg job` lists them"
         return f"{cause.full_key}: {first}; see jepa_rl/config/schema.py for its type"
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
     return text
@@ -168,7 +178,7 @@ def check_command_line(argv: list[str], conf_dir: Path) -> None:
     except ConfigError:
         raise
     except Exception as e:  # Hydra and OmegaConf raise many kinds; each becomes one line
-        raise ConfigError(composition_error(e)) from e
+        raise ConfigError(composition_error(e, default_keys(config_dir, config_name, search))) from e
 
 
 def check_sweep_values(cfg: DictConfig, overrides: list[str]) -> None:
@@ -180,3 +190,17 @@ def check_sweep_values(cfg: DictConfig, overrides: list[str]) -> None:
             continue
         for value in override.sweep_iterator():
             OmegaConf.update(cfg, key, value, merge=True)
+
+
+def default_keys(config_dir: Path, config_name: str, search: list[str]) -> list[str]:
+    """Every dotted key of the config composed without overrides (what an unknown key is compared with)."""
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        cfg = OmegaConf.to_container(compose(config_name=config_name, overrides=search), resolve=False)
+
+    def walk(node: object, prefix: str) -> Iterator[str]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from walk(value, f"{prefix}{key}.")
+        yield prefix.rstrip(".")
+
+    return [key for key in walk(cfg, "") if key]

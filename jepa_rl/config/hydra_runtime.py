@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,3 +79,25 @@ def record_failure(error: BaseException) -> bool:
     (out / "error.txt").write_text(f"{text}\n{type(error).__name__}: {error}\n")
     log.error("this cell failed (%s: %s); recorded in %s", type(error).__name__, error, out / "error.txt")
     return True
+
+
+HYDRA_OWN = {".hydra", "launch.log"}  # what Hydra writes into a job's directory before the job runs
+
+
+def discard_refused(out: Path, root: Path) -> None:
+    """A job refused before it did anything leaves nothing on disk: remove ``out`` when it holds only
+    Hydra's own files, then its parents up to ``root`` while they are empty. A directory holding
+    anything else (a checkpoint, results) is never touched."""
+    if not out.is_dir() or {p.name for p in out.iterdir()} - HYDRA_OWN:
+        return
+    for name in HYDRA_OWN:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    out.rmdir()
+    for folder in out.parents:  # the folders Hydra made for it (outputs/<experiment>/...), when empty
+        if folder == root or not folder.is_relative_to(root) or any(folder.iterdir()):
+            break
+        folder.rmdir()
