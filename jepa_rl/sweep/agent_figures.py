@@ -19,6 +19,7 @@ from jepa_rl.envs.perturbations import suite_config  # noqa: E402
 from jepa_rl.envs.pipeline import make_env  # noqa: E402
 from jepa_rl.models.agent import Agent, agent_from_checkpoint  # noqa: E402
 from jepa_rl.runtime.checkpoint import CHECKPOINT_NAME  # noqa: E402
+from jepa_rl.runtime.progress import Progress  # noqa: E402
 from jepa_rl.sweep.cells import Cell  # noqa: E402
 
 
@@ -124,8 +125,11 @@ def agent_figures(sweep_dir: Path, cells: list[Cell], gif_steps: int) -> dict[st
     figure = saliency_figure(cells, sweep_dir / "saliency.png")
     if figure:
         out["saliency"] = figure
-    for condition, cell in first_agents(cells).items():
-        # A condition label holds spaces, '=' and '/' (its varying overrides): not in a file name.
-        name = "gameplay_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", condition)
-        out[name] = gameplay_gif(cell, sweep_dir / f"{name}.gif", steps=gif_steps)
+    agents = first_agents(cells)
+    with Progress("report: gameplay GIFs", len(agents), "GIFs") as progress:
+        for condition, cell in agents.items():
+            # A condition label holds spaces, '=' and '/' (its varying overrides): not in a file name.
+            name = "gameplay_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", condition)
+            out[name] = gameplay_gif(cell, sweep_dir / f"{name}.gif", steps=gif_steps)
+            progress.update(note=condition)
     return out

@@ -11,6 +11,7 @@ and ``stats.json``. Nothing in the package imports it but the callback and ``__m
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from jepa_rl.sweep.plots import sweep_plots
 from jepa_rl.sweep.report import write_report
 from jepa_rl.sweep.robustness import robustness_statistics
 from jepa_rl.sweep.statistics import REFERENCE_SCORES, comparisons, global_numpy_seed, interval_estimates, normalised
+
+log = logging.getLogger(__name__)
 
 USAGE = "usage: python -m jepa_rl.sweep SWEEP_DIR [--no-figures]"
 
@@ -94,11 +97,13 @@ def draw_figures(
 ) -> dict[str, Path]:
     """The sweep's figures, then the trained agents' (saliency, gameplay); name -> PNG or GIF path."""
     with global_numpy_seed(seed):  # seaborn's strip-plot jitter draws from numpy's global generator
+        log.info("report: drawing the sweep's figures")
         figures = sweep_plots(sweep_dir, cells, suite, measured)
         if suite:  # no cell played games: no trained agent to show either
             # Imported here, not at the top: it loads torch and the agent stack, which only these figures need.
             from jepa_rl.sweep.agent_figures import sweep_agent_figures
 
+            log.info("report: the trained agents' saliency and gameplay, from their checkpoints")
             figures.update(sweep_agent_figures(sweep_dir, cells, gif_steps))
     return figures
 
