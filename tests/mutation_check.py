@@ -213,6 +213,20 @@ MUTATIONS = [
         (T_AGENT_EVAL,),
     ),
     Mutation(
+        "retention: the gate doubles random play's standard error instead of squaring it",
+        EVAL,
+        "standard_error(r) ** 2)",
+        "standard_error(r) * 2)",
+        (T_EVAL,),
+    ),
+    Mutation(
+        "evaluation: a job's evaluation built without its device",
+        TRAIN,
+        "games, res.device, res.threads",
+        "games, None, res.threads",
+        (T_TRAIN,),
+    ),
+    Mutation(
         "pairing: seeds depend on the encoder",
         TRAIN,
         "games = (cfg.seed, EVAL_GAMES, ev.seed_offset)",

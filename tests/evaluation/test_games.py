@@ -65,32 +65,33 @@ def test_the_standard_error_of_a_mean_score_is_its_std_over_the_root_of_the_game
     assert standard_error({"mean": 0.0, "std": 0.0, "returns": []}) == math.inf  # no games: no evidence
 
 
-# The gate at its edge, with spreads on both sides. Clean: 4 games, std 3 -> standard error 3 / sqrt(4) = 1.5.
-# Random: 16 games, std 8 -> 8 / sqrt(16) = 2. Margin: 2 * sqrt(1.5**2 + 2**2) = 2 * sqrt(6.25) = 5 exactly,
-# so with random play at 2 a clean mean of 7 is exactly on the gate.
-RANDOM_16 = games(*[-6.0, 10.0] * 8)  # mean 2, std 8
+# The gate at its edge, with spreads on both sides. Clean: 4 games, std 8 -> standard error 8 / sqrt(4) = 4.
+# Random: 16 games, std 12 -> 12 / sqrt(16) = 3. Margin: 2 * sqrt(4**2 + 3**2) = 2 * 5 = 10 exactly, so with
+# random play at 2 a clean mean of 12 is exactly on the gate. (Standard errors of 4 and 3, not 2: a squared
+# 2 equals a doubled one, which would hide a gate that doubles instead of squaring.)
+RANDOM_16 = games(*[-10.0, 14.0] * 8)  # mean 2, std 12
 
 
 def clean_4(mean):
-    return games(mean - 3, mean + 3, mean - 3, mean + 3)  # std 3
+    return games(mean - 8, mean + 8, mean - 8, mean + 8)  # std 8
 
 
 @pytest.mark.parametrize(
     ("clean", "defined"),
     [
-        (7.01, True),  # 5.01 above random: a hair over the margin of 5
-        (7.0, False),  # exactly the margin: "clearly above" is strictly above
-        (6.99, False),  # 4.99 above: a hair under
+        (12.01, True),  # 10.01 above random: a hair over the margin of 10
+        (12.0, False),  # exactly the margin: "clearly above" is strictly above
+        (11.99, False),  # 9.99 above: a hair under
     ],
 )
 def test_retention_is_gated_at_two_standard_errors_of_the_difference_of_the_means(clean, defined):
-    assert clean_4(clean)["std"] == pytest.approx(3) and RANDOM_16["std"] == 8 and RANDOM_16["mean"] == 2
+    assert clean_4(clean)["std"] == pytest.approx(8) and RANDOM_16["std"] == 12 and RANDOM_16["mean"] == 2
     results = {"clean": clean_4(clean), "noise": games(4.0, 5.0)}
     kept, note = retention(results, RANDOM_16)
-    if defined:  # (noise - random) / (clean - random) = (4.5 - 2) / (7.01 - 2)
-        assert kept == pytest.approx({"noise": 2.5 / 5.01}) and "relative to random play (2.00)" in note
+    if defined:  # (noise - random) / (clean - random) = (4.5 - 2) / (12.01 - 2)
+        assert kept == pytest.approx({"noise": 2.5 / 10.01}) and "relative to random play (2.00)" in note
     else:
-        assert kept is None and "by more than two standard errors, 5.00" in note
+        assert kept is None and "by more than two standard errors, 10.00" in note
 
 
 def test_retention_of_a_game_shift_is_measured_above_that_games_own_random_play():

@@ -4,6 +4,7 @@ test_hydra_runtime.py); in-process, what a resumed job restores from its checkpo
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -227,3 +228,11 @@ def test_conditions_of_one_seed_evaluate_on_the_same_games_and_another_seed_on_o
     # The random policy's games are measured once per protocol (evaluation/random_play.py): the same for every job.
     protocols = [(s.cache_dir, s.env, s.ev.episodes, s.ev.num_envs, s.ev.sticky_actions) for s in jobs.values()]
     assert protocols[0] == protocols[1] == protocols[2]
+    # And each job evaluates its own game, on its machine, with every perturbation it names.
+    cfg = compose_cfg(["logger=none", "env=pong", "cache_dir=elsewhere", "eval.suite=[clean,gaussian_noise_3]"])
+    res = resolve(cfg, {})
+    setup = evaluation_setup(cfg, res)
+    assert setup.env == res.env(cfg.env) and setup.env["game"] == "pong"
+    assert (setup.device, setup.threads, setup.cache_dir) == (res.device, res.threads, Path("elsewhere"))
+    assert set(setup.perturbations) == {*cfg.perturbations, "gaussian_noise_3"}
+    assert setup.perturbations["gaussian_noise_3"].corruption == "gaussian_noise"
