@@ -194,9 +194,11 @@ def pretrain(
                     rows[-1]["pretrain/variance_covariance"] = variance_covariance(context.mean(1)).item()
                 if log_fn:
                     log_fn(rows[-1], step)
-                progress.note("loss {:.4f}  feature std {:.3f}  {:.0f} frames/s".format(
+                shown = "loss {:.4f}  feature std {:.3f}  {:.0f} frames/s".format(
                     *(rows[-1][f"pretrain/{k}"] for k in ("loss", "feature_std", "frames_per_sec"))
-                ))  # fmt: skip
+                )
+                progress.note(shown)
+                log.info("pretrain %s step %d/%d  %s", objective, step, total, shown)  # every log_every steps
             periodic = step % checkpoint_every == 0 and step < total  # the last step's state becomes the encoder
             if checkpoint is not None and (periodic or preemption.pending()):
                 state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rows": rows}

@@ -152,7 +152,10 @@ class PPO:
                 metrics.update(episodes.end_iteration())
                 tracker.log(metrics, step=global_step)
                 ret = episodes.recent_mean()
-                progress.update(self.batch_size, note=f"sps {sps:.0f}  return {'-' if ret is None else f'{ret:.1f}'}")
+                shown = f"sps {sps:.0f}  return {'-' if ret is None else f'{ret:.1f}'}"
+                progress.update(self.batch_size, note=shown)
+                if progress.bar.disable and (iteration + 1) % max(1, self.num_iterations // 100) == 0:
+                    log.info("step %d/%d  %s", global_step, progress.total, shown)  # and each 1% of training
                 stats = {"train_sps": sps, "final_train_return": ret, **split}
                 if on_iteration_end:
                     paused = time.perf_counter()
