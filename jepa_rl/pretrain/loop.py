@@ -179,7 +179,7 @@ def pretrain(
     # With a checkpoint to write, a cluster's preemption signal waits for the end of the step.
     with preemption.deferred() if checkpoint is not None else contextlib.nullcontext():
         steps = batches(frames, batch, cfg.epochs, cfg.seed, device, done, later)
-        progress = Progress(f"pretrain {objective}", total, "steps", initial=done)
+        progress = Progress(f"pretrain {objective}", total, "steps", initial=done, first=True)
         for step, (epoch, obs, later_obs) in enumerate(steps, done + 1):
             lr = set_schedules(optimizer, cfg, step - 1, total)
             momentum = ema_momentum(step - 1, total, cfg.ema_start, cfg.ema_end)

@@ -127,7 +127,8 @@ class PPO:
         seg_start, seg_step0 = time.perf_counter(), global_step
         stats: dict = {}
         episodes = EpisodeLog(episodes_csv)
-        progress = Progress("train", self.num_iterations * self.batch_size, "steps", initial=global_step)
+        total = self.num_iterations * self.batch_size
+        progress = Progress("train", total, "steps", initial=global_step, first=True)  # the ETA after one update
         # Several groups act and step each in their own thread, with an equal share of the torch threads.
         share = max(1, torch.get_num_threads() // len(groups))
         pool = ThreadPoolExecutor(len(groups), "rollout", torch.set_num_threads, (share,)) if len(groups) > 1 else None

@@ -29,8 +29,11 @@ def duration(seconds: float) -> str:
 class Progress:
     """``done`` of ``total`` ``unit`` of the phase ``label``; ``update`` adds to it, ``note`` sets its extra text."""
 
-    def __init__(self, label: str, total: int, unit: str, initial: int = 0, every: float = EVERY) -> None:
-        self.label, self.total, self.unit, self.every = label, total, unit, every
+    def __init__(
+        self, label: str, total: int, unit: str, initial: int = 0, every: float = EVERY, first: bool = False
+    ) -> None:
+        """``first``: log after the first update too, so that the phase's expected duration is known at once."""
+        self.label, self.total, self.unit, self.every, self.first = label, total, unit, every, first
         self.done = self.initial = initial
         self.extra = ""
         self.started = self.reported = time.monotonic()
@@ -43,8 +46,8 @@ class Progress:
         self.bar.update(n)
         if note is not None:
             self.note(note)
-        if self.bar.disable and time.monotonic() - self.reported >= self.every:
-            self.reported = time.monotonic()
+        if self.bar.disable and (self.first or time.monotonic() - self.reported >= self.every):
+            self.first, self.reported = False, time.monotonic()
             log.info("%s", self.line())
 
     def note(self, text: str) -> None:

@@ -150,7 +150,8 @@ def plan(cfg: DictConfig, ppo: PPO, ev: Any) -> str:
         f"job: experiment={cfg.experiment_name} encoder={cfg.encoder.name} env={cfg.env.name} seed={cfg.seed}: "
         f"{pretrain}train PPO for {ppo.hp.total_timesteps:,} agent steps ({ppo.num_iterations} updates), then "
         f"{ev.episodes} full games under each of {len(ev.suite)} perturbations ({', '.join(ev.suite)}), "
-        f"random play and {ev.invariance_states} invariance states; progress and ETA every 20 s"
+        f"random play and {ev.invariance_states} invariance states; the expected duration follows the first update, "
+        "then progress and ETA every 20 s"
     )
 
 
