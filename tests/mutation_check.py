@@ -76,6 +76,30 @@ MUTATIONS = [
     Mutation("ppo: value loss without its 0.5", PPO, "v_loss = 0.5 * v_err.mean()", "v_loss = v_err.mean()", (T_PPO,)),
     Mutation("ppo: value loss without vf_coef", PPO, "+ v_loss * self.hp.vf_coef", "+ v_loss", (T_PPO,)),
     Mutation(
+        "ppo: the shift augmentation ignored", PPO, 'augment == "shift" and not', 'augment == "crop" and not', (T_PPO,)
+    ),
+    Mutation("ppo: normalisation's epsilon subtracted", PPO, "(adv.std() + 1e-8)", "(adv.std() - 1e-8)", (T_PPO,)),
+    Mutation(
+        "ppo: the value clip open below",
+        PPO,
+        "-self.hp.clip_coef, self.hp.clip_coef)",
+        "None, self.hp.clip_coef)",
+        (T_PPO,),
+    ),
+    Mutation(
+        "ppo: the value clip around new + old",
+        PPO,
+        "torch.clamp(newvalue - values",
+        "torch.clamp(newvalue + values",
+        (T_PPO,),
+    ),
+    Mutation("ppo: approx_kl's sign", PPO, "((ratio - 1) - logratio)", "((ratio - 1) + logratio)", (T_PPO,)),
+    Mutation("ppo: clipfrac one-sided", PPO, "((ratio - 1.0).abs() >", "((ratio - 1.0) >", (T_PPO,)),
+    Mutation("ppo: explained variance inverted", PPO, "float(1 - (batch.returns", "float(0 + (batch.returns", (T_PPO,)),
+    Mutation(
+        "ppo: an early stop reports nothing", PPO, "                break\n", "                return {}\n", (T_PPO,)
+    ),
+    Mutation(
         "ppo: target_kl stop inverted", PPO, "approx_kl > self.hp.target_kl", "approx_kl < self.hp.target_kl", (T_PPO,)
     ),
     Mutation(

@@ -130,6 +130,49 @@ def test_advantages_are_normalised_within_each_minibatch():
     assert loss_terms(batch, [2, 3], clip_coef=0.2, norm_adv=False)["pg"] == pytest.approx(-19.0, rel=1e-5)
 
 
+def test_normalised_advantages_divide_by_the_std_plus_a_small_epsilon():
+    """Advantages 0 and 2e-8 (std 1.4e-8): dividing by std + 1e-8 gives -/+0.586, by std - 1e-8 far more."""
+    batch = hand_batch([1.1, 0.9], [0.0, 2e-8])
+    # mean 1e-8, std sqrt(2) * 1e-8: normalised -+1e-8 / ((sqrt2 + 1) * 1e-8) = -+1 / (sqrt2 + 1) = -+(sqrt2 - 1);
+    # pg = mean(-1.1 * -(sqrt2 - 1), -0.9 * (sqrt2 - 1)) = 0.1 * (sqrt2 - 1).
+    assert loss_terms(batch, clip_coef=0.2, norm_adv=True)["pg"] == pytest.approx(0.1 * (math.sqrt(2) - 1), rel=1e-3)
+
+
+def test_the_value_clip_binds_below_the_rollout_value_too():
+    """The mirror of the clipped-value case: new values -1, rollout values 0, returns -0.5 and -1."""
+    batch = hand_batch([1.0, 1.0], [0.0, 0.0], new_values=-1.0, old_values=0.0, returns=[-0.5, -1.0])
+    # Clipped values -0.2: errors max((-1 + 0.5)^2, (-0.2 + 0.5)^2) = 0.25 and max(0, (-0.2 + 1)^2) = 0.64.
+    assert loss_terms(batch, clip_coef=0.2, clip_vloss=True)["v"] == pytest.approx(0.2225, rel=1e-5)
+    # Inside the clip the clipped value is the new one: value 1.1 from a rollout value 1, return 0.
+    inside = hand_batch([1.0], [0.0], new_values=1.1, old_values=1.0, returns=0.0)
+    assert loss_terms(inside, clip_coef=0.2, clip_vloss=True, norm_adv=False)["v"] == pytest.approx(
+        0.5 * 1.1**2, rel=1e-5
+    )
+
+
+def test_the_shift_augmentation_reaches_the_encoder_only_when_asked_for():
+    """``ppo.augment=shift`` changes the frames the encoder sees in the update; ``none`` passes them as stored."""
+    seen = []
+
+    class Watching(nn.Module):
+        feature_dim = 1
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            seen.append(obs.clone())
+            return obs.float().mean((1, 2, 3))[:, None]
+
+    agent = new_agent(Watching(), num_actions=2, kind="linear")
+    frames = torch.randint(0, 256, (8, 4, 84, 84), dtype=torch.uint8)
+    batch = Batch(
+        frames, torch.zeros(8, dtype=torch.long), torch.zeros(8), torch.zeros(8), torch.ones(8), torch.ones(8)
+    )
+    torch.manual_seed(0)
+    for augment in ("none", "shift"):
+        ppo(augment=augment)._loss(agent, batch, torch.arange(8), features=False)
+    plain, shifted = seen
+    assert torch.equal(plain, frames) and not torch.equal(shifted, frames) and shifted.shape == frames.shape
+
+
 def hand_rollout(ratios, advantages, returns) -> tuple[Rollout, torch.Tensor, torch.Tensor]:
     """``hand_batch`` (values 0) as a one-env rollout ``[T, 1]`` with its advantages and returns, as
     ``PPO._update`` takes them."""
@@ -151,8 +194,30 @@ def test_target_kl_stops_the_update_after_the_first_epoch_that_exceeds_it(target
     taken = []
     optimizer.register_step_post_hook(lambda *_: taken.append(1))
     learner = ppo(num_envs=1, num_steps=4, total_timesteps=4, num_minibatches=2, update_epochs=4, target_kl=target_kl)
-    learner._update(agent, optimizer, buf, advantages, returns, features=True)
-    assert len(taken) == steps
+    metrics = learner._update(agent, optimizer, buf, advantages, returns, features=True)
+    assert len(taken) == steps and metrics["losses/approx_kl"] > 0  # an early stop still reports the update
+
+
+def test_update_reports_the_kls_the_clip_fraction_and_the_explained_variance():
+    """With SGD at lr 0 nothing moves, so every metric is arithmetic on the rollout's numbers."""
+    agent = uniform_agent()
+    optimizer = torch.optim.SGD(agent.parameters(), lr=0.0)
+    learner = ppo(num_envs=1, num_steps=4, total_timesteps=4, num_minibatches=1, update_epochs=1, clip_coef=0.2)
+    # Ratios 1.5, 1.1, 1.5, 1.1: two of four outside the clip (|r - 1| > 0.2). Values 0; returns 1, 2, 3, 4.
+    buf, advantages, returns = hand_rollout([1.5, 1.1, 1.5, 1.1], [1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0])
+    buf.values[:] = torch.tensor([1.0, 1.0, 3.0, 3.0])[:, None]
+    metrics = learner._update(agent, optimizer, buf, advantages, returns, features=True)
+    logratio = torch.log(torch.tensor([1.5, 1.1, 1.5, 1.1]))
+    assert metrics["losses/old_approx_kl"] == pytest.approx(float((-logratio).mean()), rel=1e-5)
+    assert metrics["losses/approx_kl"] == pytest.approx(float((logratio.exp() - 1 - logratio).mean()), rel=1e-5)
+    assert metrics["losses/clipfrac"] == pytest.approx(0.5)
+    # var(returns - values) = var(0, 1, 0, 1) = 1/3 over var(returns) = 5/3: explained 1 - 0.2 = 0.8.
+    assert metrics["losses/explained_variance"] == pytest.approx(0.8, rel=1e-5)
+    buf, advantages, returns = hand_rollout([1.0] * 4, [1.0, -1.0, 1.0, -1.0], 2.0)  # constant returns
+    buf.values[:] = torch.tensor([0.0, 1.0, 0.0, 1.0])[:, None]
+    assert math.isnan(
+        learner._update(agent, optimizer, buf, advantages, returns, features=True)["losses/explained_variance"]
+    )
 
 
 def test_update_clips_the_gradient_to_max_grad_norm():
