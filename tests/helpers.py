@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import functools
 import json
+import math
 import os
 import pickle
 import signal
@@ -19,6 +20,7 @@ from typing import Any
 
 import forked_jobs
 import numpy as np
+import torch
 from hydra import compose, initialize_config_dir
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -251,3 +253,33 @@ def corrupt(path: Path, kind: str) -> Path:
         }[kind]
     )
     return path
+
+
+def leaning_agent(action: int, p: float, num_actions: int = 4, **kwargs: Any) -> Agent:
+    """An agent (CNN, default trunk) that ignores its pixels and plays ``action`` with probability ``p``,
+    every other action equally often: its actor's weights are zero and its biases set the log-odds.
+    With ``p`` well under 1, sampled play leaves ``action`` often; greedy play never does."""
+    agent = new_agent(cnn(), num_actions=num_actions, **kwargs)
+    with torch.no_grad():
+        agent.heads.actor.weight.zero_()
+        agent.heads.actor.bias.zero_()
+        agent.heads.actor.bias[action] = math.log(p * (num_actions - 1) / (1 - p))
+    return agent
+
+
+class ActionLog:
+    """A ``make_env`` whose pipelines note every action sent to their ``step`` (flattened, in order)."""
+
+    def __init__(self, make_env: Any) -> None:
+        self.inner, self.actions = make_env, []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> AtariPipeline:
+        envs = self.inner(*args, **kwargs)
+        step = envs.step
+
+        def noted(actions: Any) -> Any:
+            self.actions.extend(np.asarray(actions).tolist())
+            return step(actions)
+
+        envs.step = noted
+        return envs

@@ -267,3 +267,124 @@ def test_jpeg_compression_is_opencvs_codec_at_the_tables_quality(texture, severi
     ok, data = cv2.imencode(".jpg", texture[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, value])  # OpenCV's BGR
     expected = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]
     assert ok and np.array_equal(corrupt(texture, "jpeg_compression", severity, np.random.default_rng(0)), expected)
+
+
+# The kernels and the noise streams, pinned independently of the module: the blur tests above build their
+# expected frames with ``disk_kernel`` and ``motion_kernel`` themselves, so they cannot tell a wrong kernel
+# from a right one, and the noise tests above measure statistics, which a sign flip or another stream keeps.
+
+
+@at_severity(DEFOCUS)
+def test_disk_kernel_is_the_references_anti_aliased_disk(severity, value):
+    """The reference's ``disk``, written out as it ships: a 17x17 grid (radius <= 8, 3x3 anti-alias blur) or
+    a (2 * radius + 1)-square one (radius > 8, 5x5 blur), the aliased disk normalised in float32, then
+    Gaussian-blurred with the table's sigma."""
+    radius, sigma = value
+    if radius <= 8:
+        grid, ksize = np.arange(-8, 8 + 1), (3, 3)
+    else:
+        grid, ksize = np.arange(-radius, radius + 1), (5, 5)
+    xs, ys = np.meshgrid(grid, grid)
+    aliased = np.array(xs**2 + ys**2 <= radius**2, dtype=np.float32)
+    aliased /= np.sum(aliased)
+    expected = cv2.GaussianBlur(aliased, ksize=ksize, sigmaX=sigma)
+    kernel = disk_kernel(radius, sigma)
+    assert kernel.dtype == np.float32 and kernel.shape == (len(grid), len(grid))
+    assert np.array_equal(kernel, expected)
+
+
+def test_disk_kernel_grid_is_17_wide_up_to_radius_8_and_grows_with_the_radius_beyond():
+    assert disk_kernel(3, 0.1).shape == disk_kernel(8, 0.5).shape == (17, 17)
+    assert disk_kernel(9, 0.5).shape == (19, 19) and disk_kernel(10, 0.5).shape == (21, 21)
+
+
+@at_severity(MOTION)
+def test_motion_kernel_at_angle_0_is_the_one_sided_gaussian_along_the_centre_row(severity, value):
+    """A ``(4 * radius + 3)``-square grid centred on ``2 * radius + 1``; at angle 0 step i (of 2 * radius + 1)
+    lands i pixels right of the centre with weight exp(-i**2 / (2 sigma**2)), normalised: the centre weighs
+    most, and nothing lies off the centre row."""
+    radius, sigma = value
+    kernel = motion_kernel(radius, sigma, angle=0.0)
+    centre, steps = 2 * radius + 1, 2 * radius + 1
+    assert kernel.dtype == np.float32 and kernel.shape == (4 * radius + 3, 4 * radius + 3)
+    g = np.exp(-(np.arange(steps) ** 2) / (2 * sigma**2))
+    expected = np.zeros_like(kernel)
+    expected[centre, centre : centre + steps] = g / g.sum()
+    assert np.array_equal(kernel, expected)
+    assert np.unravel_index(kernel.argmax(), kernel.shape) == (centre, centre)
+
+
+@at_severity(MOTION)
+def test_motion_kernel_at_45_degrees_smears_into_one_quadrant_and_keeps_all_its_weight(severity, value):
+    """Step i's offset is -ceil(i * unit - 0.5), so at +45 degrees every cell is at or below and right of the
+    centre (at -45, at or above and right). Neighbouring steps round to the same cell (steps 1 and 2 both to
+    (1, 1)): their weights add, and the kernel still sums to 1."""
+    radius, sigma = value
+    centre = 2 * radius + 1
+    for angle, rows_below in ((45.0, True), (-45.0, False)):
+        kernel = motion_kernel(radius, sigma, angle=angle)
+        assert kernel.dtype == np.float32 and kernel[centre, centre] > 0
+        ys, xs = np.nonzero(kernel)
+        assert np.all(xs >= centre) and np.all(ys >= centre if rows_below else ys <= centre), angle
+        assert len(ys) < 2 * radius + 1  # fewer cells than steps: some steps share a cell
+        assert kernel.sum() == pytest.approx(1, abs=1e-6), angle
+
+
+@at_severity(GAUSSIAN_STD)
+def test_gaussian_noise_adds_the_generators_float32_normals_scaled_by_the_tables_std(texture, severity, value):
+    """The exact stream: one float32 standard-normal draw per value, times std, added to x in [0, 1] (float32),
+    clipped and rounded to a level."""
+    x = texture.astype(np.float32) / np.float32(255)
+    noise = np.random.default_rng(0).standard_normal(texture.shape, dtype=np.float32) * np.float32(value)
+    expected = np.rint(np.clip(x + noise, 0, 1) * np.float32(255)).astype(np.uint8)
+    assert np.array_equal(corrupt(texture, "gaussian_noise", severity, np.random.default_rng(0)), expected)
+
+
+@at_severity(IMPULSE_AMOUNT)
+def test_impulse_noise_draws_a_hit_mask_then_a_salt_mask_in_float32(texture, severity, value):
+    """The exact stream: a float32 uniform per value, under the amount = hit; then another, under 0.5 = salt
+    (white), else pepper (black); values not hit unchanged."""
+    rng = np.random.default_rng(0)
+    hit = rng.random(texture.shape, dtype=np.float32) < value
+    salt = rng.random(texture.shape, dtype=np.float32) < 0.5
+    expected = np.where(hit, np.where(salt, 255, 0), texture).astype(np.uint8)
+    assert np.array_equal(corrupt(texture, "impulse_noise", severity, np.random.default_rng(0)), expected)
+
+
+class Draws:
+    """Stands in for a generator: ``random`` hands out the given float32 arrays in turn."""
+
+    def __init__(self, *arrays):
+        self.arrays = list(arrays)
+
+    def random(self, size, dtype):
+        assert dtype == np.float32
+        out = self.arrays.pop(0)
+        assert out.shape == tuple(size)
+        return out
+
+
+def test_impulse_noise_thresholds_are_strict():
+    """A draw exactly at the amount is not hit, one exactly at 0.5 is pepper: both comparisons are ``<``
+    (a float32 uniform lands on 0.5 once in 2**24 draws, so a seeded stream cannot show it)."""
+    amount = np.float32(IMPULSE_AMOUNT[0])
+    below = np.nextafter(amount, np.float32(0))
+    hit_draws = np.array([[[below, below, amount]]], dtype=np.float32)
+    salt_draws = np.array([[[0.5, np.nextafter(np.float32(0.5), np.float32(0)), 0.5]]], dtype=np.float32)
+    frame = np.full((1, 1, 3), 128, dtype=np.uint8)
+    out = corrupt(frame, "impulse_noise", 1, Draws(hit_draws, salt_draws))
+    assert out.tolist() == [[[0, 255, 128]]]
+
+
+@at_severity(CONTRAST)
+def test_contrast_is_exact_float32_arithmetic_around_a_float64_accumulated_mean(texture, severity, value):
+    """The channel means are summed in float64 (a float32 running sum over 33,600 values drifts) and rounded to
+    float32; the rest is float32: the family's output, before any rounding to levels, is bit for bit this."""
+    x = texture.astype(np.float32) / np.float32(255)
+    sums = [math.fsum(x[..., c].astype(np.float64).ravel()) for c in range(3)]
+    means = np.float32(np.array(sums) / (x.shape[0] * x.shape[1]))
+    expected = (x - means) * np.float32(value) + means
+    out = FAMILIES["contrast"](x, severity, np.random.default_rng(0))
+    assert out.dtype == np.float32 and np.array_equal(out, expected)
+    rounded = np.rint(np.clip(expected, 0, 1) * np.float32(255)).astype(np.uint8)
+    assert np.array_equal(corrupt(texture, "contrast", severity, np.random.default_rng(0)), rounded)

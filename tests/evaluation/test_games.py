@@ -4,13 +4,18 @@ import math
 
 import numpy as np
 import pytest
-from helpers import compose_cfg
+import torch
+from helpers import ActionLog, cnn, compose_cfg, leaning_agent, new_agent
 from omegaconf import OmegaConf
 
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import make_eval_env
-from jepa_rl.evaluation.games import play, retention, robustness_ratio, standard_error
+from jepa_rl.evaluation.games import evaluate, play, retention, robustness_ratio, standard_error
 from jepa_rl.evaluation.random_play import random_scores
+
+CPU = torch.device("cpu")
+SHORT = OmegaConf.to_container(compose_cfg(["env.max_frames=120"]).env, resolve=True)  # 30 agent steps a game
+FIRE = 1  # Breakout's action that launches the ball
 
 
 def scores(**means):
@@ -122,3 +127,31 @@ def test_games_at_the_frame_cap_are_counted_and_the_random_policy_is_cached(tmp_
     assert len(first["returns"]) == 3 and 0 <= first["capped"] <= 3
     assert random_scores(tmp_path, env, episodes=3, num_envs=2, sticky_actions=0.25, threads=1) == first
     assert len(list((tmp_path / "random_scores").iterdir())) == 2  # the artifact and its lock: measured once
+
+
+def short_games(num_envs, perturbation):
+    return make_eval_env(SHORT, num_envs, perturbation, seed=3, sticky_actions=0.25, threads=1)
+
+
+def test_a_bf16_agent_is_evaluated_and_each_perturbation_reported_by_name_in_order():
+    """The agent acts in its autocast region for the evaluation's device type (bf16 autocast needs one), and
+    each result is handed to ``on_result`` under its perturbation's name as it finishes, in the suite's order."""
+    torch.manual_seed(0)
+    agent = new_agent(cnn(), autocast="bf16")
+    suite = {"clean": VisualPerturbation(name="clean"), "noise": VisualPerturbation(name="noise", noise_std=20.0)}
+    reported = []
+    results = evaluate(agent, short_games, suite, 1, 1, CPU, on_result=lambda name, r: reported.append((name, r)))
+    assert list(results) == ["clean", "noise"] and all(len(r["returns"]) == 1 for r in results.values())
+    assert reported == list(results.items())
+
+
+def test_a_greedy_evaluation_plays_the_most_likely_action_at_every_step():
+    """A policy that leans to FIRE (p = 0.6) whatever it sees: sampled, it would leave FIRE at about 12 of
+    a game's 30 steps; greedy, FIRE is every action the emulators get."""
+    agent = leaning_agent(FIRE, 0.6)
+    with torch.no_grad():
+        probs = agent.log_probs(torch.zeros(1, 4, 84, 84, dtype=torch.uint8)).exp()[0]
+    assert probs.tolist() == pytest.approx([0.4 / 3, 0.6, 0.4 / 3, 0.4 / 3])
+    played = ActionLog(short_games)
+    evaluate(agent, played, {"clean": VisualPerturbation(name="clean")}, 1, 1, CPU, greedy=True)
+    assert played.actions == [FIRE] * 30

@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from helpers import cnn, compose_cfg, new_agent
+from helpers import ActionLog, cnn, compose_cfg, leaning_agent, new_agent
 from omegaconf import OmegaConf
 
 from jepa_rl.envs.perturbations import VisualPerturbation
@@ -10,6 +10,7 @@ from jepa_rl.envs.pipeline import make_eval_env
 from jepa_rl.evaluation.invariance import compare, policy_invariance
 
 CPU = torch.device("cpu")
+FIRE = 1  # Breakout's action that launches the ball
 ENV = OmegaConf.to_container(compose_cfg(["env.max_frames=600"]).env, resolve=True)
 
 
@@ -45,6 +46,26 @@ def test_identical_views_change_nothing_and_noise_changes_a_pixel_reading_policy
     result = policy_invariance(agent, make_env, clean, views, states=48, num_envs=4, device=CPU, greedy=False)
     assert result["clean_again"] == {"tv": 0.0, "greedy_agreement": 1.0, "states": 48}
     assert result["noise"]["tv"] > 0.01 and result["noise"]["states"] == 48
+
+
+def test_a_bf16_agent_measures_invariance_in_its_autocast_region():
+    """The agent reads the states in its autocast region for the device's type (bf16 autocast needs one)."""
+    torch.manual_seed(0)
+    agent = new_agent(cnn(), autocast="bf16")
+    clean = VisualPerturbation(name="clean")
+    result = policy_invariance(
+        agent, make_env, clean, {"noise": noise()}, states=8, num_envs=1, device=CPU, greedy=False
+    )
+    assert result["noise"]["states"] == 8 and 0 <= result["noise"]["tv"] <= 1
+
+
+def test_greedy_invariance_games_are_driven_by_the_most_likely_clean_action():
+    """A policy that leans to FIRE (p = 0.6) whatever it sees: greedy, the clean games it drives get FIRE at
+    every step (sampled, about 13 of these 32 actions would be others)."""
+    agent, driven = leaning_agent(FIRE, 0.6), ActionLog(make_env)
+    clean = VisualPerturbation(name="clean")
+    policy_invariance(agent, driven, clean, {"noise": noise()}, states=32, num_envs=2, device=CPU, greedy=True)
+    assert driven.actions == [FIRE] * 32
 
 
 def test_tv_distance_and_greedy_agreement():

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from jepa_rl.envs.perturbations import VisualPerturbation, suite_config
 from jepa_rl.envs.pipeline import env_seeds
+from jepa_rl.evaluation.games import retention
 from jepa_rl.evaluation.settings import EvalSettings
 from jepa_rl.evaluation.suite import EvalSetup, final_evaluation, play_suite
 from jepa_rl.runtime.seeding import EVAL_GAMES
@@ -21,6 +22,12 @@ CFG = compose_cfg(["env.max_frames=600"])
 ENV = OmegaConf.to_container(CFG.env, resolve=True)
 SHORT = {**ENV, "max_frames": 120}  # 30 agent steps a game: a life is lost in the 18th
 FIRE = 1  # Breakout's action that launches the ball
+CPU = torch.device("cpu")
+
+
+def named_perturbations(names):
+    """The suite's perturbations as a job builds them: the configured ones, corruptions and game shifts by name."""
+    return {name: instantiate(suite_config(CFG.perturbations, name)) for name in names}
 
 
 class Witness:
@@ -96,7 +103,8 @@ def test_no_games_still_measures_policy_invariance_on_the_evaluation_games_seeds
     assert measured["eval"] == {} and measured["random_policy"] is None and measured["robustness_ratio"] is None
     assert "near random play it measures nothing" in measured["robustness_ratio_note"]  # its caveat beside it
     assert "ignores the frame scores 0" in measured["policy_invariance_note"]
-    assert measured["retention"] is None and "eval.episodes=0" in measured["retention_note"]
+    assert measured["retention"] is None
+    assert measured["retention_note"] == "no retention: no games were played (eval.episodes=0)"
     assert measured["policy_invariance"]["noise"]["states"] == 16 and measured["policy_invariance"]["noise"]["tv"] > 0
     assert not (tmp_path / "cache").exists()  # no random-policy games either
     # Its states come from the games every perturbation of the suite plays: the evaluation's seeds.
@@ -129,3 +137,93 @@ def test_invariance_states_are_played_by_the_policy_on_what_it_sees_clean(tmp_pa
     assert envs.actions == [[FIRE, FIRE]] * 8  # 16 states of 2 environments
     # Logits 50 vs about 34 clean and 69 noisy: each side all but certain, so the distributions are apart.
     assert measured["greedy_agreement"] == 0.0 and measured["tv"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_evaluation_pipelines_play_the_perturbation_asked_for_with_evaluations_settings(tmp_path):
+    """``EvalSetup.make_env`` builds the pipeline of the perturbation it is given (with the views asked for),
+    on the evaluation's seeds, with evaluation's sticky actions (not training's 0.25, nor the thread count)."""
+    named = named_perturbations(["clean", "noise"])
+    ev = EvalSettings(suite=["clean", "noise"], episodes=1, num_envs=1, sticky_actions=0.1, invariance_states=0)
+    setup = EvalSetup(SHORT, ev, named, (1, 2, 3), CPU, 1, tmp_path / "cache")
+    assert SHORT["sticky_actions"] != 0.1
+    envs = setup.make_env(1, named["noise"])
+    try:
+        assert envs.perturbation is named["noise"] and envs.settings.sticky_actions == 0.1
+        assert envs.seeds.tolist() == env_seeds((1, 2, 3), 1).tolist()
+    finally:
+        envs.close()
+    viewed = setup.make_env(2, named["clean"], setup.suite(["noise"]))
+    try:
+        assert viewed.num_envs == 2 and list(viewed.reset()[1]["views"]) == ["noise"]
+    finally:
+        viewed.close()
+
+
+class RecordingTracker(Tracker):
+    """A tracker that keeps what it is asked to log, instead of sending it to W&B."""
+
+    def __init__(self):
+        super().__init__()
+        self.logged, self.tables = [], []
+
+    def log(self, metrics, step, again=False):
+        self.logged.append((metrics, step, again))
+
+    def table(self, key, columns, rows, step=None):
+        self.tables.append((key, columns, rows, step))
+
+
+# Stand-in random play, per game mode: far below anything an agent scores in 30 steps of Breakout, so the
+# agent's clean play is clearly above it and retention is defined; another floor in mode 4, so a retention
+# measured above the wrong floor shows.
+FLOORS = {None: -10.0, 4: -5.0}
+
+
+def stand_in_random_scores(calls):
+    """``random_scores`` that notes its arguments and returns its mode's floor (two games at it)."""
+
+    def random_scores(*protocol, shift=None):
+        calls.append((protocol, shift))
+        floor = FLOORS[shift.mode if shift else None]
+        return {"mean": floor, "std": 0.0, "returns": [floor, floor], "capped": 0}
+
+    return random_scores
+
+
+@pytest.mark.parametrize("other", ["noise", "mode_4"])
+def test_final_evaluation_measures_retention_above_random_play_of_the_same_protocol(tmp_path, monkeypatch, other):
+    """Every perturbation's games are played and logged at the job's step; random play is measured under the
+    evaluation's protocol, and in its own mode for a perturbation that changes the game (``mode_4``: Breakout's
+    mode 4), whose retention is then measured above that mode's random play."""
+    calls = []
+    monkeypatch.setattr("jepa_rl.evaluation.suite.random_scores", stand_in_random_scores(calls))
+    torch.manual_seed(0)
+    agent, suite = new_agent(cnn()), ["clean", other]
+    named = named_perturbations(suite)
+    ev = EvalSettings(suite=suite, episodes=2, num_envs=1, sticky_actions=0.1, invariance_states=0)
+    setup = EvalSetup(SHORT, ev, named, (1, EVAL_GAMES, ev.seed_offset), CPU, 1, tmp_path / "cache")
+    tracker = RecordingTracker()
+    measured = final_evaluation(agent, setup, tracker, step=7)
+
+    scores = measured["eval"]
+    assert {name: len(r["returns"]) for name, r in scores.items()} == {"clean": 2, other: 2}
+    protocol = (tmp_path / "cache", SHORT, 2, 1, 0.1, 1)  # cache, env, episodes, num_envs, sticky_actions, threads
+    shift = named[other].game_shift
+    assert shift.changes_the_game == (other == "mode_4") and named["clean"].game_shift.mode is None
+    assert calls == [(protocol, None)] + ([(protocol, shift)] if shift.changes_the_game else [])
+    assert measured["random_policy"]["mean"] == FLOORS[None]
+    by_variant = {other: {"mean": FLOORS[4], "std": 0.0, "returns": [FLOORS[4]] * 2, "capped": 0}}
+    assert measured.get("random_policy_by_variant") == (by_variant if shift.changes_the_game else None)
+
+    kept, note = retention(scores, measured["random_policy"], random_for=measured.get("random_policy_by_variant"))
+    assert (measured["retention"], measured["retention_note"]) == (kept, note)
+    floor = FLOORS[shift.mode]  # mode 4's own random play, or the default game's
+    skill = scores["clean"]["mean"] - FLOORS[None]
+    assert kept == pytest.approx({other: (scores[other]["mean"] - floor) / skill})
+
+    assert tracker.logged == [
+        ({f"eval/{name}/mean": scores[name]["mean"], f"eval/{name}/std": scores[name]["std"]}, 7, True)
+        for name in suite
+    ] + [({f"eval/{other}/retention": kept[other], "eval/random_policy/mean": FLOORS[None]}, 7, True)]
+    [(key, _, rows, step)] = tracker.tables
+    assert key == "eval/table" and step == 7 and [row[0] for row in rows] == suite
