@@ -203,11 +203,11 @@ def test_update_reports_the_kls_the_clip_fraction_and_the_explained_variance():
     agent = uniform_agent()
     optimizer = torch.optim.SGD(agent.parameters(), lr=0.0)
     learner = ppo(num_envs=1, num_steps=4, total_timesteps=4, num_minibatches=1, update_epochs=1, clip_coef=0.2)
-    # Ratios 1.5, 1.1, 1.5, 1.1: two of four outside the clip (|r - 1| > 0.2). Values 0; returns 1, 2, 3, 4.
-    buf, advantages, returns = hand_rollout([1.5, 1.1, 1.5, 1.1], [1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0])
+    # Ratios 1.5, 1.1, 0.5, 1.1: two of four outside the clip (|r - 1| > 0.2), one on each side. Returns 1-4.
+    buf, advantages, returns = hand_rollout([1.5, 1.1, 0.5, 1.1], [1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0])
     buf.values[:] = torch.tensor([1.0, 1.0, 3.0, 3.0])[:, None]
     metrics = learner._update(agent, optimizer, buf, advantages, returns, features=True)
-    logratio = torch.log(torch.tensor([1.5, 1.1, 1.5, 1.1]))
+    logratio = torch.log(torch.tensor([1.5, 1.1, 0.5, 1.1]))
     assert metrics["losses/old_approx_kl"] == pytest.approx(float((-logratio).mean()), rel=1e-5)
     assert metrics["losses/approx_kl"] == pytest.approx(float((logratio.exp() - 1 - logratio).mean()), rel=1e-5)
     assert metrics["losses/clipfrac"] == pytest.approx(0.5)
