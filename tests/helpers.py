@@ -6,6 +6,8 @@ import argparse
 import copy
 import dataclasses
 import functools
+import io
+import itertools
 import json
 import math
 import os
@@ -283,3 +285,14 @@ class ActionLog:
 
         envs.step = noted
         return envs
+
+
+def report_often(monkeypatch: Any, terminal: bool) -> io.StringIO:
+    """Make ``runtime.progress`` see 30 s pass at every look at the clock, and stderr be a terminal (a bar)
+    or a file (log lines): each phase's progress then reports at every step. Returns what the bar drew."""
+    drawn = io.StringIO()
+    drawn.isatty = lambda: terminal  # type: ignore[method-assign]
+    ticks = itertools.count(0.0, 30.0)
+    monkeypatch.setattr("jepa_rl.runtime.progress.time.monotonic", lambda: next(ticks))
+    monkeypatch.setattr("jepa_rl.runtime.progress.sys.stderr", drawn)
+    return drawn

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import ActionLog, cnn, compose_cfg, leaning_agent, new_agent
+from helpers import ActionLog, cnn, compose_cfg, leaning_agent, new_agent, report_often
 from omegaconf import OmegaConf
 
 from jepa_rl.envs.perturbations import VisualPerturbation
@@ -155,3 +155,16 @@ def test_a_greedy_evaluation_plays_the_most_likely_action_at_every_step():
     played = ActionLog(short_games)
     evaluate(agent, played, {"clean": VisualPerturbation(name="clean")}, 1, 1, CPU, greedy=True)
     assert played.actions == [FIRE] * 30
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_games_report_their_progress_with_a_bar_or_log_lines(monkeypatch, caplog, terminal):
+    """A batch job's log gets a line of games with its ETA; a terminal gets the bar (the bar's text is its own)."""
+    drawn = report_often(monkeypatch, terminal)
+    with caplog.at_level("INFO", logger="jepa_rl.runtime.progress"):
+        scores = play(lambda obs: np.ones(len(obs), dtype=np.int64), short_games(1, VisualPerturbation()), 2, "clean")
+    assert len(scores["returns"]) == 2
+    if terminal:
+        assert "eval clean" in drawn.getvalue() and "games" in drawn.getvalue()
+    else:
+        assert any(r.getMessage().startswith("eval clean: 2/2 games (100%)") for r in caplog.records)

@@ -1,8 +1,9 @@
 """Policy invariance: the views are the very states the clean games were in; identical views change nothing."""
 
 import numpy as np
+import pytest
 import torch
-from helpers import ActionLog, cnn, compose_cfg, leaning_agent, new_agent
+from helpers import ActionLog, cnn, compose_cfg, leaning_agent, new_agent, report_often
 from omegaconf import OmegaConf
 
 from jepa_rl.envs.perturbations import VisualPerturbation
@@ -82,3 +83,24 @@ def test_tv_distance_and_greedy_agreement_on_partly_different_distributions():
     perturbed = torch.log(torch.tensor([[0.5, 0.1, 0.4], [0.2, 0.2, 0.6]]))
     tv, same = compare(clean, perturbed)
     assert torch.allclose(tv, torch.tensor([0.3, 0.4]), atol=1e-6) and same.tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_the_invariance_pass_reports_its_states_with_a_bar_or_log_lines(monkeypatch, caplog, terminal):
+    drawn = report_often(monkeypatch, terminal)
+    with caplog.at_level("INFO", logger="jepa_rl.runtime.progress"):
+        out = policy_invariance(
+            new_agent(cnn()),
+            make_env,
+            VisualPerturbation(name="clean"),
+            {"noise": noise()},
+            8,
+            2,
+            torch.device("cpu"),
+            False,
+        )
+    assert out["noise"]["states"] == 8
+    if terminal:
+        assert "invariance" in drawn.getvalue() and "states" in drawn.getvalue()
+    else:
+        assert any(r.getMessage().startswith("invariance: 8/8 states (100%)") for r in caplog.records)
