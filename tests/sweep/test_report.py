@@ -9,7 +9,7 @@ from helpers import fake_cell
 
 from jepa_rl.sweep.aggregate import aggregate
 from jepa_rl.sweep.cells import Cell
-from jepa_rl.sweep.report import clean_findings, pair_finding
+from jepa_rl.sweep.report import clean_findings, pair_finding, retention_findings
 from jepa_rl.sweep.statistics import normalised
 
 
@@ -218,3 +218,25 @@ def test_the_near_random_warning_needs_every_condition_below_five_percent_of_hum
     jepa = "- jepa: clean IQM 1.0 [0.5, 1.5], robustness ratio 1.00" + NEAR
     expected = [WARNING, cnn + NEAR, jepa] if warned else [cnn, jepa]
     assert clean_findings(cells, ["clean"], stats) == expected
+
+
+def test_two_conditions_are_ranked_too_and_a_single_seed_resolves_nothing():
+    """The smallest comparison, cnn against jepa, gets its line; with one seed the order is left open."""
+    robust = {
+        "perturbations": ["noise"],
+        "retention": {
+            "cnn": {"noise": {"mean": 0.3, "mean_ci": [0.2, 0.4]}},
+            "jepa": {"noise": {"mean": 0.8, "mean_ci": [0.7, 0.9]}},
+        },
+        "retention_seeds": {"cnn": 3, "jepa": 3},
+        "retention_pairs": {},
+    }
+    skill = "keeps the most of its clean skill above random"
+    apart = "the intervals do not overlap"
+    assert retention_findings(robust) == [
+        f"- under noise, jepa {skill} (0.80 [0.70, 0.90]), then cnn (0.30 [0.20, 0.40]): {apart}"
+    ]
+    robust["retention_seeds"]["cnn"] = 1
+    assert retention_findings(robust)[0].endswith(
+        "one of them has retention for a single seed only, so the order is not resolved"
+    )
