@@ -90,10 +90,10 @@ class AtariSettings:
         if self.frame_stack < 1:
             raise ValueError(f"frame_stack={self.frame_stack} must be >= 1")
 
-    def emulator_settings(self) -> tuple:
-        """The emulator's arguments after the game, in ``emulators``' order."""
-        return (self.sticky_actions, self.noop_max, self.max_frames, self.frame_skip, self.fire_reset,
-                self.full_action_space)  # fmt: skip
+    def emulator_settings(self) -> dict[str, Any]:
+        """The emulator's keyword arguments (``emulators``' parameters of the same names)."""
+        names = ("sticky_actions", "noop_max", "max_frames", "frame_skip", "fire_reset", "full_action_space")
+        return {name: getattr(self, name) for name in names}
 
 
 def cache_identity(env: Mapping[str, Any]) -> dict[str, Any]:
@@ -188,11 +188,11 @@ class AtariPipeline:
             view.bind(self.seeds)
         shift = self.perturbation.game_shift
         game_shifts.check(game, shift)
-        emulator = (game, num_envs, *settings.emulator_settings())
+        emulator = settings.emulator_settings()
         if record_ram or shift.active:  # the same settings and frames, and the RAM, modes and colours
-            self.ale = ram_emulator(*emulator, num_threads, shift=shift)
+            self.ale = ram_emulator(game, num_envs, **emulator, num_threads=num_threads, shift=shift)
         else:
-            self.ale = vector_emulator(*emulator, num_threads)
+            self.ale = vector_emulator(game, num_envs, **emulator, num_threads=num_threads)
         self.num_actions = int(self.ale.single_action_space.n)
         self.frames = frame_stack_on(frames_device, self.perturbation, self.seeds, frame_stack)
         self.view_frames = {
