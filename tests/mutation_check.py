@@ -156,15 +156,23 @@ MUTATIONS = [
     ),
     # Retention and its gate
     Mutation(
-        "retention: gate at 10 standard errors", EVAL, "margin = 2 * math.sqrt", "margin = 10 * math.sqrt", (T_EVAL,)
+        "retention: gate at 10 standard errors",
+        EVAL,
+        "error_margin = 2 * math.sqrt",
+        "error_margin = 10 * math.sqrt",
+        (T_EVAL,),
     ),
     Mutation(
-        "retention: gate at 1 standard error", EVAL, "margin = 2 * math.sqrt", "margin = 1 * math.sqrt", (T_EVAL,)
+        "retention: gate at 1 standard error",
+        EVAL,
+        "error_margin = 2 * math.sqrt",
+        "error_margin = 1 * math.sqrt",
+        (T_EVAL,),
     ),
     Mutation(
         "retention: random play's error left out of the gate",
         EVAL,
-        "standard_error(c) ** 2 + standard_error(r) ** 2",
+        "standard_error(c) ** 2 + standard_error(f) ** 2",
         "standard_error(c) ** 2",
         (T_EVAL,),
     ),
@@ -178,18 +186,76 @@ MUTATIONS = [
     Mutation(
         "retention: a game shift measured above the default game's random play",
         EVAL,
-        '(random_for or {}).get(name, r)["mean"]',
-        'r["mean"]',
+        "random = self.random_for.get(name, self.random)",
+        "random = self.random",
         (T_EVAL,),
+    ),
+    Mutation(
+        "retention: a game shift measured above the default game's blind play",
+        EVAL,
+        "blind = self.blind_for.get(name, self.blind)",
+        "blind = self.blind",
+        (T_EVAL,),
+    ),
+    Mutation(
+        "retention: the blind floor ignored",
+        EVAL,
+        'blind is not None and blind["mean"] > random["mean"]',
+        "False",
+        (T_EVAL, T_AGENT_EVAL),
+    ),
+    Mutation(
+        "retention: the lower floor taken",
+        EVAL,
+        'blind["mean"] > random["mean"]',
+        'blind["mean"] < random["mean"]',
+        (T_EVAL,),
+    ),
+    Mutation(
+        "retention: no minimum skill",
+        EVAL,
+        "skill > max(error_margin, min_skill)",
+        "skill > error_margin",
+        (T_EVAL,),
+    ),
+    Mutation(
+        "retention: the minimum skill a share of the wrong range (Breakout's human score)",
+        EVAL,
+        "return share * gap if",
+        "return share * (gap + 1.7) if",
+        (T_EVAL,),
+    ),
+    Mutation(
+        "blind play: frequencies of every action the agent took, counted games or not",
+        EVAL,
+        "np.bincount(actions[played < quotas]",
+        "np.bincount(actions",
+        ("tests/evaluation/test_blind_play.py",),
+    ),
+    Mutation(
+        "blind play: on games of its own, not the evaluation's",
+        AGENT_EVAL,
+        "envs = setup.make_env(min(ev.num_envs, episodes), setup.perturbations[name].copy())",
+        "envs = make_eval_env(setup.env, min(ev.num_envs, episodes), setup.perturbations[name].copy(), 0, 0.25)",
+        (T_AGENT_EVAL,),
+    ),
+    Mutation(
+        "blind play: the evaluation's action generator",
+        AGENT_EVAL,
+        "(*setup.seed, BLIND_ACTIONS)",
+        "setup.seed",
+        (T_AGENT_EVAL,),
     ),
     Mutation(
         "retention: the study's ratio in its place",
         EVAL,
-        '(res["mean"] - floor[name]) / skill',
+        '(res["mean"] - floors.under(name)[1]["mean"]) / skill',
         'res["mean"] / c["mean"]',
         (T_EVAL,),
     ),
-    Mutation("retention: the gate admits a tie", EVAL, '["mean"] > margin:', '["mean"] >= margin:', (T_EVAL,)),
+    Mutation(
+        "retention: the gate admits a tie", EVAL, "skill > max(error_margin", "skill >= max(error_margin", (T_EVAL,)
+    ),
     Mutation(
         "random play: measured on other games",
         "jepa_rl/evaluation/random_play.py",
@@ -239,8 +305,8 @@ MUTATIONS = [
     Mutation(
         "retention: the gate doubles random play's standard error instead of squaring it",
         EVAL,
-        "standard_error(r) ** 2)",
-        "standard_error(r) * 2)",
+        "standard_error(f) ** 2)",
+        "standard_error(f) * 2)",
         (T_EVAL,),
     ),
     Mutation(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import AtariPipeline
+from jepa_rl.envs.reference_scores import human_random_gap
 from jepa_rl.models.agent import Agent
 from jepa_rl.runtime.progress import Progress
 
@@ -36,19 +38,23 @@ def agent_policy(agent: Agent, device: torch.device, greedy: bool) -> Policy:
 
 
 def play(act: Policy, envs: AtariPipeline, episodes: int, label: str = "") -> dict:
-    """Play ``episodes`` full games on ``envs`` with ``act``: ``{mean, std, returns, capped}``.
+    """Play ``episodes`` full games on ``envs`` with ``act``: ``{mean, std, returns, capped, action_counts}``.
 
     ``returns`` are raw scores in completion order; ``capped`` counts the games that ended at the
-    emulator's frame cap rather than by the game's own end (an agent that stops playing reaches it).
+    emulator's frame cap rather than by the game's own end (an agent that stops playing reaches it);
+    ``action_counts`` how often each action was chosen in the counted games (a blind floor plays them).
     """
     quotas = episode_quotas(episodes, envs.num_envs)
     played = np.zeros_like(quotas)
+    counts = np.zeros(envs.num_actions, dtype=np.int64)
     scores: list[float] = []
     capped = steps = 0
     obs, _ = envs.reset()
     with Progress(f"eval {label}".strip(), episodes, "games") as progress:
         while (played < quotas).any():
-            obs, _, terminated, truncated, info = envs.step(act(obs))
+            actions = np.asarray(act(obs))
+            counts += np.bincount(actions[played < quotas], minlength=envs.num_actions)
+            obs, _, terminated, truncated, info = envs.step(actions)
             steps += 1
             finished = 0
             for i in np.flatnonzero(terminated | truncated):
@@ -58,7 +64,8 @@ def play(act: Policy, envs: AtariPipeline, episodes: int, label: str = "") -> di
                     scores.append(float(info["episode_return"][i]))
                     capped += int(truncated[i] and not terminated[i])
             progress.update(finished, note=f"{steps} steps, {capped} at the frame cap")
-    return {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "returns": scores, "capped": capped}
+    mean, std = float(np.mean(scores)), float(np.std(scores))
+    return {"mean": mean, "std": std, "returns": scores, "capped": capped, "action_counts": counts.tolist()}
 
 
 def evaluate(
@@ -113,29 +120,57 @@ def standard_error(r: dict) -> float:
     return r["std"] / math.sqrt(len(r["returns"])) if r["returns"] else math.inf
 
 
+def minimum_skill(env_id: str, share: float) -> float:
+    """The points clean play must clear its floor by for retention: ``share`` of the game's published
+    random-to-human range (``eval.min_skill_share``); 0 for a game without published scores."""
+    gap = human_random_gap(env_id)
+    return share * gap if gap is not None else 0.0
+
+
+@dataclass(frozen=True)
+class Floors:
+    """The scores of policies that do not use the pixels, under the evaluation's protocol: a uniformly
+    random policy, and a blind one (``blind_play``; None where not measured), in the default game and,
+    by perturbation name, in the other modes or difficulties a perturbation switches to."""
+
+    random: dict
+    blind: dict | None = None
+    random_for: dict[str, dict] = field(default_factory=dict)
+    blind_for: dict[str, dict] = field(default_factory=dict)
+
+    def under(self, name: str) -> tuple[str, dict]:
+        """``(kind, scores)`` of the floor under perturbation ``name``: the higher of random and blind play."""
+        random = self.random_for.get(name, self.random)
+        blind = self.blind_for.get(name, self.blind)
+        return ("blind", blind) if blind is not None and blind["mean"] > random["mean"] else ("random", random)
+
+
 def retention(
-    results: dict[str, dict], random: dict, clean: str = "clean", random_for: dict[str, dict] | None = None
+    results: dict[str, dict], floors: Floors, min_skill: float = 0.0, clean: str = "clean"
 ) -> tuple[dict[str, float] | None, str]:
-    """``(perturbed - random) / (clean - random)`` per non-clean perturbation, and a sentence on it.
+    """``(perturbed - floor) / (clean - floor)`` per non-clean perturbation, and a sentence on it.
 
-    ``random_for`` gives the random policy's score under perturbations that change the game (a
-    mode or difficulty): there, the perturbed score is measured above that one.
-
-    The share of its skill above random play that an agent keeps: 1 when a perturbation costs it
-    nothing, 0 when it plays as a random policy would, whatever the game's score range. Undefined
-    (None, and the sentence says why) when the clean score is not clearly above random: less than
-    two standard errors (of the difference of the two means) above it.
+    The floor is the higher of random and blind play (``Floors.under``), in the game each perturbation
+    plays. Retention is the share of its skill above play that does not look that an agent keeps: 1 when
+    a perturbation costs it nothing, 0 when it plays as well as a policy that ignores the screen. Undefined
+    (None, and the sentence says why) unless clean play clears the floor clearly: by more than two standard
+    errors of the difference of the two means, and by more than ``min_skill`` points (a share of the
+    game's random-to-human range, which keeps a skill of a point or two from dividing noise).
     """
     if clean not in results:
         return None, f"no retention: eval.suite has no {clean}"
-    c, r = results[clean], random
-    margin = 2 * math.sqrt(standard_error(c) ** 2 + standard_error(r) ** 2)
-    if not c["mean"] - r["mean"] > margin:
+    c, (kind, f) = results[clean], floors.under(clean)
+    error_margin = 2 * math.sqrt(standard_error(c) ** 2 + standard_error(f) ** 2)
+    skill = c["mean"] - f["mean"]
+    if not skill > max(error_margin, min_skill):
         return None, (
-            f"no retention: clean {c['mean']:.2f} is not clearly above random play {r['mean']:.2f} "
-            f"(by more than two standard errors, {margin:.2f})"
+            f"no retention: clean {c['mean']:.2f} is not clearly above {kind} play {f['mean']:.2f} (by more than "
+            f"two standard errors, {error_margin:.2f}, and the minimum skill, {min_skill:.2f})"
         )
-    skill = c["mean"] - r["mean"]
-    floor = {name: (random_for or {}).get(name, r)["mean"] for name in results}
-    kept = {name: (res["mean"] - floor[name]) / skill for name, res in results.items() if name != clean}
-    return kept, f"retention relative to random play ({r['mean']:.2f}) and clean ({c['mean']:.2f})"
+    kept = {
+        name: (res["mean"] - floors.under(name)[1]["mean"]) / skill for name, res in results.items() if name != clean
+    }
+    other = "random" if kind == "blind" else "blind"
+    other_score = floors.random if kind == "blind" else floors.blind
+    beside = f"; {other} play {other_score['mean']:.2f}" if other_score is not None else ""
+    return kept, f"retention relative to {kind} play ({f['mean']:.2f}{beside}) and clean ({c['mean']:.2f})"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from jepa_rl.ranges import require, require_positive_fields
 
+BLIND_FLOORS = ("action_frequencies", "fixed_frame")  # the blind policies (evaluation/blind_play.py)
 STUDY_SUITE = ("clean", "color_jitter", "noise", "mild", "hard")  # the seed study's five conditions
 
 
@@ -18,6 +19,8 @@ class EvalSettings:
     num_envs: int = 8  # games played in parallel (each env plays a fixed share)
     greedy: bool = False  # false: sample from the policy (CleanRL's evaluation); true: argmax
     sticky_actions: float = 0.25  # evaluation always uses sticky actions, whatever training used
+    blind_floor: str = "action_frequencies"  # the policy that does not look (blind_play): or fixed_frame
+    min_skill_share: float = 0.1  # retention needs clean above the floor by this share of human - random too
     seed_offset: int = 1_000_000  # evaluation's emulator seeds derive from (seed, eval, seed_offset)
     invariance_states: int = 2048  # clean-driven states seen under every perturbation (policy invariance; 0: off)
     snapshots: int = 0  # evaluations during training, at 1/n, 2/n, ... of it (matched skill; 0: none)
@@ -40,5 +43,10 @@ class EvalSettings:
             f"suite={list(self.suite)} lacks; add clean to eval.suite or set eval.invariance_states=0",
         )
         require(0 <= self.sticky_actions <= 1, f"sticky_actions={self.sticky_actions} must be in [0, 1]")
+        require(
+            self.blind_floor in BLIND_FLOORS,
+            f"blind_floor={self.blind_floor} is not a blind floor; choose one of {', '.join(BLIND_FLOORS)}",
+        )
+        require(0 <= self.min_skill_share < 1, f"min_skill_share={self.min_skill_share} must be in [0, 1)")
         require(self.seed_offset >= 0, f"seed_offset={self.seed_offset} must be >= 0")
         require(len(self.suite) > 0, "suite is empty; list perturbations, e.g. eval.suite=[clean,noise]")

@@ -17,11 +17,13 @@ import torch
 
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import AtariPipeline, make_eval_env
-from jepa_rl.evaluation.games import evaluate, retention, robustness_ratio
+from jepa_rl.evaluation.blind_play import blind_distribution, blind_scores
+from jepa_rl.evaluation.games import Floors, evaluate, minimum_skill, retention, robustness_ratio
 from jepa_rl.evaluation.invariance import policy_invariance
 from jepa_rl.evaluation.random_play import random_scores
 from jepa_rl.evaluation.settings import EvalSettings
 from jepa_rl.models.agent import Agent
+from jepa_rl.runtime.seeding import BLIND_ACTIONS
 from jepa_rl.runtime.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -82,28 +84,56 @@ def pixel_perturbations(names: list[str], perturbations: dict[str, VisualPerturb
     return [n for n in names if n != "clean" and not perturbations[n].game_shift.active]
 
 
-def game_scores(
-    agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
-) -> tuple[dict, dict | None, dict, tuple[dict | None, str]]:
-    """``(scores, random, random_for, retention)`` of the suite's full games: the agent's, the random
-    policy's under the same protocol (per game variant too) and ``(kept, note)``. Empty with ``eval.episodes=0``."""
+def game_scores(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int) -> tuple[dict, Floors | None, tuple]:
+    """``(scores, floors, retention)`` of the suite's full games: the agent's, the floors (random and blind
+    play under the same protocol, per game variant too) and ``(kept, note)``. Empty with ``eval.episodes=0``."""
     ev = setup.ev
     if ev.episodes == 0:  # a near-random agent's games run to the frame cap; its invariance needs none
         log.info("eval.episodes=0: no games, policy invariance on %d identical states only", ev.invariance_states)
-        return {}, None, {}, (None, "no retention: no games were played (eval.episodes=0)")
+        return {}, None, (None, "no retention: no games were played (eval.episodes=0)")
     scores = play_suite(agent, setup, ev.suite, ev.episodes, tracker, step, "eval")
-    protocol = (setup.cache_dir, setup.env, ev.episodes, ev.num_envs, ev.sticky_actions, setup.threads)
+    floors = measure_floors(agent, setup, scores, ev.suite, ev.episodes)
+    return scores, floors, retention(scores, floors, minimum_skill(setup.env["env_id"], ev.min_skill_share))
+
+
+def measure_floors(agent: Agent, setup: EvalSetup, scores: dict, names: list[str], episodes: int) -> Floors:
+    """Random play (cached per protocol) and, given clean games in ``scores``, the agent's blind play,
+    in the default game and in each other mode or difficulty ``names`` switch to."""
+    ev = setup.ev
+    protocol = (setup.cache_dir, setup.env, episodes, ev.num_envs, ev.sticky_actions, setup.threads)
+    variants = [n for n in names if setup.perturbations[n].game_shift.changes_the_game]  # their own floors
     random = random_scores(*protocol)
-    variants = {n: setup.perturbations[n].game_shift for n in ev.suite}  # another mode: its own random play
-    random_for = {n: random_scores(*protocol, shift=v) for n, v in variants.items() if v.changes_the_game}
-    return scores, random, random_for, retention(scores, random, random_for=random_for)
+    random_for = {n: random_scores(*protocol, shift=setup.perturbations[n].game_shift) for n in variants}
+    if "clean" not in scores:
+        return Floors(random, None, random_for)
+    blind = blind_play(agent, setup, scores["clean"], ["clean", *variants], episodes)
+    log.info("blind policy (%s) mean %.2f over %d games", ev.blind_floor, blind["clean"]["mean"], episodes)
+    return Floors(random, blind.pop("clean"), random_for, blind)
+
+
+def blind_play(agent: Agent, setup: EvalSetup, clean: dict, names: list[str], episodes: int) -> dict[str, dict]:
+    """Per perturbation of ``names``: the scores of the agent's blind policy (``eval.blind_floor``, from its
+    ``clean`` games) over ``episodes`` of the evaluation's games."""
+    ev = setup.ev
+    probs = blind_distribution(
+        ev.blind_floor, clean, agent, lambda n: setup.make_env(n, setup.perturbations["clean"].copy()),
+        setup.device, ev.greedy,
+    )  # fmt: skip
+    out = {}
+    for name in names:
+        envs = setup.make_env(min(ev.num_envs, episodes), setup.perturbations[name].copy())
+        try:
+            out[name] = blind_scores(probs, envs, episodes, (*setup.seed, BLIND_ACTIONS), f"blind policy {name}")
+        finally:
+            envs.close()
+    return out
 
 
 def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int) -> dict[str, Any]:
     """The evaluation ``results.json`` reports: ``eval``, ``random_policy``, ``retention`` (with
     ``retention_note``), ``policy_invariance`` and the study's ``robustness_ratio``."""
     ev = setup.ev
-    scores, random, random_for, (kept, note) = game_scores(agent, setup, tracker, step)
+    scores, floors, (kept, note) = game_scores(agent, setup, tracker, step)
     invariance = None
     # Identical states seen otherwise: for the perturbations of the pixels only (a game shift plays another game).
     pixel_only = pixel_perturbations(ev.suite, setup.perturbations)
@@ -116,8 +146,10 @@ def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
     metrics = {f"eval/{n}/retention": v for n, v in (kept or {}).items()}
     for name, inv in (invariance or {}).items():
         metrics.update({f"eval/{name}/policy_tv": inv["tv"], f"eval/{name}/greedy_agreement": inv["greedy_agreement"]})
-    if random is not None:
-        metrics["eval/random_policy/mean"] = random["mean"]
+    if floors is not None:
+        metrics["eval/random_policy/mean"] = floors.random["mean"]
+        if floors.blind is not None:
+            metrics["eval/blind_policy/mean"] = floors.blind["mean"]
     tracker.log(metrics, step=step, again=True)
     tracker.table(
         "eval/table",
@@ -132,8 +164,10 @@ def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
     )
     return {
         "eval": scores,
-        "random_policy": random,
-        **({"random_policy_by_variant": random_for} if random_for else {}),
+        "random_policy": floors and floors.random,
+        **({"random_policy_by_variant": floors.random_for} if floors and floors.random_for else {}),
+        "blind_policy": floors and floors.blind and {"kind": setup.ev.blind_floor, **floors.blind},
+        **({"blind_policy_by_variant": floors.blind_for} if floors and floors.blind_for else {}),
         "retention": kept,
         "retention_note": note,
         "policy_invariance": invariance,
@@ -153,8 +187,14 @@ def snapshot(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int) -> dic
         scores = play_suite(
             agent, setup, setup.ev.snapshot_suite, setup.ev.snapshot_episodes, tracker, step, "snapshot"
         )
+        # Its floor: the snapshot's own blind play (its preferences change as it learns).
+        blind = (
+            blind_play(agent, setup, scores["clean"], ["clean"], setup.ev.snapshot_episodes)
+            if "clean" in scores
+            else {}
+        )
     agent.train(training)
-    return {"step": step, "eval": scores}
+    return {"step": step, "eval": scores, "blind_policy": blind.get("clean")}
 
 
 def with_snapshots(

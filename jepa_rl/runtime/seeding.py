@@ -8,8 +8,9 @@ import numpy as np
 import torch
 
 # Emulator seeds derive from (seed, purpose, ...): training and evaluation never play the same game,
-# and the random-policy baseline (random_baseline.py) plays games of its own.
-TRAIN_GAMES, EVAL_GAMES, RANDOM_GAMES = 0, 1, 2
+# and the random-policy baseline (evaluation/random_play.py) plays games of its own. The blind policy
+# (evaluation/blind_play.py) plays the evaluation's games, drawing its actions from BLIND_ACTIONS.
+TRAIN_GAMES, EVAL_GAMES, RANDOM_GAMES, BLIND_ACTIONS = 0, 1, 2, 3
 
 
 def seed_everything(seed: int) -> None:

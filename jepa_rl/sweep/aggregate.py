@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jepa_rl.envs.reference_scores import REFERENCE_SCORES
 from jepa_rl.sweep.cells import (
     NOT_A_PROBLEM,
     AggregationError,
@@ -32,7 +33,7 @@ from jepa_rl.sweep.games import across_games
 from jepa_rl.sweep.plots import sweep_plots
 from jepa_rl.sweep.report import write_report
 from jepa_rl.sweep.robustness import robustness_statistics
-from jepa_rl.sweep.statistics import REFERENCE_SCORES, comparisons, global_numpy_seed, interval_estimates, normalised
+from jepa_rl.sweep.statistics import comparisons, global_numpy_seed, interval_estimates, normalised
 
 log = logging.getLogger(__name__)
 

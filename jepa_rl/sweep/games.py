@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from jepa_rl.envs.reference_scores import REFERENCE_SCORES
 from jepa_rl.sweep.cells import Cell
-from jepa_rl.sweep.statistics import REFERENCE_SCORES, bootstrap, normalised
+from jepa_rl.sweep.statistics import bootstrap, normalised
 
 TAUS = np.linspace(0.0, 2.0, 81)  # thresholds of the performance profiles (normalised score)
 

@@ -9,10 +9,11 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from jepa_rl.envs import game_shifts
+from jepa_rl.envs.reference_scores import REFERENCE_SCORES
 from jepa_rl.sweep.cells import NOT_A_PROBLEM, Cell, measured_random, robustness_ratios
 from jepa_rl.sweep.games import across_games_section
 from jepa_rl.sweep.robustness import corruption_error_lines
-from jepa_rl.sweep.statistics import REFERENCE_SCORES, normalised
+from jepa_rl.sweep.statistics import normalised
 
 QUESTION = (
     "Does a self-supervised JEPA encoder make an Atari PPO agent more robust to visual perturbations "

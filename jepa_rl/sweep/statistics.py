@@ -15,21 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jepa_rl.envs.reference_scores import REFERENCE_SCORES
+
 if TYPE_CHECKING:  # only for annotations: the statistics read no cells' files
     from jepa_rl.sweep.cells import Cell
-
-# Random and human reference scores (Mnih et al. 2015 / Badia et al. 2020), for normalised scores; the
-# Atari-5 of Aitchison et al. 2022 among them. A sweep whose cells measured the random policy under their
-# own protocol uses that instead of the constant.
-REFERENCE_SCORES = {
-    "ALE/Breakout-v5": (1.7, 30.5),
-    "ALE/Pong-v5": (-20.7, 14.6),
-    "ALE/BattleZone-v5": (2360.0, 37187.5),
-    "ALE/DoubleDunk-v5": (-18.6, -16.4),
-    "ALE/NameThisGame-v5": (2292.3, 8049.0),
-    "ALE/Phoenix-v5": (761.4, 7242.6),
-    "ALE/Qbert-v5": (163.9, 13455.0),
-}
 
 
 def normalised(score: np.ndarray, env_id: str, random: float | np.ndarray | None = None) -> np.ndarray:

@@ -81,6 +81,9 @@ BAD_VALUES = [
     (["head=mlp", "head.width=-4"], "head.width=-4 must be positive"),
     (["eval.snapshots=9"], "eval.snapshots=9 is more than the 8 PPO iterations of training"),
     (["eval.snapshots=-1"], "eval.snapshots=-1 must be >= 0"),
+    (["eval.blind_floor=frozen"], "eval.blind_floor=frozen is not a blind floor; choose one of action_frequencies"),
+    (["eval.min_skill_share=1"], "eval.min_skill_share=1.0 must be in [0, 1)"),
+    (["eval.min_skill_share=-0.1"], "eval.min_skill_share=-0.1 must be in [0, 1)"),
     (["eval.suite=[noise,hard]"], "eval.invariance_states=2048 compares each perturbation with clean"),
     (["eval.snapshot_suite=[clean,fog]"], "eval.snapshot_suite names unknown perturbation 'fog'"),
 ]

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import make_eval_env
-from jepa_rl.evaluation.games import evaluate, play, retention, robustness_ratio, standard_error
+from jepa_rl.evaluation.games import Floors, evaluate, minimum_skill, play, retention, robustness_ratio, standard_error
 from jepa_rl.evaluation.random_play import random_scores
 
 CPU = torch.device("cpu")
@@ -42,19 +42,19 @@ def test_robustness_ratio_is_undefined_without_a_positive_clean_score(means):
 
 def test_retention_is_the_share_of_skill_above_random_kept():
     results = scores(clean=20.0, noise=11.0, hard=2.0)
-    kept, note = retention(results, {"mean": 2.0, "std": 0.0, "returns": [2.0]})
+    kept, note = retention(results, Floors({"mean": 2.0, "std": 0.0, "returns": [2.0]}))
     assert kept == pytest.approx({"noise": 0.5, "hard": 0.0}) and "relative to random play" in note
     # Pong's negative scores: the worse agent no longer looks more robust.
-    kept, _ = retention(scores(clean=-10.0, noise=-15.0), {"mean": -20.0, "std": 0.0, "returns": [-20.0]})
+    kept, _ = retention(scores(clean=-10.0, noise=-15.0), Floors({"mean": -20.0, "std": 0.0, "returns": [-20.0]}))
     assert kept == pytest.approx({"noise": 0.5})
 
 
 def test_retention_is_undefined_when_clean_play_is_not_clearly_above_random():
     clean = {"mean": 3.0, "std": 2.0, "returns": [1.0, 5.0, 1.0, 5.0]}  # standard error 1
     random = {"mean": 1.7, "std": 0.0, "returns": [1.7] * 4}
-    kept, note = retention({"clean": clean, **scores(noise=2.0)}, random)
+    kept, note = retention({"clean": clean, **scores(noise=2.0)}, Floors(random))
     assert kept is None and "not clearly above random play 1.70" in note
-    assert retention(scores(noise=2.0), random) == (None, "no retention: eval.suite has no clean")
+    assert retention(scores(noise=2.0), Floors(random)) == (None, "no retention: eval.suite has no clean")
 
 
 def games(*returns):
@@ -92,11 +92,59 @@ def clean_4(mean):
 def test_retention_is_gated_at_two_standard_errors_of_the_difference_of_the_means(clean, defined):
     assert clean_4(clean)["std"] == pytest.approx(8) and RANDOM_16["std"] == 12 and RANDOM_16["mean"] == 2
     results = {"clean": clean_4(clean), "noise": games(4.0, 5.0)}
-    kept, note = retention(results, RANDOM_16)
+    kept, note = retention(results, Floors(RANDOM_16))
     if defined:  # (noise - random) / (clean - random) = (4.5 - 2) / (12.01 - 2)
         assert kept == pytest.approx({"noise": 2.5 / 10.01}) and "relative to random play (2.00)" in note
     else:
         assert kept is None and "by more than two standard errors, 10.00" in note
+
+
+@pytest.mark.parametrize(
+    ("clean", "defined"),
+    [
+        (15.01, True),  # 13.01 above random: over the minimum skill of 13 (and the error margin of 10)
+        (15.0, False),  # exactly the minimum skill: not above it
+        (14.99, False),  # above the error margin, a hair under the minimum skill
+    ],
+)
+def test_retention_also_needs_clean_play_above_the_floor_by_the_minimum_skill(clean, defined):
+    results = {"clean": clean_4(clean), "noise": games(4.0, 5.0)}
+    kept, note = retention(results, Floors(RANDOM_16), min_skill=13.0)
+    if defined:
+        assert kept == pytest.approx({"noise": 2.5 / 13.01})
+    else:
+        assert kept is None and "two standard errors, 10.00, and the minimum skill, 13.00" in note
+
+
+def test_the_minimum_skill_is_a_share_of_the_games_random_to_human_range():
+    assert minimum_skill("ALE/Breakout-v5", 0.1) == pytest.approx(0.1 * (30.5 - 1.7))  # 2.88 points
+    assert minimum_skill("ALE/Pong-v5", 0.2) == pytest.approx(0.2 * (14.6 + 20.7))  # 7.06
+    assert minimum_skill("ALE/Tetris-v5", 0.1) == 0.0  # no published scores: the error margin alone
+
+
+def test_retention_is_measured_above_the_higher_of_random_and_blind_play():
+    """A blind policy that beats random play raises the floor: the skill is clean play's above it, and
+    the gate's standard error is the blind policy's."""
+    results = {"clean": games(10.0, 14.0, 10.0, 14.0), "noise": games(6.0, 8.0)}  # clean 12 (SE 1), noise 7
+    random = games(1.0, 3.0, 1.0, 3.0)  # mean 2
+    blind = games(3.0, 5.0, 3.0, 5.0)  # mean 4, standard error 0.5
+    kept, note = retention(results, Floors(random, blind))
+    assert kept == pytest.approx({"noise": (7 - 4) / (12 - 4)})
+    assert note == "retention relative to blind play (4.00; random play 2.00) and clean (12.00)"
+    below = games(0.0, 2.0, 0.0, 2.0)  # mean 1: random play stays the floor
+    kept, note = retention(results, Floors(random, below))
+    assert kept == pytest.approx({"noise": 0.5}) and note.startswith("retention relative to random play (2.00; blind")
+    # Clean 12 against a blind 11.5 of spread 4 (standard error 2): margin 2 * sqrt(1 + 4) = 4.47 > 0.5.
+    kept, note = retention(results, Floors(random, games(7.5, 15.5, 7.5, 15.5)))
+    assert kept is None and "not clearly above blind play 11.50" in note
+
+
+def test_the_blind_floor_of_a_game_shift_is_its_own_blind_play():
+    results = {"clean": games(10.0, 14.0, 10.0, 14.0), "mode_1": games(8.0, 10.0)}  # clean 12, mode_1 9
+    random, blind = games(1.0, 3.0, 1.0, 3.0), games(3.0, 5.0, 3.0, 5.0)  # floors 2 and 4
+    floors = Floors(random, blind, random_for={"mode_1": games(5.0, 7.0)}, blind_for={"mode_1": games(6.0, 8.0)})
+    kept, _ = retention(results, floors)
+    assert kept == pytest.approx({"mode_1": (9 - 7) / (12 - 4)})  # mode 1's blind 7 over its random 6
 
 
 def test_retention_of_a_game_shift_is_measured_above_that_games_own_random_play():
@@ -109,7 +157,7 @@ def test_retention_of_a_game_shift_is_measured_above_that_games_own_random_play(
     }
     random = games(1.0, 3.0, 1.0, 3.0)  # mean 2, std 1, standard error 0.5: margin 2 * sqrt(1.25) = 2.24 < 10
     random_mode_1 = games(5.0, 7.0)  # mean 6: the shifted game gives random play 4 more points
-    kept, _ = retention(results, random, random_for={"mode_1": random_mode_1})
+    kept, _ = retention(results, Floors(random, random_for={"mode_1": random_mode_1}))
     # noise: (7 - 2) / (12 - 2) = 0.5; mode_1: (9 - 6) / (12 - 2) = 0.3, not (9 - 2) / 10 = 0.7.
     assert kept == pytest.approx({"noise": 0.5, "mode_1": 0.3})
 

@@ -12,10 +12,10 @@ from omegaconf import OmegaConf
 
 from jepa_rl.envs.perturbations import VisualPerturbation, suite_config
 from jepa_rl.envs.pipeline import env_seeds
-from jepa_rl.evaluation.games import retention
+from jepa_rl.evaluation.games import Floors, retention
 from jepa_rl.evaluation.settings import EvalSettings
 from jepa_rl.evaluation.suite import EvalSetup, final_evaluation, play_suite
-from jepa_rl.runtime.seeding import EVAL_GAMES
+from jepa_rl.runtime.seeding import BLIND_ACTIONS, EVAL_GAMES
 from jepa_rl.runtime.tracking import Tracker
 
 CFG = compose_cfg(["env.max_frames=600"])
@@ -190,13 +190,32 @@ def stand_in_random_scores(calls):
     return random_scores
 
 
+def stand_in_blind_scores(calls, floors):
+    """``blind_scores`` that notes its arguments and returns its game's floor in ``floors`` (by the mode its
+    environments play), two games at it."""
+
+    def blind_scores(probs, envs, episodes, seed, label=""):
+        calls.append((probs.tolist(), envs.seeds.tolist(), episodes, seed))
+        floor = floors[envs.perturbation.game_shift.mode]
+        return {"mean": floor, "std": 0.0, "returns": [floor, floor], "capped": 0, "action_distribution": []}
+
+    return blind_scores
+
+
+BLIND_BELOW, BLIND_ABOVE = {None: -12.0, 4: -6.0}, {None: -7.0, 4: -3.0}  # under random play's, or over it
+
+
+@pytest.mark.parametrize("blind_floors", [BLIND_BELOW, BLIND_ABOVE])
 @pytest.mark.parametrize("other", ["noise", "mode_4"])
-def test_final_evaluation_measures_retention_above_random_play_of_the_same_protocol(tmp_path, monkeypatch, other):
+def test_final_evaluation_measures_retention_above_the_higher_floor_of_the_same_protocol(
+    tmp_path, monkeypatch, other, blind_floors
+):
     """Every perturbation's games are played and logged at the job's step; random play is measured under the
     evaluation's protocol, and in its own mode for a perturbation that changes the game (``mode_4``: Breakout's
     mode 4), whose retention is then measured above that mode's random play."""
-    calls = []
+    calls, blind_calls = [], []
     monkeypatch.setattr("jepa_rl.evaluation.suite.random_scores", stand_in_random_scores(calls))
+    monkeypatch.setattr("jepa_rl.evaluation.suite.blind_scores", stand_in_blind_scores(blind_calls, blind_floors))
     torch.manual_seed(0)
     agent, suite = new_agent(cnn()), ["clean", other]
     named = named_perturbations(suite)
@@ -215,15 +234,38 @@ def test_final_evaluation_measures_retention_above_random_play_of_the_same_proto
     by_variant = {other: {"mean": FLOORS[4], "std": 0.0, "returns": [FLOORS[4]] * 2, "capped": 0}}
     assert measured.get("random_policy_by_variant") == (by_variant if shift.changes_the_game else None)
 
-    kept, note = retention(scores, measured["random_policy"], random_for=measured.get("random_policy_by_variant"))
+    # The blind policy draws from the agent's clean action frequencies, on the evaluation's own games (its
+    # emulator seeds), from a generator of its own; in each mode a perturbation switches to, too.
+    counts = np.array(scores["clean"]["action_counts"])
+    assert counts.sum() > 0
+    played = [(list(counts / counts.sum()), env_seeds((1, EVAL_GAMES, ev.seed_offset), 1).tolist(), 2)]
+    seed = (1, EVAL_GAMES, ev.seed_offset, BLIND_ACTIONS)
+    assert [c[:3] for c in blind_calls] == played * (2 if shift.changes_the_game else 1)
+    assert {c[3] for c in blind_calls} == {seed}
+    assert measured["blind_policy"]["mean"] == blind_floors[None]
+    assert measured["blind_policy"]["kind"] == "action_frequencies"
+
+    floors = Floors(
+        measured["random_policy"], measured["blind_policy"],
+        measured.get("random_policy_by_variant", {}), measured.get("blind_policy_by_variant", {}),
+    )  # fmt: skip
+    kept, note = retention(scores, floors, min_skill=0.1 * (30.5 - 1.7))
     assert (measured["retention"], measured["retention_note"]) == (kept, note)
-    floor = FLOORS[shift.mode]  # mode 4's own random play, or the default game's
-    skill = scores["clean"]["mean"] - FLOORS[None]
+    floor = max(FLOORS[shift.mode], blind_floors[shift.mode])  # mode 4's own floors, or the default game's
+    skill = scores["clean"]["mean"] - max(FLOORS[None], blind_floors[None])
     assert kept == pytest.approx({other: (scores[other]["mean"] - floor) / skill})
+    assert note.startswith(f"retention relative to {'blind' if blind_floors is BLIND_ABOVE else 'random'} play")
 
     assert tracker.logged == [
         ({f"eval/{name}/mean": scores[name]["mean"], f"eval/{name}/std": scores[name]["std"]}, 7, True)
         for name in suite
-    ] + [({f"eval/{other}/retention": kept[other], "eval/random_policy/mean": FLOORS[None]}, 7, True)]
+    ] + [
+        (
+            {f"eval/{other}/retention": kept[other]}
+            | {"eval/random_policy/mean": FLOORS[None], "eval/blind_policy/mean": blind_floors[None]},
+            7,
+            True,
+        )
+    ]
     [(key, _, rows, step)] = tracker.tables
     assert key == "eval/table" and step == 7 and [row[0] for row in rows] == suite
