@@ -13,12 +13,14 @@ import torch
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import AtariPipeline
 from jepa_rl.envs.reference_scores import human_random_gap
+from jepa_rl.evaluation.invariance import StateSampler
 from jepa_rl.models.agent import Agent
 from jepa_rl.runtime.progress import Progress
 
 log = logging.getLogger(__name__)
 
 Policy = Callable[[np.ndarray], np.ndarray]  # observations [N, 4, 84, 84] -> actions [N]
+Observer = Callable[[np.ndarray, dict, np.ndarray, np.ndarray], None]  # obs, info, live, games: see play
 
 
 def episode_quotas(episodes: int, num_envs: int) -> np.ndarray:
@@ -37,21 +39,25 @@ def agent_policy(agent: Agent, device: torch.device, greedy: bool) -> Policy:
     return act
 
 
-def play(act: Policy, envs: AtariPipeline, episodes: int, label: str = "") -> dict:
+def play(act: Policy, envs: AtariPipeline, episodes: int, label: str = "", observe: Observer | None = None) -> dict:
     """Play ``episodes`` full games on ``envs`` with ``act``: ``{mean, std, returns, capped, action_counts}``.
 
     ``returns`` are raw scores in completion order; ``capped`` counts the games that ended at the
     emulator's frame cap rather than by the game's own end (an agent that stops playing reaches it);
     ``action_counts`` how often each action was chosen in the counted games (a blind floor plays them).
+    ``observe(obs, info, live, games)`` sees every step's observations first: ``live`` marks the
+    environments whose current game counts, ``games`` the index of that game in each environment.
     """
     quotas = episode_quotas(episodes, envs.num_envs)
     played = np.zeros_like(quotas)
     counts = np.zeros(envs.num_actions, dtype=np.int64)
     scores: list[float] = []
     capped = steps = 0
-    obs, _ = envs.reset()
+    obs, info = envs.reset()
     with Progress(f"eval {label}".strip(), episodes, "games") as progress:
         while (played < quotas).any():
+            if observe:
+                observe(obs, info, played < quotas, played)
             actions = np.asarray(act(obs))
             counts += np.bincount(actions[played < quotas], minlength=envs.num_actions)
             obs, _, terminated, truncated, info = envs.step(actions)
@@ -70,26 +76,31 @@ def play(act: Policy, envs: AtariPipeline, episodes: int, label: str = "") -> di
 
 def evaluate(
     agent: Agent,
-    make_env: Callable[[int, VisualPerturbation], AtariPipeline],
+    make_env: Callable[..., AtariPipeline],
     suite: dict[str, VisualPerturbation],
     episodes: int,
     num_envs: int,
     device: torch.device,
     greedy: bool = False,
     on_result: Callable[[str, dict], None] | None = None,
+    sampler: StateSampler | None = None,
 ) -> dict[str, dict]:
-    """Score ``agent`` under every perturbation of ``suite``: ``{name: {mean, std, returns, capped}}``.
+    """Score ``agent`` under every perturbation of ``suite``: ``{name: {mean, std, returns, capped, action_counts}}``.
 
     Every perturbation replays the same emulator seeds, and each environment's games get their
-    colour jitter in the same order for every agent (paired comparison).
+    colour jitter in the same order for every agent (paired comparison). ``make_env(n, perturbation,
+    views=None)`` builds the games; with a ``sampler``, the clean games carry its views and offer it
+    their states (policy invariance).
     """
     agent.eval()
     results = {}
     for name, perturbation in suite.items():
-        envs = make_env(min(num_envs, episodes), perturbation)
+        views = {"views": sampler.views} if sampler and name == "clean" else {}
+        envs = make_env(min(num_envs, episodes), perturbation, **views)
         try:
             with agent.acting(device.type):
-                results[name] = play(agent_policy(agent, device, greedy), envs, episodes, name)
+                observe = sampler.observe if views else None
+                results[name] = play(agent_policy(agent, device, greedy), envs, episodes, name, observe)
         finally:
             envs.close()
         if on_result:

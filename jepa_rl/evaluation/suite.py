@@ -19,11 +19,11 @@ from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import AtariPipeline, make_eval_env
 from jepa_rl.evaluation.blind_play import blind_distribution, blind_scores
 from jepa_rl.evaluation.games import Floors, evaluate, minimum_skill, retention, robustness_ratio
-from jepa_rl.evaluation.invariance import policy_invariance
+from jepa_rl.evaluation.invariance import StateSampler
 from jepa_rl.evaluation.random_play import random_scores
 from jepa_rl.evaluation.settings import EvalSettings
 from jepa_rl.models.agent import Agent
-from jepa_rl.runtime.seeding import BLIND_ACTIONS
+from jepa_rl.runtime.seeding import BLIND_ACTIONS, INVARIANCE_STATES
 from jepa_rl.runtime.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,17 @@ class EvalSetup:
 
 
 def play_suite(
-    agent: Agent, setup: EvalSetup, names: list[str], episodes: int, tracker: Tracker, step: int, prefix: str
+    agent: Agent,
+    setup: EvalSetup,
+    names: list[str],
+    episodes: int,
+    tracker: Tracker,
+    step: int,
+    prefix: str,
+    sampler: StateSampler | None = None,
 ):
-    """Full games of ``agent`` under each perturbation ``names``, each logged (and to W&B) as it finishes."""
+    """Full games of ``agent`` under each perturbation ``names``, each logged (and to W&B) as it finishes;
+    the clean games offer their states to ``sampler`` (policy invariance)."""
 
     def report(name: str, r: dict) -> None:
         log.info(
@@ -64,7 +72,8 @@ def play_suite(
         tracker.log({f"{prefix}/{name}/mean": r["mean"], f"{prefix}/{name}/std": r["std"]}, step=step, again=True)
 
     ev = setup.ev
-    return evaluate(agent, setup.make_env, setup.suite(names), episodes, ev.num_envs, setup.device, ev.greedy, report)
+    suite, device = setup.suite(names), setup.device
+    return evaluate(agent, setup.make_env, suite, episodes, ev.num_envs, device, ev.greedy, report, sampler)
 
 
 # The caveats results.json carries beside the measures that have one.
@@ -73,8 +82,9 @@ RATIO_NOTE = (
     "keeps its score under any perturbation); read retention, which is null where clean play is not above random"
 )
 INVARIANCE_NOTE = (
-    "total variation between the policy's clean and perturbed action distributions on the same states: a policy "
-    "that ignores the frame scores 0, so read it with retention and the clean score"
+    "tv: total variation between the policy's clean and perturbed action distributions on the same states, which "
+    "a policy that ignores the frame wins with 0; tv_ratio divides it by game_tv, the TV between two clean states "
+    "of the same game, and is null for a policy that hardly reads its frames (game_tv below 0.005)"
 )
 
 
@@ -84,14 +94,30 @@ def pixel_perturbations(names: list[str], perturbations: dict[str, VisualPerturb
     return [n for n in names if n != "clean" and not perturbations[n].game_shift.active]
 
 
-def game_scores(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int) -> tuple[dict, Floors | None, tuple]:
-    """``(scores, floors, retention)`` of the suite's full games: the agent's, the floors (random and blind
-    play under the same protocol, per game variant too) and ``(kept, note)``. Empty with ``eval.episodes=0``."""
+def state_sampler(agent: Agent, setup: EvalSetup) -> StateSampler | None:
+    """The sample of clean-game states policy invariance reads, under the suite's perturbations of the pixels
+    only (a game shift plays another game: it has no identical states); None when it is off."""
     ev = setup.ev
-    if ev.episodes == 0:  # a near-random agent's games run to the frame cap; its invariance needs none
-        log.info("eval.episodes=0: no games, policy invariance on %d identical states only", ev.invariance_states)
+    pixel_only = pixel_perturbations(ev.suite, setup.perturbations)
+    if not (ev.invariance_states and pixel_only):
+        return None
+    seed = (*setup.seed, INVARIANCE_STATES)
+    return StateSampler(agent, setup.suite(pixel_only), ev.invariance_states, seed, setup.device)
+
+
+def game_scores(
+    agent: Agent, setup: EvalSetup, tracker: Tracker, step: int, sampler: StateSampler | None
+) -> tuple[dict, Floors | None, tuple]:
+    """``(scores, floors, retention)`` of the suite's full games: the agent's, the floors (random and blind
+    play under the same protocol, per game variant too) and ``(kept, note)``. The clean games offer their
+    states to ``sampler``. With ``eval.episodes=0``, no scores: one clean game per environment, for the sampler."""
+    ev = setup.ev
+    if ev.episodes == 0:
+        log.info("eval.episodes=0: no scores, policy invariance on %d states of clean games", ev.invariance_states)
+        clean = setup.suite(["clean"])
+        evaluate(agent, setup.make_env, clean, ev.num_envs, ev.num_envs, setup.device, ev.greedy, sampler=sampler)
         return {}, None, (None, "no retention: no games were played (eval.episodes=0)")
-    scores = play_suite(agent, setup, ev.suite, ev.episodes, tracker, step, "eval")
+    scores = play_suite(agent, setup, ev.suite, ev.episodes, tracker, step, "eval", sampler)
     floors = measure_floors(agent, setup, scores, ev.suite, ev.episodes)
     return scores, floors, retention(scores, floors, minimum_skill(setup.env["env_id"], ev.min_skill_share))
 
@@ -133,19 +159,13 @@ def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
     """The evaluation ``results.json`` reports: ``eval``, ``random_policy``, ``retention`` (with
     ``retention_note``), ``policy_invariance`` and the study's ``robustness_ratio``."""
     ev = setup.ev
-    scores, floors, (kept, note) = game_scores(agent, setup, tracker, step)
-    invariance = None
-    # Identical states seen otherwise: for the perturbations of the pixels only (a game shift plays another game).
-    pixel_only = pixel_perturbations(ev.suite, setup.perturbations)
-    if ev.invariance_states and pixel_only:
-        others = setup.suite(pixel_only)
-        clean = setup.perturbations["clean"].copy()
-        invariance = policy_invariance(
-            agent, setup.make_env, clean, others, ev.invariance_states, ev.num_envs, setup.device, ev.greedy
-        )
+    sampler = state_sampler(agent, setup)
+    scores, floors, (kept, note) = game_scores(agent, setup, tracker, step, sampler)
+    invariance = sampler.measures() if sampler else None
     metrics = {f"eval/{n}/retention": v for n, v in (kept or {}).items()}
     for name, inv in (invariance or {}).items():
-        metrics.update({f"eval/{name}/policy_tv": inv["tv"], f"eval/{name}/greedy_agreement": inv["greedy_agreement"]})
+        metrics.update({f"eval/{name}/policy_{k}": inv[k] for k in ("tv", "game_tv", "tv_ratio")})
+        metrics[f"eval/{name}/greedy_agreement"] = inv["greedy_agreement"]
     if floors is not None:
         metrics["eval/random_policy/mean"] = floors.random["mean"]
         if floors.blind is not None:
@@ -153,10 +173,10 @@ def final_evaluation(agent: Agent, setup: EvalSetup, tracker: Tracker, step: int
     tracker.log(metrics, step=step, again=True)
     tracker.table(
         "eval/table",
-        ["perturbation", "mean", "std", "episodes", "capped", "retention", "policy_tv", "greedy_agreement"],
+        ["perturbation", "mean", "std", "episodes", "capped", "retention", "policy_tv", "greedy_agreement", "tv_ratio"],
         [
             [n, *((r["mean"], r["std"], len(r["returns"]), r["capped"]) if r else (None,) * 4), (kept or {}).get(n)]
-            + [(invariance or {}).get(n, {}).get(k) for k in ("tv", "greedy_agreement")]
+            + [(invariance or {}).get(n, {}).get(k) for k in ("tv", "greedy_agreement", "tv_ratio")]
             for n in ev.suite
             for r in [scores.get(n)]
         ],

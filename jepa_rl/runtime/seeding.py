@@ -9,8 +9,9 @@ import torch
 
 # Emulator seeds derive from (seed, purpose, ...): training and evaluation never play the same game,
 # and the random-policy baseline (evaluation/random_play.py) plays games of its own. The blind policy
-# (evaluation/blind_play.py) plays the evaluation's games, drawing its actions from BLIND_ACTIONS.
-TRAIN_GAMES, EVAL_GAMES, RANDOM_GAMES, BLIND_ACTIONS = 0, 1, 2, 3
+# (evaluation/blind_play.py) plays the evaluation's games, drawing its actions from BLIND_ACTIONS; policy
+# invariance samples the clean games' states from INVARIANCE_STATES.
+TRAIN_GAMES, EVAL_GAMES, RANDOM_GAMES, BLIND_ACTIONS, INVARIANCE_STATES = 0, 1, 2, 3, 4
 
 
 def seed_everything(seed: int) -> None:

@@ -8,7 +8,7 @@ import pytest
 from helpers import pipeline
 from PIL import Image
 
-from jepa_rl.envs.corruptions import FAMILIES, SEVERITIES, corrupt, disk_kernel, motion_kernel
+from jepa_rl.envs.corruptions import FAMILIES, SEVERITIES, check, corrupt, disk_kernel, motion_kernel, parse_corruption
 from jepa_rl.envs.perturbations import VisualPerturbation, suite_config
 
 
@@ -124,6 +124,21 @@ def test_a_suite_names_a_corruption_family_at_a_severity():
         VisualPerturbation(name="x", corruption="pixelate", severity=6)
     with pytest.raises(ValueError, match="corruption=snow is not a corruption family"):
         VisualPerturbation(name="x", corruption="snow", severity=2)
+
+
+def test_a_suite_name_parses_to_its_family_and_severity_even_out_of_range():
+    """A negative or too-large severity still parses, so that ``check`` names the valid ones; anything but a
+    family and a whole number is not a corruption."""
+    assert parse_corruption("gaussian_noise_3") == ("gaussian_noise", 3)
+    assert parse_corruption("gaussian_noise_-1") == ("gaussian_noise", -1)
+    assert parse_corruption("jpeg_compression_12") == ("jpeg_compression", 12)
+    for name in ("gaussian_noise", "gaussian_noise_", "gaussian_noise_1-", "gaussian_noise_ 1", "gaussian_noise_X3", "fog_3", "noise"):
+        assert parse_corruption(name) is None, name
+    with pytest.raises(ValueError, match="severity=-1 is outside 1-5"):
+        check(*parse_corruption("gaussian_noise_-1"))
+    with pytest.raises(ValueError) as refused:
+        check("snow", 2)
+    assert str(refused.value) == f"corruption=snow is not a corruption family; choose one of {', '.join(FAMILIES)}"
 
 
 def test_the_pipeline_corrupts_what_the_agent_sees_and_nothing_of_the_game():

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from helpers import ActionLog, cnn, compose_cfg, leaning_agent, new_agent, report_often
+from helpers import ActionLog, cnn, compose_cfg, leaning_agent, new_agent
 from omegaconf import OmegaConf
 
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import make_eval_env
-from jepa_rl.evaluation.invariance import compare, policy_invariance
+from jepa_rl.evaluation.games import evaluate
+from jepa_rl.evaluation.invariance import MIN_GAME_TV, StateSampler, compare
 
 CPU = torch.device("cpu")
 FIRE = 1  # Breakout's action that launches the ball
@@ -37,36 +38,82 @@ def test_each_view_is_the_pipeline_of_that_perturbation_in_the_same_states():
         viewed.close(), alone.close()
 
 
-def test_identical_views_change_nothing_and_noise_changes_a_pixel_reading_policy():
+def sampled(agent, views, states, num_envs=4, games=4, greedy=False, make=make_env, seed=(7,)):
+    """The invariance measures of ``agent``'s clean evaluation games (``games`` of them) on ``states`` states."""
+    sampler = StateSampler(agent, views, states, seed, CPU)
+    evaluate(agent, make, {"clean": VisualPerturbation(name="clean")}, games, num_envs, CPU, greedy, sampler=sampler)
+    return sampler
+
+
+def reading_agent():
     torch.manual_seed(0)
     agent = new_agent(cnn())
     with torch.no_grad():
         agent.heads.actor.weight.mul_(300)  # a policy that reads its pixels strongly
-    clean = VisualPerturbation(name="clean")
+    return agent
+
+
+def test_identical_views_change_nothing_and_noise_changes_a_pixel_reading_policy():
     views = {"clean_again": VisualPerturbation(name="clean_again"), "noise": noise()}
-    result = policy_invariance(agent, make_env, clean, views, states=48, num_envs=4, device=CPU, greedy=False)
-    assert result["clean_again"] == {"tv": 0.0, "greedy_agreement": 1.0, "states": 48}
+    result = sampled(reading_agent(), views, states=48).measures()
+    game_tv = result["noise"]["game_tv"]
+    assert result["clean_again"] == {
+        "tv": 0.0, "greedy_agreement": 1.0, "states": 48, "game_tv": game_tv, "tv_ratio": 0.0
+    }  # fmt: skip
     assert result["noise"]["tv"] > 0.01 and result["noise"]["states"] == 48
+    assert game_tv > MIN_GAME_TV and result["noise"]["tv_ratio"] == pytest.approx(result["noise"]["tv"] / game_tv)
+
+
+def test_a_policy_that_ignores_the_pixels_has_no_invariance_ratio_not_a_perfect_one():
+    """Zero actor weights: the same action distribution on every frame. Its TV under noise is 0, which looks
+    perfectly invariant; its clean states of one game differ by 0 too, so the ratio is undefined."""
+    result = sampled(leaning_agent(FIRE, 0.6), {"noise": noise()}, states=48).measures()["noise"]
+    assert result["tv"] == pytest.approx(0.0, abs=1e-6) and result["game_tv"] == pytest.approx(0.0, abs=1e-6)
+    assert result["tv_ratio"] is None
+
+
+def test_states_are_sampled_uniformly_across_whole_games_not_from_their_start():
+    """3 games of 150 agent steps on 2 environments (450 states offered: the second environment plays one
+    counted game, then a game that does not count): the 60 kept are a uniform sample of the 450, so about
+    half come from the second half (a binomial's sd: 6.5%), and some from the last tenth; the first 60,
+    which a pass over the games' start would take, hold few."""
+    sampler = sampled(reading_agent(), {"noise": noise()}, states=60, num_envs=2, games=3)
+    places = np.array([place for _, _, place in sampler.kept])
+    assert len(places) == 60 and len(set(places.tolist())) == 60 and places.max() <= 450
+    assert 0.3 < (places > 225).mean() < 0.7 and (places > 405).any() and (places <= 60).mean() < 0.3
+    # Every counted game is represented, and only those.
+    assert {game for _, game, _ in sampler.kept} == {(0, 0), (0, 1), (1, 0)}
+
+
+def test_the_games_own_variation_pairs_states_of_the_same_game_only():
+    """Two games whose policy is constant inside each game but differs between them: pairs within a game
+    differ by nothing; a pairing across games would see a TV of 0.5."""
+    sampler = StateSampler(None, {"noise": noise()}, 8, (1,), CPU)
+    a, b = torch.log(torch.tensor([0.5, 0.5, 0.0, 0.0]) + 1e-12), torch.log(torch.tensor([0.0, 0.0, 0.5, 0.5]) + 1e-12)
+    sampler.kept = [(torch.stack([a, a]), (0, 0), k) for k in range(4)] + [(torch.stack([b, b]), (0, 1), 4)]
+    sampler.kept += [(torch.stack([b, a]), (1, 0), 5), (torch.stack([a, b]), (1, 0), 6)]
+    # Games (0, 0): 4 states of a; (0, 1): one state, no pair; (1, 0): states b and a, TV 1 between them.
+    # Pairs: 4 in game (0, 0) at 0, 2 in game (1, 0) at 1: mean 2 / 6.
+    assert sampler.game_tv(torch.stack([s[0][0] for s in sampler.kept])) == pytest.approx(2 / 6, abs=1e-6)
+    alone = StateSampler(None, {"noise": noise()}, 8, (1,), CPU)
+    alone.kept = [(torch.stack([a, a]), (0, k), k) for k in range(3)]  # one state per game: nothing to pair
+    assert alone.game_tv(torch.stack([s[0][0] for s in alone.kept])) is None
 
 
 def test_a_bf16_agent_measures_invariance_in_its_autocast_region():
     """The agent reads the states in its autocast region for the device's type (bf16 autocast needs one)."""
     torch.manual_seed(0)
     agent = new_agent(cnn(), autocast="bf16")
-    clean = VisualPerturbation(name="clean")
-    result = policy_invariance(
-        agent, make_env, clean, {"noise": noise()}, states=8, num_envs=1, device=CPU, greedy=False
-    )
+    result = sampled(agent, {"noise": noise()}, states=8, num_envs=1, games=1).measures()
     assert result["noise"]["states"] == 8 and 0 <= result["noise"]["tv"] <= 1
 
 
 def test_greedy_invariance_games_are_driven_by_the_most_likely_clean_action():
     """A policy that leans to FIRE (p = 0.6) whatever it sees: greedy, the clean games it drives get FIRE at
-    every step (sampled, about 13 of these 32 actions would be others)."""
+    every step (sampled, about 40% of the actions would be others)."""
     agent, driven = leaning_agent(FIRE, 0.6), ActionLog(make_env)
-    clean = VisualPerturbation(name="clean")
-    policy_invariance(agent, driven, clean, {"noise": noise()}, states=32, num_envs=2, device=CPU, greedy=True)
-    assert driven.actions == [FIRE] * 32
+    sampled(agent, {"noise": noise()}, states=32, num_envs=2, games=2, greedy=True, make=driven)
+    assert driven.actions == [FIRE] * len(driven.actions) and len(driven.actions) >= 32
 
 
 def test_tv_distance_and_greedy_agreement():
@@ -83,24 +130,3 @@ def test_tv_distance_and_greedy_agreement_on_partly_different_distributions():
     perturbed = torch.log(torch.tensor([[0.5, 0.1, 0.4], [0.2, 0.2, 0.6]]))
     tv, same = compare(clean, perturbed)
     assert torch.allclose(tv, torch.tensor([0.3, 0.4]), atol=1e-6) and same.tolist() == [1.0, 0.0]
-
-
-@pytest.mark.parametrize("terminal", [False, True])
-def test_the_invariance_pass_reports_its_states_with_a_bar_or_log_lines(monkeypatch, caplog, terminal):
-    drawn = report_often(monkeypatch, terminal)
-    with caplog.at_level("INFO", logger="jepa_rl.runtime.progress"):
-        out = policy_invariance(
-            new_agent(cnn()),
-            make_env,
-            VisualPerturbation(name="clean"),
-            {"noise": noise()},
-            8,
-            2,
-            torch.device("cpu"),
-            False,
-        )
-    assert out["noise"]["states"] == 8
-    if terminal:
-        assert "invariance" in drawn.getvalue() and "states" in drawn.getvalue()
-    else:
-        assert any(r.getMessage().startswith("invariance: 8/8 states (100%)") for r in caplog.records)
