@@ -43,6 +43,7 @@ EVAL, INV, AGENT_EVAL = "jepa_rl/evaluation/games.py", "jepa_rl/evaluation/invar
 TRAIN, ENVS, CORR = "jepa_rl/stages/train.py", "jepa_rl/envs/pipeline.py", "jepa_rl/envs/corruptions.py"
 CKPT = "jepa_rl/rl/checkpointing.py"
 REPORT, ROBUST = "jepa_rl/sweep/report.py", "jepa_rl/sweep/robustness.py"
+RREPORT, MATCHED = "jepa_rl/sweep/robustness_report.py", "jepa_rl/sweep/matched_skill.py"
 T_PPO, T_ROLL = "tests/rl/test_ppo.py", "tests/rl/test_rollout.py"
 T_EVAL, T_INV, T_AGENT_EVAL = (
     "tests/evaluation/test_games.py",
@@ -220,7 +221,7 @@ MUTATIONS = [
     ),
     Mutation(
         "retention: the minimum skill a share of the wrong range (Breakout's human score)",
-        EVAL,
+        "jepa_rl/envs/reference_scores.py",
         "return share * gap if",
         "return share * (gap + 1.7) if",
         (T_EVAL,),
@@ -410,9 +411,9 @@ MUTATIONS = [
     # The report's verdicts
     Mutation(
         "report: retention ranking reversed",
-        REPORT,
-        'key=lambda kv: -kv[1][p]["mean"]',
-        'key=lambda kv: kv[1][p]["mean"]',
+        RREPORT,
+        'key=lambda k: -retention[k][p]["retention"]',
+        'key=lambda k: retention[k][p]["retention"]',
         (T_REPORT, T_ROBUST),
     ),
     Mutation(
@@ -424,12 +425,15 @@ MUTATIONS = [
     ),
     Mutation(
         "report: non-overlap verdict inverted",
-        REPORT,
-        'apart = a[p]["mean_ci"][0] > b[p]["mean_ci"][1]',
-        'apart = a[p]["mean_ci"][0] < b[p]["mean_ci"][1]',
+        RREPORT,
+        'elif a["ci"][0] > b["ci"][1]:',
+        'elif a["ci"][0] < b["ci"][1]:',
         (T_REPORT, T_ROBUST),
     ),
-    Mutation("report: pairwise verdict inverted", REPORT, "    if lo > 0.5:", "    if hi > 0.5:", (T_REPORT, T_ROBUST)),
+    Mutation("report: touching intervals apart", RREPORT, 'elif a["ci"][0] > b', 'elif a["ci"][0] >= b', (T_REPORT,)),
+    Mutation(
+        "report: pairwise verdict inverted", RREPORT, "    if lo > 0.5:", "    if hi > 0.5:", (T_REPORT, T_ROBUST)
+    ),
     Mutation(
         "report: near-random threshold at 0.5",
         REPORT,
@@ -446,12 +450,26 @@ MUTATIONS = [
     ),
     Mutation(
         "report: the runner-up is the last condition",
-        REPORT,
-        "(second, b) = ranked[0], ranked[1]",
-        "(second, b) = ranked[0], ranked[-1]",
+        RREPORT,
+        "(first, second), (a, b) = ranked[:2], (retention[ranked[0]][p], retention[ranked[1]][p])",
+        "(first, second), (a, b) = (ranked[0], ranked[-1]), (retention[ranked[0]][p], retention[ranked[-1]][p])",
         (T_REPORT, T_ROBUST),
     ),
-    Mutation("report: a touching interval excludes 0.5", REPORT, "elif hi < 0.5:", "elif hi <= 0.5:", (T_REPORT,)),
+    Mutation(
+        "report: a single seed on the first condition only resolves nothing",
+        RREPORT,
+        "single = min(seeds[first], seeds[second]) < 2",
+        "single = seeds[first] < 2",
+        (T_REPORT,),
+    ),
+    Mutation(
+        "report: two seeds count as one",
+        RREPORT,
+        "single = min(seeds[first], seeds[second]) < 2",
+        "single = min(seeds[first], seeds[second]) <= 2",
+        (T_REPORT,),
+    ),
+    Mutation("report: a touching interval excludes 0.5", RREPORT, "elif hi < 0.5:", "elif hi <= 0.5:", (T_REPORT,)),
     Mutation(
         "report: near-random against the published random score",
         REPORT,
@@ -459,11 +477,98 @@ MUTATIONS = [
         "    random = None\n\n    def near_random",
         (T_REPORT,),
     ),
+    # The sweep's measures
     Mutation(
-        "report: matched skill at the best condition's level",
+        "robustness: retention a mean of ratios, not a ratio of sums",
         ROBUST,
-        "level = min(best.values())",
-        "level = max(best.values())",
+        'summed_skill_ratio(v["skill"], v["retention"] * v["skill"][:, None], reps, seed)',
+        'summed_skill_ratio(np.ones(len(v["skill"])), v["retention"], reps, seed)',
+        (T_ROBUST,),
+    ),
+    Mutation(
+        "robustness: skill above random play, not the higher floor",
+        ROBUST,
+        "return max(measured, key=lambda km: km[1]) if measured else None",
+        "return measured[0] if measured else None",
+        (T_ROBUST,),
+    ),
+    Mutation(
+        "robustness: the ratio's bootstrap parts a seed's skill from what it kept",
+        "jepa_rl/sweep/statistics.py",
+        'IIDBootstrap(rows, seed=seed).conf_int(ratio, reps=reps, method="percentile")',
+        "np.percentile([ratio(np.column_stack([rows[np.random.default_rng(i).integers(0, len(rows), len(rows)), 0], "
+        "rows[np.random.default_rng(i + 1).integers(0, len(rows), len(rows)), 1:]])) for i in range(reps)], "
+        "[2.5, 97.5], axis=0)",
+        (T_ROBUST,),
+    ),
+    Mutation(
+        "robustness: a policy that ignores its frames kept in the invariance ratio",
+        ROBUST,
+        "values = [v for v in values if None not in v]",
+        "values = [[0.0 if x is None else x for x in v] for v in values]",
+        (T_ROBUST,),
+    ),
+    Mutation(
+        "robustness: corruption error on unbounded retention",
+        ROBUST,
+        "np.clip(summed, 0, 1)",
+        "summed",
+        (T_ROBUST,),
+    ),
+    Mutation(
+        "robustness: corruption error over each condition's own seeds",
+        ROBUST,
+        'rows = [v["seeds"].index(s) for s in common]',
+        'rows = list(range(len(v["seeds"])))',
+        (T_ROBUST,),
+    ),
+    Mutation(
+        "robustness: corruption error against the cnn whatever the config",
+        "jepa_rl/sweep/aggregate.py",
+        "robustness_statistics(cells, measured, reps, seed, reference,",
+        'robustness_statistics(cells, measured, reps, seed, "cnn",',
+        (T_ROBUST,),
+    ),
+    Mutation(
+        "matched skill: at the best condition's level",
+        MATCHED,
+        "level = min(reached.values())",
+        "level = max(reached.values())",
+        (T_ROBUST,),
+    ),
+    Mutation(
+        "matched skill: a condition under the minimum skill drags the level down",
+        MATCHED,
+        "reached = {k: b for k, b in best.items() if b > min_skill}",
+        "reached = best",
+        (T_ROBUST,),
+    ),
+    Mutation(
+        "matched skill: any snapshot, however far from the level",
+        MATCHED,
+        "if gap <= tolerance and",
+        "if True and",
+        (T_ROBUST,),
+    ),
+    Mutation(
+        "matched skill: the last snapshot's skill is the best",
+        MATCHED,
+        'best[p["condition"]] = max(best.get(p["condition"], -np.inf), p["skill"])',
+        'best[p["condition"]] = p["skill"]',
+        (T_ROBUST,),
+    ),
+    Mutation(
+        "matched skill: the floor ignores the snapshot's blind play",
+        MATCHED,
+        "floor = random if blind is None else max(random, blind)",
+        "floor = random",
+        (T_ROBUST,),
+    ),
+    Mutation(
+        "matched skill: the first perturbation only",
+        MATCHED,
+        'names = [p["perturbation"] for p in chosen[0]]',
+        'names = [p["perturbation"] for p in chosen[0]][:1]',
         (T_ROBUST,),
     ),
     # The corruption tables

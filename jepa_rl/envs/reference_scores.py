@@ -24,3 +24,10 @@ def human_random_gap(env_id: str) -> float | None:
         return None
     random, human = REFERENCE_SCORES[env_id]
     return human - random
+
+
+def minimum_skill(env_id: str, share: float) -> float:
+    """The points clean play must clear its floor by for retention: ``share`` of the game's published
+    random-to-human range (``eval.min_skill_share``); 0 for a game without published scores."""
+    gap = human_random_gap(env_id)
+    return share * gap if gap is not None else 0.0

@@ -12,7 +12,6 @@ import torch
 
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import AtariPipeline
-from jepa_rl.envs.reference_scores import human_random_gap
 from jepa_rl.evaluation.invariance import StateSampler
 from jepa_rl.models.agent import Agent
 from jepa_rl.runtime.progress import Progress
@@ -129,13 +128,6 @@ def robustness_ratio(results: dict[str, dict], clean: str = "clean") -> float | 
 
 def standard_error(r: dict) -> float:
     return r["std"] / math.sqrt(len(r["returns"])) if r["returns"] else math.inf
-
-
-def minimum_skill(env_id: str, share: float) -> float:
-    """The points clean play must clear its floor by for retention: ``share`` of the game's published
-    random-to-human range (``eval.min_skill_share``); 0 for a game without published scores."""
-    gap = human_random_gap(env_id)
-    return share * gap if gap is not None else 0.0
 
 
 @dataclass(frozen=True)

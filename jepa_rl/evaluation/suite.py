@@ -17,8 +17,9 @@ import torch
 
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import AtariPipeline, make_eval_env
+from jepa_rl.envs.reference_scores import minimum_skill
 from jepa_rl.evaluation.blind_play import blind_distribution, blind_scores
-from jepa_rl.evaluation.games import Floors, evaluate, minimum_skill, retention, robustness_ratio
+from jepa_rl.evaluation.games import Floors, evaluate, retention, robustness_ratio
 from jepa_rl.evaluation.invariance import StateSampler
 from jepa_rl.evaluation.random_play import random_scores
 from jepa_rl.evaluation.settings import EvalSettings

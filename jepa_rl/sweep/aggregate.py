@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jepa_rl.envs.reference_scores import REFERENCE_SCORES
+from omegaconf import OmegaConf
+
+from jepa_rl.envs.reference_scores import REFERENCE_SCORES, minimum_skill
 from jepa_rl.sweep.cells import (
     NOT_A_PROBLEM,
     AggregationError,
@@ -37,16 +39,21 @@ from jepa_rl.sweep.statistics import comparisons, global_numpy_seed, interval_es
 
 log = logging.getLogger(__name__)
 
-USAGE = "usage: python -m jepa_rl.sweep SWEEP_DIR [--no-figures]"
+USAGE = "usage: python -m jepa_rl.sweep SWEEP_DIR [--no-figures] [--reference CONDITION]"
 
 
 def aggregate(
-    sweep_dir: Path, reps: int = 2000, seed: int = 0, gif_steps: int = 400, figures: bool = True
+    sweep_dir: Path,
+    reps: int = 2000,
+    seed: int = 0,
+    gif_steps: int = 400,
+    figures: bool = True,
+    reference: str = "cnn",
 ) -> dict[str, Any]:
     """Aggregate ``sweep_dir``: writes ``cells.csv``, ``stats.json``, the figures and ``REPORT.md`` there; returns
     the summary written to ``stats.json``. ``reps`` bootstrap resamples, seeded with ``seed``; gameplay GIFs
     of at most ``gif_steps`` agent steps. ``figures=False`` leaves the figures out (they take most of the time):
-    the numbers and the report's tables are the same."""
+    the numbers and the report's tables are the same. ``reference``: the corruption error's reference condition."""
     sweep_dir = Path(sweep_dir)
     cells = collect_cells(sweep_dir)
     # The suite and the duplicates mark cells that cannot be compared: before anything counts the finished ones.
@@ -64,7 +71,7 @@ def aggregate(
     pairs = comparisons(cells, scores, env_id, reps, seed)
     # Cells that played no games are still measured on identical states: their perturbations stand in for a suite.
     measured = suite or invariance_suite(cells)
-    robust = robustness_statistics(cells, measured, reps, seed)
+    robust = robustness_statistics(cells, measured, reps, seed, reference, sweep_minimum_skill(cells, env_id))
     games = across_games(cells, sweep_dir, reps, seed)  # None unless the sweep plays several games
     summary = {
         "sweep_dir": str(sweep_dir),
@@ -93,6 +100,16 @@ def aggregate(
     return summary
 
 
+def sweep_minimum_skill(cells: list[Cell], env_id: str) -> float:
+    """The points above its floor that retention asks of clean play in this sweep's protocol (a finished
+    cell's ``eval.min_skill_share`` of the game's random-to-human range)."""
+    done = [c for c in cells if c.status == "ok"]
+    if not done:
+        return 0.0
+    share = OmegaConf.load(done[0].path / ".hydra" / "config.yaml").eval.get("min_skill_share", 0.1)
+    return minimum_skill(env_id, share)
+
+
 def draw_figures(
     sweep_dir: Path, cells: list[Cell], suite: list[str], measured: list[str], seed: int, gif_steps: int
 ) -> dict[str, Path]:
@@ -116,15 +133,20 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{USAGE}\n\n(Re)build cells.csv, stats.json, the figures and REPORT.md of a sweep directory."
             "\n--no-figures: numbers and tables only (much faster on a large sweep)."
+            "\n--reference CONDITION: the corruption error's reference condition (default cnn)."
         )
         return 0
     figures = "--no-figures" not in args
     args = [a for a in args if a != "--no-figures"]
+    reference = "cnn"
+    if "--reference" in args[:-1]:
+        at = args.index("--reference")
+        reference, args = args[at + 1], args[:at] + args[at + 2 :]
     if len(args) != 1 or args[0].startswith("-"):
         print(USAGE, file=sys.stderr)
         return 2
     try:
-        summary = aggregate(Path(args[0]), figures=figures)
+        summary = aggregate(Path(args[0]), figures=figures, reference=reference)
     except AggregationError as e:  # a wrong directory: one line, not a traceback
         print(f"error: {e}", file=sys.stderr)
         return 1

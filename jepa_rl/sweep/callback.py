@@ -22,11 +22,21 @@ class AggregateSweep(Callback):
 
     Runs in the launching process and reads what each job wrote (jobs may run in other processes or
     on other machines). Exits with an error after writing the report when any cell failed.
-    ``gif_steps`` bounds each gameplay GIF (``hydra.callbacks.aggregate.gif_steps``).
+    ``gif_steps`` bounds each gameplay GIF (``hydra.callbacks.aggregate.gif_steps``); ``reference`` is the
+    condition the corruption error is measured against (``hydra.callbacks.aggregate.reference``), checked
+    against the sweep's conditions before any job starts.
     """
 
-    def __init__(self, gif_steps: int = 400) -> None:
-        self.gif_steps = gif_steps
+    def __init__(self, gif_steps: int = 400, reference: str = "cnn") -> None:
+        self.gif_steps, self.reference = gif_steps, reference
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        names = swept_conditions(config)
+        if len(names) > 1 and self.reference not in names:
+            sys.exit(
+                f"error: hydra.callbacks.aggregate.reference={self.reference} is not a condition of this sweep; "
+                f"choose one of {', '.join(names)}"
+            )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         # Imported here: Hydra builds the callback for every launch, and only a multirun's end needs the plotting stack.
@@ -36,7 +46,7 @@ class AggregateSweep(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         # Hydra turns a callback's exception into a warning: exit instead, so a broken report is not missed.
         try:
-            summary = aggregate(sweep_dir, gif_steps=self.gif_steps)
+            summary = aggregate(sweep_dir, gif_steps=self.gif_steps, reference=self.reference)
         except AggregationError as e:
             sys.exit(f"error: no sweep report: {e}")
         except Exception as e:
@@ -54,6 +64,19 @@ class AggregateSweep(Callback):
         log.info("sweep report: %s (%d of %d cells)", sweep_dir / "REPORT.md", len(cells) - len(bad), len(cells))
         if bad:
             sys.exit(f"error: {len(bad)} of {len(cells)} cells did not finish; see {sweep_dir / 'REPORT.md'}")
+
+
+def swept_conditions(config: DictConfig) -> list[str]:
+    """The condition names a multirun sweeps over, from its sweeper's parameters and its command line: the
+    values of ``condition`` (``+condition``), else of ``encoder``; empty when neither is swept."""
+    swept = dict(config.hydra.sweeper.get("params") or {})
+    for override in config.hydra.overrides.task:
+        key, _, value = override.partition("=")
+        swept[key] = value
+    for key in ("+condition", "condition", "++condition", "encoder"):
+        if key in swept:
+            return [v.strip() for v in str(swept[key]).split(",")]
+    return []
 
 
 def log_summary_run(config: DictConfig, sweep_dir: Path, summary: dict[str, Any]) -> None:

@@ -19,7 +19,8 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from jepa_rl.envs.perturbations import suite_config  # noqa: E402
 from jepa_rl.sweep.cells import Cell  # noqa: E402
-from jepa_rl.sweep.robustness import measured_invariance, snapshot_points
+from jepa_rl.sweep.matched_skill import snapshot_points
+from jepa_rl.sweep.robustness import measured_invariance
 
 SEED = 0  # seaborn's bootstrapped error bars: the same figure every time
 
@@ -195,16 +196,16 @@ def learning_curves(cells: list[Cell], path: Path, bins: int = 50) -> Path:
 
 
 def retention_vs_clean(cells: list[Cell], path: Path) -> Path | None:
-    """Matched skill: each training snapshot's retention against its clean score, per condition (None
-    without snapshots). Conditions are compared along the x axis, at equal clean skill."""
+    """Matched skill: each training snapshot's retention against its skill (clean points above its floor), per
+    condition (None without snapshots). Conditions are compared along the x axis, at equal skill."""
     points = pd.DataFrame([p for p in snapshot_points(cells) if p["retention"] is not None])
     if points.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    sns.lineplot(points, x="clean", y="retention", hue="condition", style="perturbation", marker="o", ax=ax)
+    sns.lineplot(points, x="skill", y="retention", hue="condition", style="perturbation", marker="o", ax=ax)
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set(xlabel="clean score at the snapshot", ylabel="retention above random play",
-           title="Retention against clean skill (training snapshots)")  # fmt: skip
+    ax.set(xlabel="clean points above the floor at the snapshot", ylabel="retention above the floor",
+           title="Retention against skill (training snapshots)")  # fmt: skip
     return save(fig, path)
 
 

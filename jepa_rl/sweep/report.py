@@ -8,22 +8,16 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from jepa_rl.envs import game_shifts
 from jepa_rl.envs.reference_scores import REFERENCE_SCORES
 from jepa_rl.sweep.cells import NOT_A_PROBLEM, Cell, measured_random, robustness_ratios
 from jepa_rl.sweep.games import across_games_section
-from jepa_rl.sweep.robustness import corruption_error_lines
+from jepa_rl.sweep.robustness_report import fmt_ci, pair_finding, robustness_section
 from jepa_rl.sweep.statistics import normalised
 
 QUESTION = (
     "Does a self-supervised JEPA encoder make an Atari PPO agent more robust to visual perturbations "
     "than a CNN trained end to end, with a pixel-reconstruction autoencoder as the control?"
 )
-
-
-def fmt_ci(value: float, ci: list[float], digits: int = 1) -> str:
-    """``value [low, high]``, each with ``digits`` decimals."""
-    return f"{value:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
 def mean_std(values: np.ndarray, digits: int) -> str:
@@ -59,100 +53,6 @@ def statistics_table(stats: dict[str, dict[int, dict]], suite: list[str], key: s
             + " |"
         )
     return "\n".join(rows)
-
-
-def measure_table(stats: dict[str, dict[str, dict]], perturbations: list[str], notes: dict[str, str]) -> str:
-    """Markdown table of a robustness measure: mean [95% CI] per condition and perturbation."""
-    rows = ["| condition | " + " | ".join(perturbations) + " |", "|---" * (len(perturbations) + 1) + "|"]
-    for condition, per in sorted(stats.items()):
-        cols = [fmt_ci(per[p]["mean"], per[p]["mean_ci"], 2) for p in perturbations]
-        rows.append(f"| {condition}{notes.get(condition, '')} | " + " | ".join(cols) + " |")
-    return "\n".join(rows)
-
-
-def retention_findings(robust: dict[str, Any]) -> list[str]:
-    """Per perturbation, the condition keeping most of its skill above random, and whether the next one's
-    interval overlaps; then P(A > B) on retention."""
-    out = []
-    seeds = robust.get("retention_seeds", {})
-    for p in robust["perturbations"]:
-        ranked = sorted(robust["retention"].items(), key=lambda kv: -kv[1][p]["mean"])
-        if len(ranked) < 2:
-            continue
-        (first, a), (second, b) = ranked[0], ranked[1]
-        single = min(seeds.get(first, 2), seeds.get(second, 2)) < 2  # one seed: its "interval" is a point
-        apart = a[p]["mean_ci"][0] > b[p]["mean_ci"][1] and not single
-        verdict = "the intervals do not overlap" if apart else "the intervals overlap, so the order is not resolved"
-        if single:
-            verdict = "one of them has retention for a single seed only, so the order is not resolved"
-        out.append(
-            f"- under {p}, {first} keeps the most of its clean skill above random "
-            f"({fmt_ci(a[p]['mean'], a[p]['mean_ci'], 2)}), then {second} "
-            f"({fmt_ci(b[p]['mean'], b[p]['mean_ci'], 2)}): {verdict}"
-        )
-    for pair, est in robust["retention_pairs"].items():
-        if min(seeds.get(name, 2) for name in pair.split(" > ")) < 2:
-            out.append(f"- P(retention of {pair}): not estimated, one of them has retention for a single seed only")
-        else:
-            out.append(pair_finding(pair, est, "retention of "))
-    return out
-
-
-def robustness_section(robust: dict[str, Any]) -> list[str]:
-    """The headline: retention above random play, policy invariance, matched skill (markdown lines)."""
-    perts = robust["perturbations"]
-    random = robust["random_policy_mean"]
-    parts = ["## Robustness above random play", ""]
-    played = bool(robust["retention_undefined_seeds"])  # some condition has a cell that played games
-    measured = f"mean {random:.2f}" if random is not None else "not measured"
-    parts.append(
-        f"Retention = (perturbed - random) / (clean - random), with the random policy measured under this "
-        f"protocol ({measured}): 1 keeps all the clean skill above random play, 0 plays as a random policy. "
-        "Mean over seeds, 95% CI."
-        if played
-        else "No cell played games (eval.episodes=0): no retention, policy invariance on identical states only."
-    )
-    notes = {
-        k: f" ({n} seed(s) left out: clean not clearly above random)"
-        for k, n in robust["retention_undefined_seeds"].items()
-        if n
-    }
-    shifts = [p for p in perts if game_shifts.parse_shift(p)]
-    pixels = [p for p in perts if p not in shifts]
-    if robust["retention"]:
-        parts += ["", measure_table(robust["retention"], pixels, notes)] if pixels else []
-        if shifts:
-            parts += ["", "Shifts of the game itself (recolourings, modes, difficulties): retention.", ""]
-            parts += [measure_table(robust["retention"], shifts, notes)]
-        parts += corruption_error_lines(robust.get("corruption_error") or {})
-    elif played:
-        parts += ["", "No condition plays clearly above random on clean games: retention is undefined everywhere."]
-    if robust["tv"]:
-        parts += [
-            "",
-            "Policy invariance on identical states (clean-driven evaluation games seen under each "
-            "perturbation): total-variation distance between the clean and perturbed action distributions "
-            "(0 = unchanged), then the share of states whose greedy action is unchanged.",
-            "",
-        ]
-        seen = robust.get("invariance_perturbations", perts)
-        parts += [measure_table(robust["tv"], seen, {}), "", measure_table(robust["greedy_agreement"], seen, {})]
-        parts += corruption_error_lines(robust.get("invariance_corruption_error") or {}, on_tv=True)
-    matched = robust["matched_skill"]
-    if matched["conditions"]:
-        parts += [
-            "",
-            f"Matched skill: retention at the snapshot nearest clean score {matched['clean_level']:.2f} "
-            "(the highest every condition reached), mean over seeds.",
-            "",
-        ]
-        parts += ["| condition | clean at that snapshot | retention | seeds |", "|---|---|---|---|"]
-        parts += [
-            f"| {k} | {v['clean']:.2f} | {v['retention']:.2f} | {v['seeds']} |"
-            for k, v in matched["conditions"].items()
-        ]
-    parts += ["", "### Findings on retention", "", *(retention_findings(robust) or ["- nothing to compare"]), ""]
-    return parts
 
 
 def protocol(cells: list[Cell]) -> list[str]:
@@ -223,25 +123,11 @@ def clean_findings(cells: list[Cell], suite: list[str], stats: dict) -> list[str
     for condition, per in sorted(stats.items(), key=lambda kv: -kv[1][j]["iqm"]):
         ratios = robustness_ratios([c for c in cells if c.condition == condition and c.status == "ok"])
         ratio = f"{ratios.mean():.2f}" if len(ratios) else "undefined (clean mean <= 0)"
-        line = f"- {condition}: clean IQM {fmt_ci(per[j]['iqm'], per[j]['iqm_ci'])}, robustness ratio {ratio}"
+        line = f"- {condition}: clean IQM {fmt_ci(per[j]['iqm'], per[j]['iqm_ci'], 1)}, robustness ratio {ratio}"
         if near_random(per[j]["iqm"]):
             line += " (clean play is near random: its ratio says little)"
         out.append(line)
     return out
-
-
-def pair_finding(pair: str, est: dict[str, Any], measure: str = "") -> str:
-    """One sentence on P(first > second) of ``measure`` (raw scores by default, ``"retention of "``) and
-    whether its 95% interval excludes 0.5."""
-    lo, hi = est["ci"]
-    first, second = pair.split(" > ", 1)
-    if lo > 0.5:
-        verdict = f"{first} scores higher more often than not, and the interval excludes 0.5"
-    elif hi < 0.5:
-        verdict = f"{second} scores higher more often than not, and the interval excludes 0.5"
-    else:
-        verdict = "the interval includes 0.5: no reliable difference"
-    return f"- P({measure}{pair}) over all perturbations = {est['p']:.2f} [{lo:.2f}, {hi:.2f}]: {verdict}"
 
 
 def other_games(sweep_dir: Path, cells: list[Cell]) -> list[str]:

@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 
 from jepa_rl.envs.perturbations import VisualPerturbation
 from jepa_rl.envs.pipeline import make_eval_env
-from jepa_rl.evaluation.games import Floors, evaluate, minimum_skill, play, retention, robustness_ratio, standard_error
+from jepa_rl.envs.reference_scores import minimum_skill
+from jepa_rl.evaluation.games import Floors, evaluate, play, retention, robustness_ratio, standard_error
 from jepa_rl.evaluation.random_play import random_scores
 
 CPU = torch.device("cpu")

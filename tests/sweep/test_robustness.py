@@ -1,4 +1,5 @@
-"""The sweep's floor-free measures: retention over seeds (undefined seeds counted), invariance, matched skill."""
+"""The sweep's measures that play without looking cannot win: floors, retention as a ratio of sums, policy
+invariance relative to the game's own variation, bounded corruption error, and matched skill."""
 
 import numpy as np
 import pytest
@@ -6,87 +7,180 @@ from helpers import fake_cell
 
 from jepa_rl.sweep.aggregate import aggregate
 from jepa_rl.sweep.cells import collect_cells
-from jepa_rl.sweep.robustness import matched_skill, retention_matrix, snapshot_points
+from jepa_rl.sweep.matched_skill import TOLERANCE, matched_skill, snapshot_points
+from jepa_rl.sweep.robustness import floors, retained
+from jepa_rl.sweep.statistics import summed_skill_ratio
 
 RANDOM = {"mean": 2.0, "std": 0.0, "returns": [2.0]}
 NOISE = ["gaussian_noise_1", "gaussian_noise_2"]
+MIN_SKILL = 0.1 * (30.5 - 1.7)  # the default eval.min_skill_share of Breakout's random-to-human range: 2.88
 
 
-def snap(step, clean, hard):
-    return {"step": step, "eval": {"clean": {"mean": clean}, "hard": {"mean": hard}}}
+def blind(mean):
+    return {"mean": mean, "std": 0.0, "returns": [mean], "kind": "action_frequencies"}
 
 
-def invariance(tv, agree):
-    return {p: {"tv": tv, "greedy_agreement": agree, "states": 64} for p in ("noise", "hard")}
+def snap(step, clean, hard, blind_mean=None, **others):
+    scores = {"clean": {"mean": clean}, "hard": {"mean": hard}} | {k: {"mean": v} for k, v in others.items()}
+    return {"step": step, "eval": scores, "blind_policy": None if blind_mean is None else blind(blind_mean)}
+
+
+def invariance(tv, agree, ratio):
+    return {
+        p: {"tv": tv, "greedy_agreement": agree, "states": 64, "game_tv": 0.2, "tv_ratio": ratio}
+        for p in ("noise", "hard")
+    }
 
 
 def make_sweep(root):
-    # cnn: skilled, loses half under hard; jepa: seed 2 never left random play (no retention).
-    fake_cell(root, "cnn", 1, [22, 12, 12], random_policy=RANDOM, retention={"noise": 0.5, "hard": 0.5},
-              policy_invariance=invariance(0.2, 0.7), snapshots=[snap(100, 6, 4), snap(200, 22, 12)])  # fmt: skip
-    fake_cell(root, "cnn", 2, [12, 7, 2], random_policy=RANDOM, retention={"noise": 0.5, "hard": 0.0},
-              policy_invariance=invariance(0.4, 0.5), snapshots=[snap(100, 4, 3), snap(200, 12, 2)])  # fmt: skip
-    fake_cell(root, "jepa", 1, [6, 6, 6], random_policy=RANDOM, retention={"noise": 1.0, "hard": 1.0},
-              policy_invariance=invariance(0.0, 1.0), snapshots=[snap(100, 3, 3), snap(200, 6, 6)])  # fmt: skip
-    fake_cell(root, "jepa", 2, [2, 2, 2], random_policy=RANDOM, retention=None,
-              policy_invariance=invariance(0.0, 1.0), snapshots=[snap(100, 2, 2), snap(200, 2, 2)])  # fmt: skip
+    # cnn: skill from the pixels on both seeds (floor: random 2 on seed 1, blind 4 on seed 2).
+    # jepa: seed 1 barely clears random play; seed 2's clean 5 is its blind play's: no skill from the pixels.
+    fake_cell(root, "cnn", 1, [22, 12, 12], random_policy=RANDOM, blind_policy=blind(1.5),
+              retention={"noise": 0.5, "hard": 0.5}, policy_invariance=invariance(0.2, 0.7, 1.0))  # fmt: skip
+    fake_cell(root, "cnn", 2, [14, 9, 4], random_policy=RANDOM, blind_policy=blind(4.0),
+              retention={"noise": 0.5, "hard": 0.0}, policy_invariance=invariance(0.4, 0.5, 2.0))  # fmt: skip
+    fake_cell(root, "jepa", 1, [6, 6, 6], random_policy=RANDOM, blind_policy=blind(2.5),
+              retention={"noise": 1.0, "hard": 1.0}, policy_invariance=invariance(0.0, 1.0, None))  # fmt: skip
+    fake_cell(root, "jepa", 2, [5, 5, 5], random_policy=RANDOM, blind_policy=blind(5.0), retention=None,
+              policy_invariance=invariance(0.1, 0.9, 0.5))  # fmt: skip
 
 
-def test_retention_averages_the_seeds_that_have_it_and_counts_the_others(tmp_path):
+def test_each_condition_says_how_many_seeds_have_skill_from_the_pixels(tmp_path):
     make_sweep(tmp_path)
-    cells = collect_cells(tmp_path)
-    matrices, undefined = retention_matrix(cells, ["noise", "hard"])
-    assert np.array_equal(matrices["cnn"], [[0.5, 0.5], [0.5, 0.0]]) and matrices["jepa"].shape == (1, 2)
-    assert undefined == {"cnn": 0, "jepa": 1}
+    found = floors(collect_cells(tmp_path))
+    assert found["cnn"] == {"clean": 18.0, "random": 2.0, "blind": 2.75, "blind_seeds": 2, "from_pixels": 2, "seeds": 2}
+    assert found["jepa"] == {"clean": 5.5, "random": 2.0, "blind": 3.75, "blind_seeds": 2, "from_pixels": 1, "seeds": 2}
 
 
-def test_matched_skill_compares_retention_at_the_clean_score_every_condition_reached(tmp_path):
+def test_retention_is_a_ratio_of_sums_over_seeds_each_weighed_by_its_skill(tmp_path):
     make_sweep(tmp_path)
-    points = snapshot_points(collect_cells(tmp_path))
-    assert {"condition": "cnn", "seed": 1, "step": 100, "clean": 6, "perturbation": "hard", "retention": 0.5} in points
-    level, matched = matched_skill(points)
-    # jepa's best clean snapshot is 6 (seed 2's clean 2 is random play: no retention); cnn's nearest to 6
-    # are seed 1's 6 (retention 0.5) and seed 2's 4 (retention 0.5).
-    assert level == 6
-    assert matched["jepa"] == {"retention": 1.0, "clean": 6.0, "seeds": 1}
-    assert matched["cnn"] == {"retention": pytest.approx(0.5), "clean": 5.0, "seeds": 2}
+    kept = retained(collect_cells(tmp_path), ["noise", "hard"])
+    # Skill is clean above the higher floor: seed 1 22 - 2 = 20 (blind 1.5 is lower), seed 2 14 - 4 = 10.
+    assert kept["cnn"]["seeds"] == [1, 2] and kept["cnn"]["skill"].tolist() == [20.0, 10.0]
+    assert kept["jepa"]["seeds"] == [1] and kept["jepa"]["skill"].tolist() == [3.5]  # 6 - blind 2.5
+    robust = aggregate(tmp_path, reps=200, figures=False)["robustness"]
+    # hard: (0.5 * 20 + 0.0 * 10) / 30 = 1/3, not the mean of ratios 0.25.
+    assert robust["retention"]["cnn"]["hard"]["retention"] == pytest.approx(1 / 3)
+    assert robust["retention_seeds"] == {"cnn": 2, "jepa": 1}
+    assert robust["retention_undefined_seeds"] == {"cnn": 0, "jepa": 1}
 
 
-def test_the_report_leads_with_retention_and_keeps_the_ratio_second(tmp_path):
+def test_one_barely_passing_seed_cannot_swing_the_ratio_of_sums():
+    """Two seeds keep half of 20 points; a third cleared its floor by half a point and "keeps" 2.5 of it (a
+    retention of 5, noise): the mean of ratios is 2.0, the ratio of sums 22.5 / 40.5 = 0.56."""
+    skill = np.array([20.0, 20.0, 0.5])
+    kept = np.array([[10.0], [10.0], [2.5]])
+    [(r)] = summed_skill_ratio(skill, kept, reps=500, seed=0).values()
+    assert (kept[:, 0] / skill).mean() == pytest.approx(2.0)
+    assert r["retention"] == pytest.approx(22.5 / 40.5) and r["ci"][0] <= r["retention"] <= r["ci"][1]
+    # Resampling whole seeds: the interval's ends are ratios of sums of resampled seeds, 0.5 (the two
+    # skilled seeds alone) up to 5 (the noisy seed alone, in a resample of it three times).
+    assert 0.5 <= r["ci"][0] and r["ci"][1] <= 5.0
+    [(one)] = summed_skill_ratio(skill[:1], kept[:1], reps=500, seed=0).values()
+    assert one == {"retention": 0.5, "ci": [0.5, 0.5]}  # one seed: a point
+
+
+def test_the_headline_uses_only_measures_a_blind_policy_cannot_win(tmp_path):
     make_sweep(tmp_path)
     summary = aggregate(tmp_path, reps=200)
     robust = summary["robustness"]
-    assert robust["retention"]["cnn"]["hard"]["mean"] == pytest.approx(0.25)
-    assert robust["tv"]["cnn"]["noise"]["mean"] == pytest.approx(0.3)
-    assert robust["random_policy_mean"] == 2.0 and "jepa > cnn" not in robust["retention_pairs"]
-    assert set(robust["retention_pairs"]) == {"cnn > jepa"}
+    assert robust["random_policy_mean"] == 2.0 and robust["blind_policy_mean"] == pytest.approx(3.25)
+    # jepa seed 1's policy ignores its frames (tv_ratio None): left out of the ratio, counted.
+    assert robust["tv_ratio"]["jepa"]["noise"]["mean"] == pytest.approx(0.5)  # seed 2's alone
+    assert robust["tv_ratio"]["cnn"]["noise"]["mean"] == pytest.approx(1.5)
+    assert robust["blind_to_frames"] == {"cnn": 0, "jepa": 1}
     report = (tmp_path / "REPORT.md").read_text()
-    assert report.index("## Robustness above random play") < report.index("study's robustness ratio")
-    assert "jepa (1 seed(s) left out: clean not clearly above random)" in report
-    # jepa has retention for one seed: a point, not an interval, so no order and no P(cnn > jepa) is claimed.
-    assert robust["retention_seeds"] == {"cnn": 2, "jepa": 1}
+    headline = report.split("## Robustness of the skill that comes from the pixels", 1)[1].split(
+        "### Measures a policy"
+    )[0]
+    assert "| cnn | 2 of 2 seeds | 18.00 | 2.00 | 2.75 |" in headline
+    assert "| jepa | 1 of 2 seeds | 5.50 | 2.00 | 3.75 |" in headline
+    assert "jepa (1 seed(s) left out: no skill from the pixels)" in headline
+    assert "jepa (1 seed(s) left out: the policy hardly reads its frames)" in headline
+    assert "Policy TV on identical states" not in headline  # the TV a blind policy wins comes after, labelled
+    assert "### Measures a policy that ignores the frame wins" in report
+    assert report.index("### Measures a policy that ignores the frame wins") < report.index("study's robustness ratio")
     assert "P(retention of cnn > jepa): not estimated, one of them has retention for a single seed only" in report
-    assert "intervals do not overlap" not in report
-    assert "Matched skill: retention at the snapshot nearest clean score 6.00" in report
-    assert (tmp_path / "retention_vs_clean.png").stat().st_size > 1000
-    # Normalised by the random policy the cells measured (2.0), not the published 1.7.
-    assert "0 = random play 2.00, measured" in report
+    assert "0 = random play 2.00, measured" in report  # normalised by the random play the cells measured
 
 
-def test_corruption_error_is_lost_skill_over_the_cnns_and_game_shifts_get_their_own_table(tmp_path):
+def matched_cells(root):
+    """Snapshots under clean, hard and noise; cells' random play 2. Skill = clean - max(random, blind)."""
+    fake_cell(root, "cnn", 1, [22, 12, 12], random_policy=RANDOM, retention={"noise": 0.5, "hard": 0.5},
+              snapshots=[snap(100, 6, 4, 3, noise=5), snap(200, 22, 12, 2, noise=17)])  # fmt: skip
+    fake_cell(root, "cnn", 2, [12, 7, 2], random_policy=RANDOM, retention={"noise": 0.5, "hard": 0.0},
+              snapshots=[snap(100, 4, 3, noise=4), snap(200, 12, 2, noise=7)])  # fmt: skip
+    fake_cell(root, "jepa", 1, [6, 6, 6], random_policy=RANDOM, retention={"noise": 1.0, "hard": 1.0},
+              snapshots=[snap(100, 3, 3, noise=3), snap(200, 6, 6, noise=4)])  # fmt: skip
+    fake_cell(root, "jepa", 2, [2, 2, 2], random_policy=RANDOM, retention=None,
+              snapshots=[snap(100, 2, 2, noise=2), snap(200, 2, 2, noise=2)])  # fmt: skip
+    fake_cell(root, "ae", 1, [4, 3, 3], random_policy=RANDOM, retention=None,  # best skill 2: under 2.88
+              snapshots=[snap(100, 3, 3, noise=3), snap(200, 4, 3, noise=3)])  # fmt: skip
+    fake_cell(root, "vit", 1, [30, 20, 20], random_policy=RANDOM, retention={"noise": 0.6, "hard": 0.6},
+              snapshots=[snap(100, 2.5, 2, noise=2), snap(200, 32, 17, noise=20)])  # fmt: skip  # 0.5, then 30
+
+
+def test_matched_skill_compares_at_a_level_every_compared_condition_reached_within_a_tolerance(tmp_path):
+    matched_cells(tmp_path)
+    cells = collect_cells(tmp_path)
+    points = snapshot_points(cells)
+    assert {"condition": "cnn", "seed": 1, "step": 100, "clean": 6, "skill": 3, "perturbation": "hard",
+            "retention": pytest.approx(1 / 3)} in points  # fmt: skip  # floor: the snapshot's blind 3
+    m = matched_skill(cells, MIN_SKILL, reps=200, seed=0)
+    # Best skills: cnn 20, jepa 4, vit 30, ae 2 (under the minimum 2.88: left out, not the level's floor).
+    assert m["level"] == 4 and m["tolerance"] == pytest.approx(TOLERANCE * 4) == 1.0
+    assert m["below_level"] == ["ae"]
+    # vit's snapshots are at 0.5 and 30 points: none within 1 of the level.
+    assert m["none_near"] == ["vit"]
+    # cnn: seed 1's snapshot at 3 points (its 20 is far), seed 2's at 2 and 10 both outside [3, 5]: one seed.
+    assert m["conditions"]["cnn"]["seeds"] == 1 and m["conditions"]["cnn"]["skill"] == 3
+    assert m["conditions"]["cnn"]["retention"]["hard"]["retention"] == pytest.approx((4 - 3) / 3)
+    assert m["conditions"]["cnn"]["retention"]["noise"]["retention"] == pytest.approx((5 - 3) / 3)
+    assert m["conditions"]["jepa"]["seeds"] == 1 and m["conditions"]["jepa"]["retention"]["noise"] == {
+        "retention": pytest.approx(0.5), "ci": [pytest.approx(0.5), pytest.approx(0.5)]
+    }  # fmt: skip
+    assert sorted(m["conditions"]) == ["cnn", "jepa"]
+
+
+def test_matched_skill_takes_each_seeds_nearest_snapshot_and_its_best_not_its_last(tmp_path):
+    # Skill 10, then 30, then 4: the best is 30 (not the last, 4); the level is jepa's 5.
+    fake_cell(tmp_path, "cnn", 1, [6, 6, 6], random_policy=RANDOM, retention={"noise": 1.0, "hard": 1.0},
+              snapshots=[snap(100, 12, 7), snap(200, 32, 17), snap(300, 6, 4), snap(400, 8, 5)])  # fmt: skip
+    fake_cell(tmp_path, "jepa", 1, [7, 7, 7], random_policy=RANDOM, retention={"noise": 1.0, "hard": 1.0},
+              snapshots=[snap(100, 7, 7)])  # fmt: skip
+    m = matched_skill(collect_cells(tmp_path), MIN_SKILL, reps=50, seed=0)
+    assert m["level"] == 5
+    # cnn's snapshots at 4 and 6 points are equally near 5 (within 1.25): the earlier, at step 300, is taken.
+    assert m["conditions"]["cnn"]["skill"] == 4 and m["conditions"]["cnn"]["retention"]["hard"]["retention"] == 0.5
+
+
+def test_corruption_error_is_bounded_lost_skill_over_the_seeds_every_condition_has(tmp_path):
     suite = ["clean", "gaussian_noise_1", "gaussian_noise_2", "recolour_paddle_red"]
-    pixel = {p: {"tv": 0.1, "greedy_agreement": 0.9, "states": 64} for p in suite[1:3]}  # no identical states
-    kept = {"cnn": [0.8, 0.6, 0.9], "jepa": [0.9, 0.8, 0.7]}
-    for encoder, retention in kept.items():
-        fake_cell(tmp_path, encoder, 1, [20, 10, 10, 10], suite=suite, random_policy=RANDOM,
+    pixel = {p: {"tv": 0.1, "greedy_agreement": 0.9, "states": 64, "tv_ratio": 0.5} for p in suite[1:3]}
+    kept = {  # per seed: gaussian_noise_1, gaussian_noise_2, recolour
+        ("cnn", 1): [0.8, 0.6, 0.9], ("cnn", 2): [0.8, 0.6, 0.9],
+        ("jepa", 1): [1.3, 0.8, 0.7],  # retention above 1 counts as 1: no skill lost, never a negative error
+        ("jepa", 3): [0.0, 0.0, 0.0],  # a seed cnn has no retention for: left out of the comparison
+        ("ae", 1): [-0.5, 0.4, 0.5], ("ae", 2): [-0.5, 0.4, 0.5],  # below 0 counts as 0: all the skill lost
+    }  # fmt: skip
+    for (encoder, seed), retention in kept.items():
+        fake_cell(tmp_path, encoder, seed, [20, 10, 10, 10], suite=suite, random_policy=RANDOM,
                   retention=dict(zip(suite[1:], retention, strict=True)), policy_invariance=pixel)  # fmt: skip
     robust = aggregate(tmp_path, reps=50, figures=False)["robustness"]
-    ce = robust["corruption_error"]["conditions"]
-    assert ce["cnn"]["mCE"] == pytest.approx(1.0)
-    assert ce["jepa"]["gaussian_noise"] == pytest.approx((0.1 + 0.2) / (0.2 + 0.4)) == ce["jepa"]["mCE"]
-    assert robust["invariance_perturbations"] == ["gaussian_noise_1", "gaussian_noise_2"]
+    ce = robust["corruption_error"]
+    assert ce["seeds"] == [1] and ce["reference"] == "cnn"
+    assert ce["conditions"]["cnn"]["mCE"] == pytest.approx(1.0)
+    # cnn loses 0.2 + 0.4 = 0.6; jepa (seed 1) 0 + 0.2; ae (seed 1) 1 + 0.6.
+    assert ce["conditions"]["jepa"]["gaussian_noise"] == pytest.approx(0.2 / 0.6)
+    assert ce["conditions"]["ae"]["gaussian_noise"] == pytest.approx(1.6 / 0.6)
     report = (tmp_path / "REPORT.md").read_text()
-    assert "Shifts of the game itself" in report and "| jepa | 0.50 | 0.50 |" in report
+    assert "Shifts of the game itself" in report and "on the seeds every condition has a retention for (1)" in report
+    # Against another reference, named in the config (or on the report command's line).
+    other = aggregate(tmp_path, reps=50, figures=False, reference="ae")["robustness"]["corruption_error"]
+    assert other["conditions"]["cnn"]["gaussian_noise"] == pytest.approx(0.6 / 1.6)
+    missing = aggregate(tmp_path, reps=50, figures=False, reference="vit")["robustness"]["corruption_error"]
+    assert missing == {"reference": "vit", "problem": "the reference condition vit has no retention"}
+    assert "No corruption error: the reference condition vit has no retention" in (tmp_path / "REPORT.md").read_text()
 
 
 def test_a_near_random_condition_gets_a_corruption_error_on_identical_states(tmp_path):
