@@ -19,6 +19,7 @@ from jepa_rl.config.command_line import check_writable
 from jepa_rl.config.hydra_runtime import discard_refused, launcher_settings, output_dir, record_failure
 from jepa_rl.config.resolve import resolve
 from jepa_rl.config.validate import build_perturbations, check_job, settings
+from jepa_rl.models.agent import BlindEncoder
 from jepa_rl.runtime import preemption
 from jepa_rl.runtime.checkpoint import CheckpointError
 from jepa_rl.runtime.malloc import retain_freed_memory
@@ -52,7 +53,7 @@ def main(cfg: DictConfig) -> None:
     except Exception as e:
         if record_failure(e):
             return
-        if isinstance(e, ConfigError | CheckpointError):
+        if isinstance(e, ConfigError | CheckpointError | BlindEncoder):
             if isinstance(e, ConfigError):  # refused before any work: its directory holds only Hydra's files
                 discard_refused(output_dir(), Path.cwd())
             sys.exit(f"error: {e}")

@@ -571,6 +571,21 @@ MUTATIONS = [
         'names = [p["perturbation"] for p in chosen[0]][:1]',
         (T_ROBUST,),
     ),
+    # An encoder that cannot see
+    Mutation(
+        "sight: a dead encoder trains",
+        "jepa_rl/models/agent.py",
+        "if not spread > 1e-6 * (1 + float(features.abs().max())):",
+        "if False:",
+        ("tests/models/test_agent.py", "tests/config/test_validate.py"),
+    ),
+    Mutation(
+        "sight: given weights not checked before any work",
+        TRAIN,
+        "    if cfg.encoder.weights:  # given weights",
+        "    if False:  # given weights",
+        ("tests/config/test_validate.py",),
+    ),
     # The corruption tables
     Mutation(
         "corruptions: gaussian severities 2 and 3 swapped",

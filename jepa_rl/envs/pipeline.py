@@ -304,3 +304,20 @@ def make_eval_env(
     (and ``views``: the same frames under other perturbations, see ``AtariPipeline``)."""
     extra = {"views": views} if views else {}
     return make_env(env_cfg, num_envs, seed, perturbation, threads, sticky_actions=sticky_actions, **extra)
+
+
+def random_play_observations(env_cfg: Mapping[str, Any], count: int, seed: Sequence[int], every: int = 8) -> np.ndarray:
+    """``count`` observations ``[count, stack, 84, 84]`` of one environment under uniformly random actions,
+    one every ``every`` agent steps: frames that differ as a game goes on (a check that an encoder sees)."""
+    envs = make_env(env_cfg, 1, seed, num_threads=1)
+    rng = np.random.default_rng(list(seed))
+    try:
+        obs, _ = envs.reset()
+        kept = []
+        while len(kept) < count:
+            for _ in range(every):
+                obs, *_ = envs.step(rng.integers(0, envs.num_actions, 1))
+            kept.append(to_host(obs)[0])
+    finally:
+        envs.close()
+    return np.stack(kept)

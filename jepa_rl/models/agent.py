@@ -234,3 +234,21 @@ def agent_from_checkpoint(path: str | Path, device: torch.device) -> Agent:
 def make_optimizer(agent: Agent, learning_rate: float, encoder_lr_scale: float = 1.0) -> torch.optim.Optimizer:
     """Adam as CleanRL sets it (eps 1e-5); the fused kernel is several times cheaper per step on CPU."""
     return torch.optim.Adam(agent.param_groups(learning_rate, encoder_lr_scale), eps=1e-5, fused=True)
+
+
+class BlindEncoder(ValueError):
+    """The encoder's features do not vary over the frames: the agent it feeds could not see."""
+
+
+def require_sight(encoder: nn.Module, frames: torch.Tensor, what: str) -> float:
+    """The largest spread (std over ``frames``) of any of ``encoder``'s features; raises ``BlindEncoder`` when
+    none varies (dead or constant weights), naming ``what`` encoder it is."""
+    with torch.no_grad():
+        features = encoder(frames).float()
+    spread = float(features.std(dim=0).max())
+    if not spread > 1e-6 * (1 + float(features.abs().max())):
+        raise BlindEncoder(
+            f"{what} gives the same features for every frame (largest spread over {len(frames)} frames of random "
+            f"play: {spread:.1e}): an agent on it could not see; check its weights, or train it end to end"
+        )
+    return spread

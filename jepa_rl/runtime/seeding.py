@@ -10,8 +10,9 @@ import torch
 # Emulator seeds derive from (seed, purpose, ...): training and evaluation never play the same game,
 # and the random-policy baseline (evaluation/random_play.py) plays games of its own. The blind policy
 # (evaluation/blind_play.py) plays the evaluation's games, drawing its actions from BLIND_ACTIONS; policy
-# invariance samples the clean games' states from INVARIANCE_STATES.
-TRAIN_GAMES, EVAL_GAMES, RANDOM_GAMES, BLIND_ACTIONS, INVARIANCE_STATES = 0, 1, 2, 3, 4
+# invariance samples the clean games' states from INVARIANCE_STATES; an encoder is shown SIGHT_GAMES' frames
+# to check that it sees.
+TRAIN_GAMES, EVAL_GAMES, RANDOM_GAMES, BLIND_ACTIONS, INVARIANCE_STATES, SIGHT_GAMES = 0, 1, 2, 3, 4, 5
 
 
 def seed_everything(seed: int) -> None:

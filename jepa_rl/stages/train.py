@@ -11,17 +11,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from jepa_rl.config import ConfigError
 from jepa_rl.config.fingerprint import plain, results_fingerprint, training_fingerprint
 from jepa_rl.config.hydra_runtime import job_group, sweep_tags
 from jepa_rl.config.resolve import Resolved, encoder_source
 from jepa_rl.config.validate import build_agent_of, build_pipeline, require, settings
 from jepa_rl.envs.perturbations import VisualPerturbation, suite_config
-from jepa_rl.envs.pipeline import make_train_envs
+from jepa_rl.envs.pipeline import make_train_envs, random_play_observations
 from jepa_rl.evaluation.suite import EvalSetup, final_evaluation, pixel_perturbations, with_snapshots
-from jepa_rl.models.agent import build_agent, make_optimizer
+from jepa_rl.models.agent import BlindEncoder, build_agent, build_encoder, make_optimizer, require_sight
 from jepa_rl.models.heads import trained_parameters
 from jepa_rl.pretrain.encoder_cache import standardise_features
 from jepa_rl.rl.checkpointing import checkpointer, restore
@@ -30,7 +32,7 @@ from jepa_rl.runtime import preemption
 from jepa_rl.runtime.checkpoint import CHECKPOINT_NAME
 from jepa_rl.runtime.json_files import write_json
 from jepa_rl.runtime.resumption import checkpoint_to_resume, finished_results, keep_rows_until
-from jepa_rl.runtime.seeding import EVAL_GAMES, TRAIN_GAMES, seed_everything
+from jepa_rl.runtime.seeding import EVAL_GAMES, SIGHT_GAMES, TRAIN_GAMES, seed_everything
 from jepa_rl.runtime.tracking import stable_run_id, tracker_session
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,13 @@ def check(cfg: DictConfig) -> None:
             f"clean in eval.suite={list(ev.suite)}; add one (e.g. noise) or set eval.episodes above 0",
         )
     settings(cfg.logger, "logger")
+    if cfg.encoder.weights:  # given weights: a dead encoder is refused before any work
+        encoder = build_encoder(plain(cfg.encoder.net), True, cfg.encoder.weights)
+        frames = sight_frames(plain(cfg.env), cfg.seed, torch.device("cpu"))
+        try:
+            require_sight(encoder, frames, encoder_named(cfg, cfg.encoder.weights))
+        except BlindEncoder as e:
+            raise ConfigError(str(e)) from None
 
 
 def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
@@ -96,6 +105,7 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     if state:
         kept = restore(state, agent, optimizer)
     else:
+        require_sight(agent.encoder, sight_frames(env, seed, res.device), encoder_named(cfg, weights))
         features = standardise_features(agent, source, enc.freeze, weights)
         kept = {"encoder_weights": str(weights) if weights else None, "feature_statistics": features, "snapshots": []}
     # Episodes logged after the checkpoint will be played again: drop them (all of them on a fresh start).
@@ -141,6 +151,16 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
         tracker.summary({"robustness_ratio": results["robustness_ratio"], "train_sps": results["train_sps"]})
         log.info("wrote %s", results_path)
         return results
+
+
+def sight_frames(env: dict[str, Any], seed: int, device: torch.device) -> torch.Tensor:
+    """Frames of random play that any encoder that sees tells apart (``require_sight``)."""
+    return torch.as_tensor(random_play_observations(env, 32, (seed, SIGHT_GAMES)), device=device)
+
+
+def encoder_named(cfg: DictConfig, weights: Any) -> str:
+    frozen = ", frozen" if cfg.encoder.freeze else ""
+    return f"encoder={cfg.encoder.name}{frozen}" + (f" with weights {weights}" if weights else "")
 
 
 def plan(cfg: DictConfig, ppo: PPO, ev: Any) -> str:

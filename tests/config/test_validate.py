@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from helpers import compose_cfg
+from helpers import cnn, compose_cfg
 
 from jepa_rl.config import ConfigError
 from jepa_rl.config.resolve import resolve
@@ -100,6 +100,25 @@ def test_a_bad_value_is_one_line_naming_the_key(tmp_path, args, message):
     text = str(caught.value)
     assert message.format(tmp=tmp_path) in text and "\n" not in text
     assert not (tmp_path / "cache").exists()  # nothing collected or pretrained
+
+
+@pytest.mark.parametrize("dead", ["zeros", "constant"])
+def test_an_encoder_that_cannot_see_is_refused_before_any_work(tmp_path, dead):
+    """A frozen Nature-CNN with all-zero weights (or constant ones with zero first-layer weights) gives the same
+    features for every frame: the agent could not see, so the job is refused in one line, before training."""
+    encoder = cnn()
+    state = {k: torch.zeros_like(v) if dead == "zeros" or "0." in k else torch.full_like(v, 0.1)
+             for k, v in encoder.state_dict().items()}  # fmt: skip
+    torch.save(state, tmp_path / "dead.pt")
+    args = [f"encoder.weights={tmp_path}/dead.pt", "encoder.freeze=true"]
+    cfg = compose_cfg(["experiment=smoke", "logger=none", f"cache_dir={tmp_path}/cache", *args])
+    with pytest.raises(ConfigError) as caught:
+        validate(cfg)
+    text = str(caught.value)
+    assert f"encoder=cnn, frozen with weights {tmp_path}/dead.pt gives the same features for every frame" in text
+    assert "an agent on it could not see" in text and "\n" not in text
+    torch.save(cnn().state_dict(), tmp_path / "alive.pt")  # random init: it sees
+    validate(compose_cfg(["experiment=smoke", "logger=none", f"encoder.weights={tmp_path}/alive.pt"]))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="there is a GPU here")

@@ -8,7 +8,14 @@ import torch
 from helpers import CORRUPTIONS, HEAD, cnn, compose_cfg, corrupt, new_agent, ppo, vit
 from omegaconf import OmegaConf
 
-from jepa_rl.models.agent import build_agent, build_encoder, load_encoder_weights, make_optimizer
+from jepa_rl.models.agent import (
+    BlindEncoder,
+    build_agent,
+    build_encoder,
+    load_encoder_weights,
+    make_optimizer,
+    require_sight,
+)
 from jepa_rl.models.precision import precision
 from jepa_rl.rl.ppo import Rollout
 from jepa_rl.runtime.checkpoint import CheckpointError
@@ -163,3 +170,19 @@ def test_corrupt_encoder_weights_are_refused_in_one_line(tmp_path, kind):
     with pytest.raises(CheckpointError, match=f"encoder weights {path} are (corrupt|not a state_dict)") as refused:
         load_encoder_weights(cnn(), path)
     assert "\n" not in str(refused.value)
+
+
+def test_an_encoder_sees_when_some_feature_varies_over_the_frames():
+    frames = torch.randint(0, 256, (8, 4, 84, 84), dtype=torch.uint8)
+    torch.manual_seed(0)
+    alive = cnn()
+    assert require_sight(alive, frames, "encoder=cnn") > 0
+    dead = cnn()
+    with torch.no_grad():
+        for p in dead.parameters():
+            p.zero_()
+    with pytest.raises(BlindEncoder, match="encoder=cnn gives the same features for every frame"):
+        require_sight(dead, frames, "encoder=cnn")
+    same = frames[:1].expand(8, -1, -1, -1)  # one frame eight times: nothing to tell apart
+    with pytest.raises(BlindEncoder):
+        require_sight(alive, same, "encoder=cnn")
