@@ -571,6 +571,22 @@ MUTATIONS = [
         'names = [p["perturbation"] for p in chosen[0]][:1]',
         (T_ROBUST,),
     ),
+    # The DrQ shift in PPO's ratio
+    Mutation(
+        "ppo: a shifted update keeps the unshifted views' old log-probs",
+        PPO,
+        "return dataclasses.replace(batch, obs=obs, logprobs=logprobs, values=values)",
+        "return dataclasses.replace(batch, obs=obs)",
+        (T_PPO,),
+    ),
+    Mutation(
+        "ppo: a new shift per minibatch",
+        PPO,
+        "        h = obs if features else agent.features(obs)",
+        "        obs = random_shift(obs) if self.hp.augment == 'shift' and not features else obs\n"
+        "        h = obs if features else agent.features(obs)",
+        (T_PPO,),
+    ),
     # An encoder that cannot see
     Mutation(
         "sight: a dead encoder trains",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -259,6 +260,8 @@ class PPO:
         when ``features`` is True (frozen encoder: no encoder forward or backward here).
         """
         batch = Batch.flatten(buf, advantages, returns)
+        if self.hp.augment == "shift" and not features:
+            batch = self._shifted(agent, batch)
         clipfracs = []
         for _ in range(self.hp.update_epochs):
             # Drawn on the CPU: its generator's state is in the checkpoint, so a resumed run on a GPU
@@ -292,6 +295,23 @@ class PPO:
             "losses/explained_variance": explained_var,
         }
 
+    def _shifted(self, agent: Agent, batch: Batch) -> Batch:
+        """The batch with each observation shifted once for the whole update (DrQ's random shift), and its
+        old log-probabilities and values recomputed on those same views by the policy before the update.
+
+        PPO's ratio then compares the new and the old policy on one view: on the first minibatch it is
+        exactly 1. Old terms from the unshifted frames would mix the augmentation into the ratio and its
+        clip, as if the policy had changed. Advantages and returns stay the rollout's.
+        """
+        obs = random_shift(batch.obs)
+        logprobs, values = torch.empty_like(batch.logprobs), torch.empty_like(batch.values)
+        with agent.acting(obs.device.type):
+            for start in range(0, self.batch_size, self.minibatch_size):
+                part = slice(start, start + self.minibatch_size)
+                logp, _, value = agent.evaluate_features(agent.features(obs[part]), batch.actions[part])
+                logprobs[part], values[part] = logp.float(), value.float()
+        return dataclasses.replace(batch, obs=obs, logprobs=logprobs, values=values)
+
     def _loss(
         self, agent: Agent, batch: Batch, mb: torch.Tensor, features: bool
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
@@ -299,8 +319,6 @@ class PPO:
         Returns ``(loss, (pg_loss, v_loss, entropy, logratio))``, the terms detached (``logratio`` per sample)."""
         # index_select, not obs[mb]: advanced indexing copies uint8 rows far slower on CPU (docs/performance.md).
         obs = batch.obs.index_select(0, mb)
-        if self.hp.augment == "shift" and not features:
-            obs = random_shift(obs)
         h = obs if features else agent.features(obs)
         newlogprob, entropy, newvalue = agent.evaluate_features(h, batch.actions[mb])
         logratio = newlogprob - batch.logprobs[mb]

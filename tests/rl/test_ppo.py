@@ -150,27 +150,56 @@ def test_the_value_clip_binds_below_the_rollout_value_too():
     )
 
 
-def test_the_shift_augmentation_reaches_the_encoder_only_when_asked_for():
-    """``ppo.augment=shift`` changes the frames the encoder sees in the update; ``none`` passes them as stored."""
-    seen = []
+def cnn_rollout(agent: Agent, steps: int = 16) -> tuple[Rollout, torch.Tensor, torch.Tensor]:
+    """A one-env rollout of random frames, acted on by ``agent`` (its log-probs and values on those frames)."""
+    frames = torch.randint(0, 256, (steps, 1, 4, 84, 84), dtype=torch.uint8)
+    with torch.no_grad():
+        actions = torch.randint(0, agent.num_actions, (steps, 1))
+        logp, _, values = agent.evaluate_actions(frames[:, 0], actions[:, 0])
+    zeros = torch.zeros(steps, 1)
+    buf = Rollout(frames, actions, logp[:, None], zeros, zeros, values[:, None])
+    return buf, torch.randn(steps, 1), torch.randn(steps, 1)
 
-    class Watching(nn.Module):
-        feature_dim = 1
 
-        def forward(self, obs: torch.Tensor) -> torch.Tensor:
-            seen.append(obs.clone())
-            return obs.float().mean((1, 2, 3))[:, None]
-
-    agent = new_agent(Watching(), num_actions=2, kind="linear")
-    frames = torch.randint(0, 256, (8, 4, 84, 84), dtype=torch.uint8)
-    batch = Batch(
-        frames, torch.zeros(8, dtype=torch.long), torch.zeros(8), torch.zeros(8), torch.ones(8), torch.ones(8)
-    )
+@pytest.mark.parametrize("augment", ["none", "shift"])
+def test_the_first_minibatch_of_an_update_has_a_ratio_of_one_with_or_without_the_shift(augment, monkeypatch):
+    """With DrQ's shift, the old log-probabilities are recomputed on the very views the update trains on:
+    before any optimizer step the new policy is the old one, so PPO's ratio is 1 on every sample (with old
+    log-probs of the unshifted frames it would move by the shift's effect alone)."""
     torch.manual_seed(0)
-    for augment in ("none", "shift"):
-        ppo(augment=augment)._loss(agent, batch, torch.arange(8), features=False)
-    plain, shifted = seen
-    assert torch.equal(plain, frames) and not torch.equal(shifted, frames) and shifted.shape == frames.shape
+    agent = new_agent(cnn(), num_actions=4)
+    buf, advantages, returns = cnn_rollout(agent)
+    learner = ppo(augment=augment, num_envs=1, num_steps=16, total_timesteps=16, num_minibatches=2)
+    seen, loss = [], learner._loss
+
+    def noted(agent, batch, mb, features):
+        out = loss(agent, batch, mb, features)
+        seen.append((batch.obs.index_select(0, mb).clone(), out[1][3].clone()))
+        return out
+
+    monkeypatch.setattr(learner, "_loss", noted)
+    learner._update(agent, make_optimizer(agent, 2.5e-4), buf, advantages, returns)
+    assert len(seen) == 8 and seen[0][1].abs().max() < 1e-5  # 4 epochs of 2 minibatches; the first at ratio 1
+    views = torch.cat([v for v, _ in seen])
+    if augment == "shift":
+        # One shift per sample for the whole update: the 4 epochs see 16 views, none of them a stored frame.
+        assert len({tuple(v.flatten().tolist()) for v in views}) == 16
+        assert not any(torch.equal(v, f) for v in views for f in buf.obs[:, 0])
+    else:
+        assert all(any(torch.equal(v, f) for f in buf.obs[:, 0]) for v in views)
+
+
+def test_the_old_log_probs_of_a_shifted_update_are_the_policys_on_the_shifted_views():
+    torch.manual_seed(0)
+    agent = new_agent(cnn(), num_actions=4)
+    buf, advantages, returns = cnn_rollout(agent)
+    learner = ppo(augment="shift", num_envs=1, num_steps=16, total_timesteps=16, num_minibatches=2)
+    batch = learner._shifted(agent, Batch.flatten(buf, advantages, returns))
+    with torch.no_grad():
+        logp, _, values = agent.evaluate_actions(batch.obs, batch.actions)
+    assert torch.allclose(batch.logprobs, logp, atol=1e-6) and torch.allclose(batch.values, values, atol=1e-6)
+    assert not torch.allclose(batch.logprobs, buf.logprobs.flatten(), atol=1e-4)  # the shift moved them
+    assert torch.equal(batch.advantages, advantages.flatten()) and torch.equal(batch.returns, returns.flatten())
 
 
 def hand_rollout(ratios, advantages, returns) -> tuple[Rollout, torch.Tensor, torch.Tensor]:
