@@ -587,6 +587,21 @@ MUTATIONS = [
         "        h = obs if features else agent.features(obs)",
         (T_PPO,),
     ),
+    # Across games
+    Mutation(
+        "games: normalised over human minus the measured floor",
+        "jepa_rl/sweep/statistics.py",
+        "return (score - random) / (human - published)",
+        "return (score - random) / (human - random)",
+        (T_REPORT, "tests/sweep/test_games.py"),
+    ),
+    Mutation(
+        "games: a drifted floor not named",
+        "jepa_rl/sweep/games.py",
+        "if abs(shift) > FLOOR_DRIFT:",
+        "if abs(shift) > 1:",
+        ("tests/sweep/test_games.py",),
+    ),
     # An encoder that cannot see
     Mutation(
         "sight: a dead encoder trains",

@@ -22,13 +22,16 @@ if TYPE_CHECKING:  # only for annotations: the statistics read no cells' files
 
 
 def normalised(score: np.ndarray, env_id: str, random: float | np.ndarray | None = None) -> np.ndarray:
-    """(score - random) / (human - random); ``random`` (NaN where unknown) defaults to the published one.
+    """(score - random) / (human - published random): the share of the game's published random-to-human
+    range above random play. ``random`` (NaN where unknown) is the measured random play, defaulting to the
+    published one; it moves the zero only, never the scale: a measured random one point higher would halve
+    DoubleDunk's 2.2-point range as a denominator, and let that game dominate an average over games.
     NaN for games without a human score."""
     if env_id not in REFERENCE_SCORES:
         return np.full_like(score, np.nan, dtype=float)
     published, human = REFERENCE_SCORES[env_id]
     random = published if random is None else np.where(np.isnan(random), published, random)
-    return (score - random) / (human - random)
+    return (score - random) / (human - published)
 
 
 @contextmanager
