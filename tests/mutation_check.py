@@ -602,6 +602,21 @@ MUTATIONS = [
         "if abs(shift) > 1:",
         ("tests/sweep/test_games.py",),
     ),
+    # The Nature-CNN's JEPA context and its targets' receptive fields
+    Mutation(
+        "jepa_cnn: the context sees its targets' receptive fields",
+        "jepa_rl/pretrain/objectives.py",
+        'hide = {"hide": target_idx.flatten(1)} if isinstance(self.encoder, NatureCNN) else {}',
+        "hide = {}",
+        ("tests/pretrain/test_objectives.py",),
+    ),
+    Mutation(
+        "jepa_cnn: a receptive field one layer short",
+        "jepa_rl/models/encoders.py",
+        "for conv in (m for m in self.net if isinstance(m, nn.Conv2d)):",
+        "for conv in [m for m in self.net if isinstance(m, nn.Conv2d)][:-1]:",
+        ("tests/pretrain/test_objectives.py",),
+    ),
     # An encoder that cannot see
     Mutation(
         "sight: a dead encoder trains",

@@ -70,16 +70,42 @@ class NatureCNN(nn.Module):
         fp32_cpu = obs.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
         return self.net(scale_pixels(obs, torch.channels_last if fp32_cpu else torch.contiguous_format))
 
-    def tokens(self, obs: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    def receptive_field(self) -> tuple[int, int]:
+        """``(size, stride)`` in pixels of a conv3 cell's receptive field: cell ``(r, c)`` depends on the
+        pixels ``[r * stride, r * stride + size)`` x ``[c * stride, c * stride + size)`` (36 and 8)."""
+        size, stride = 1, 1
+        for conv in (m for m in self.net if isinstance(m, nn.Conv2d)):
+            size += (conv.kernel_size[0] - 1) * stride
+            stride *= conv.stride[0]
+        return size, stride
+
+    def receptive_fields(self, cells: torch.Tensor, side: int) -> torch.Tensor:
+        """``[B, side, side]``: the pixels inside the receptive field of any of ``cells`` (``[B, M]`` indices)."""
+        size, stride = self.receptive_field()
+        pixels = torch.arange(side, device=cells.device)
+        start_rows, start_cols = (cells // self.grid) * stride, (cells % self.grid) * stride  # [B, M]
+        rows = (pixels >= start_rows[..., None]) & (pixels < start_rows[..., None] + size)  # [B, M, side]
+        cols = (pixels >= start_cols[..., None]) & (pixels < start_cols[..., None] + size)
+        return (rows[..., :, None] & cols[..., None, :]).any(1)
+
+    def tokens(
+        self, obs: torch.Tensor, keep: torch.Tensor | None = None, hide: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """uint8 frames ``[B, C, 84, 84]`` -> the conv3 cells ``[B, 49, 64]`` (row-major).
 
         ``keep`` (``[B, K]`` cell indices): the network sees only the pixels of those cells' 12x12
-        patches (the rest are black) and returns only those cells ``[B, K, 64]``.
+        patches (the rest are black) and returns only those cells ``[B, K, 64]``. ``hide`` (``[B, M]``
+        cell indices, the targets): every pixel inside those cells' receptive fields is black too. A
+        cell's receptive field (36x36 pixels) is far wider than its 12x12 patch, so without it the
+        kept cells would see pixels the hidden cells are computed from.
         """
         if keep is not None:
             seen = torch.zeros(len(obs), self.num_patches, dtype=torch.bool, device=obs.device).scatter_(1, keep, True)
-            seen = seen.reshape(-1, 1, self.grid, self.grid).repeat_interleave(self.patch_size, 2)
-            obs = obs * seen.repeat_interleave(self.patch_size, 3)
+            seen = seen.reshape(-1, self.grid, self.grid).repeat_interleave(self.patch_size, 1)
+            seen = seen.repeat_interleave(self.patch_size, 2)
+            if hide is not None:
+                seen = seen & ~self.receptive_fields(hide, obs.shape[-1])
+            obs = obs * seen[:, None]
         maps = self.net[:-1](scale_pixels(obs))  # [B, 64, 7, 7]
         cells = maps.flatten(2).transpose(1, 2)
         return cells if keep is None else apply_masks(cells, keep)

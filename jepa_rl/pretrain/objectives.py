@@ -202,7 +202,9 @@ class MaskedPretrainer(nn.Module):
         """``(predictions [B*T, M, D_target], context tokens [B, K, D])``: each of the ``T`` target blocks
         of ``target_idx [B, T, M]`` predicted from the whole context (block t of sample b at row b*T + t)."""
         T = target_idx.shape[1]
-        context = self.encoder.tokens(obs, keep=context_idx)  # [B, K, D]
+        # The CNN's context must not see the pixels its targets' cells are computed from (receptive fields).
+        hide = {"hide": target_idx.flatten(1)} if isinstance(self.encoder, NatureCNN) else {}
+        context = self.encoder.tokens(obs, keep=context_idx, **hide)  # [B, K, D]
         rep = context.repeat_interleave(T, dim=0)
         pred = self.predictor(rep, context_idx.repeat_interleave(T, dim=0), target_idx.flatten(0, 1)).float()
         return pred, context

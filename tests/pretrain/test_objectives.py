@@ -85,6 +85,42 @@ def test_the_cnn_context_sees_nothing_of_the_patches_it_does_not_keep():
     assert torch.allclose(encoder.tokens(obs).transpose(1, 2).flatten(1), encoder(obs), atol=1e-6)
 
 
+def test_a_conv3_cells_receptive_field_is_the_36_pixel_square_its_value_depends_on():
+    """The gradient of cell (r, c) of the conv3 map is non-zero inside [8r, 8r + 36) x [8c, 8c + 36) only, and
+    reaches its every edge: the computed field is the cell's, neither smaller nor larger."""
+    torch.manual_seed(0)
+    encoder = cnn()
+    assert encoder.receptive_field() == (36, 8)
+    for cell in (0, 24, 48, 13):
+        obs = torch.rand(1, 4, 84, 84, requires_grad=True)
+        maps = encoder.net[:-1](obs * 255)  # tokens' scaling is 1/255: the same dependence
+        maps[0, :, cell // 7, cell % 7].sum().backward()
+        depends = obs.grad[0].abs().sum(0) > 0  # [84, 84]
+        field = encoder.receptive_fields(torch.tensor([[cell]]), 84)[0]
+        rows, cols = depends.any(1).nonzero()[:, 0], depends.any(0).nonzero()[:, 0]
+        assert not (depends & ~field).any()
+        r, c = cell // 7 * 8, cell % 7 * 8
+        assert (rows.min(), rows.max(), cols.min(), cols.max()) == (r, r + 35, c, c + 35)
+
+
+@pytest.mark.parametrize("objective", ["jepa", "ae"])
+def test_the_cnn_context_never_sees_a_pixel_its_targets_are_computed_from(frames, jepa_settings, objective):
+    """Changing every pixel inside the target cells' receptive fields leaves the context tokens, and so the
+    predictions, as they were: the context cannot copy what the targets see. Without hiding them, the kept
+    cells' 12x12 patches overlap those fields and the context changes."""
+    model = make_pretrainer(compose_cfg([]).encoders.cnn.net, objective, "tokens", jepa_settings)
+    context_idx, target_idx = sample_masks(8, mask_config(jepa_settings.masks, 7), torch.Generator().manual_seed(1))
+    obs = torch.from_numpy(frames[:8])
+    fields = model.encoder.receptive_fields(target_idx.flatten(1), 84)[:, None]  # [B, 1, 84, 84]
+    changed = torch.where(fields, 255 - obs, obs)
+    with torch.no_grad():
+        pred, context = model.predict(obs, context_idx, target_idx)
+        pred_changed, context_changed = model.predict(changed, context_idx, target_idx)
+        leaky, leaky_changed = (model.encoder.tokens(o, keep=context_idx) for o in (obs, changed))
+    assert torch.equal(context, context_changed) and torch.equal(pred, pred_changed)
+    assert not torch.equal(leaky, leaky_changed)
+
+
 def test_autoencoder_targets_are_each_patch_standardised_unless_raw_is_asked(frames, jepa_settings, jepa_net):
     obs = torch.from_numpy(frames[:8])
     normalised = make_pretrainer(jepa_net, "ae", "tokens", jepa_settings).targets(obs)  # [8, 49, 576]
