@@ -143,13 +143,14 @@ def test_matched_skill_compares_at_a_level_every_compared_condition_reached_with
 
 
 def test_matched_skill_takes_each_seeds_nearest_snapshot_and_its_best_not_its_last(tmp_path):
-    # Skill 10, then 30, then 4: the best is 30 (not the last, 4); the level is jepa's 5.
+    # Skill 10, 30, 4, 6, then 2: the best is 30, not the last (2, under the minimum skill); the level is jepa's 5.
+    snaps = [snap(100, 12, 7), snap(200, 32, 17), snap(300, 6, 4), snap(400, 8, 5), snap(500, 4, 3)]
     fake_cell(tmp_path, "cnn", 1, [6, 6, 6], random_policy=RANDOM, retention={"noise": 1.0, "hard": 1.0},
-              snapshots=[snap(100, 12, 7), snap(200, 32, 17), snap(300, 6, 4), snap(400, 8, 5)])  # fmt: skip
+              snapshots=snaps)  # fmt: skip
     fake_cell(tmp_path, "jepa", 1, [7, 7, 7], random_policy=RANDOM, retention={"noise": 1.0, "hard": 1.0},
               snapshots=[snap(100, 7, 7)])  # fmt: skip
     m = matched_skill(collect_cells(tmp_path), MIN_SKILL, reps=50, seed=0)
-    assert m["level"] == 5
+    assert m["level"] == 5 and m["below_level"] == []
     # cnn's snapshots at 4 and 6 points are equally near 5 (within 1.25): the earlier, at step 300, is taken.
     assert m["conditions"]["cnn"]["skill"] == 4 and m["conditions"]["cnn"]["retention"]["hard"]["retention"] == 0.5
 
