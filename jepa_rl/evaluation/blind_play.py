@@ -30,7 +30,8 @@ from jepa_rl.models.agent import Agent
 
 def fixed_distribution_policy(probs: np.ndarray, seed: tuple[int, ...]) -> Policy:
     """I.i.d. actions drawn from ``probs``, from a generator of its own: a policy that never looks."""
-    rng, probs = np.random.default_rng(list(seed)), np.asarray(probs, dtype=float)
+    rng, probs = np.random.default_rng(list(seed)), np.asarray(probs, dtype=np.float64)
+    probs = probs / probs.sum()  # in float64: a float32 softmax's sum misses 1 by more than numpy allows
     return lambda obs: rng.choice(len(probs), size=len(obs), p=probs)
 
 
@@ -38,7 +39,7 @@ def frozen_screen_distribution(agent: Agent, envs: AtariPipeline, device: torch.
     """The agent's action distribution on the first observation of ``envs``' first game (one-hot if greedy)."""
     obs, _ = envs.reset()
     with agent.acting(device.type), torch.no_grad():
-        probs = agent.log_probs(torch.as_tensor(obs[:1], device=device)).exp()[0].float().cpu().numpy()
+        probs = agent.log_probs(torch.as_tensor(obs[:1], device=device)).exp()[0].double().cpu().numpy()
     if greedy:
         probs = np.eye(len(probs))[int(probs.argmax())]
     return probs / probs.sum()

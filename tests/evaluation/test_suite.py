@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 import torch
-from helpers import cnn, compose_cfg, new_agent
+from helpers import cnn, compose_cfg, leaning_agent, new_agent
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -272,3 +272,57 @@ def test_final_evaluation_measures_retention_above_the_higher_floor_of_the_same_
     ]
     [(key, _, rows, step)] = tracker.tables
     assert key == "eval/table" and step == 7 and [row[0] for row in rows] == suite
+
+
+def test_the_scored_clean_games_give_the_invariance_states_and_retention_its_minimum_skill(tmp_path, monkeypatch):
+    """With games and invariance on, the states come from the scored clean games (their seeds, no pass of
+    their own); retention asks the game's minimum skill (a tenth of Breakout's 28.8-point range)."""
+    monkeypatch.setattr("jepa_rl.evaluation.suite.random_scores", stand_in_random_scores([]))
+    asked = []
+
+    def noting_retention(scores, floors, min_skill=0.0):
+        asked.append(min_skill)
+        return retention(scores, floors, min_skill)
+
+    monkeypatch.setattr("jepa_rl.evaluation.suite.retention", noting_retention)
+    torch.manual_seed(0)
+    agent, suite = new_agent(cnn()), ["clean", "noise"]
+    ev = EvalSettings(suite=suite, episodes=2, num_envs=2, invariance_states=16)
+    setup = WitnessedSetup(SHORT, ev, named_perturbations(suite), (1, 2, 3), CPU, 1, tmp_path / "cache")
+    measured = final_evaluation(agent, setup, Tracker(), step=0)
+    assert measured["policy_invariance"]["noise"]["states"] == 16
+    assert [name for name, _, _ in setup.built] == ["clean", "noise", "clean"]  # games, games, the blind's
+    assert asked == [pytest.approx(0.1 * (30.5 - 1.7))]
+
+
+def test_invariance_off_or_no_clean_measure_what_they_can(tmp_path, monkeypatch):
+    monkeypatch.setattr("jepa_rl.evaluation.suite.random_scores", stand_in_random_scores([]))
+    agent = new_agent(cnn())
+    ev = EvalSettings(suite=["clean", "noise"], episodes=1, num_envs=1, invariance_states=0)
+    setup = EvalSetup(SHORT, ev, named_perturbations(ev.suite), (1, 2, 3), CPU, 1, tmp_path / "cache")
+    assert final_evaluation(agent, setup, Tracker(), step=0)["policy_invariance"] is None
+    # No clean in the suite: random play is still measured; no blind floor (it plays the clean preferences).
+    ev = EvalSettings(suite=["noise"], episodes=1, num_envs=1, invariance_states=0)
+    setup = EvalSetup(SHORT, ev, named_perturbations(ev.suite), (1, 2, 3), CPU, 1, tmp_path / "cache")
+    measured = final_evaluation(agent, setup, Tracker(), step=0)
+    assert measured["random_policy"]["mean"] == FLOORS[None] and measured["blind_policy"] is None
+
+
+def test_greedy_invariance_without_scores_is_driven_by_the_most_likely_action(tmp_path):
+    """eval.episodes=0 with eval.greedy: the clean games the states come from are played greedily too."""
+    agent = leaning_agent(FIRE, 0.6)
+    ev = EvalSettings(suite=["clean", "noise"], episodes=0, num_envs=2, invariance_states=16, greedy=True)
+    setup = WitnessedSetup(SHORT, ev, named_perturbations(ev.suite), (1, 2, 3), CPU, 1, tmp_path / "cache")
+    final_evaluation(agent, setup, Tracker(), step=0)
+    [(_, _, envs)] = setup.built
+    assert envs.actions == [[FIRE, FIRE]] * len(envs.actions)
+
+
+def test_a_fixed_frame_blind_floor_plays_the_agents_policy_on_one_screen(tmp_path, monkeypatch):
+    monkeypatch.setattr("jepa_rl.evaluation.suite.random_scores", stand_in_random_scores([]))
+    agent = leaning_agent(FIRE, 0.7)  # ignores its pixels: FIRE 0.7, the others 0.1 each
+    ev = EvalSettings(suite=["clean"], episodes=2, num_envs=1, invariance_states=0, blind_floor="fixed_frame")
+    setup = EvalSetup(SHORT, ev, named_perturbations(ev.suite), (1, 2, 3), CPU, 1, tmp_path / "cache")
+    blind = final_evaluation(agent, setup, Tracker(), step=0)["blind_policy"]
+    assert blind["kind"] == "fixed_frame" and blind["action_distribution"] == pytest.approx([0.1, 0.7, 0.1, 0.1])
+    assert len(blind["returns"]) == 2

@@ -101,6 +101,7 @@ def test_a_conv3_cells_receptive_field_is_the_36_pixel_square_its_value_depends_
         assert not (depends & ~field).any()
         r, c = cell // 7 * 8, cell % 7 * 8
         assert (rows.min(), rows.max(), cols.min(), cols.max()) == (r, r + 35, c, c + 35)
+        assert field[r : r + 36, c : c + 36].all() and int(field.sum()) == 36 * 36  # that square, nothing more
 
 
 @pytest.mark.parametrize("objective", ["jepa", "ae"])

@@ -40,24 +40,23 @@ def test_one_game_has_no_cross_game_summary(tmp_path):
 
 def test_a_measured_floor_moves_a_games_zero_but_never_its_scale_and_a_drift_is_named(tmp_path):
     """DoubleDunk's published range is 2.2 points (-18.6 to -16.4). Its cells measured random play at -17.6,
-    one point (45% of the range) above the published: a score of -16.5 is (−16.5 + 17.6) / 2.2 = 0.5, where
-    dividing by human minus the measured floor (1.2) would give 0.92."""
+    one point (45% of the range) above the published: a score of -16.5 is (-16.5 + 17.6) / 2.2 = 0.5, where
+    dividing by human minus the measured floor (1.2) would give 0.92. DoubleDunk is the report's own game
+    (three cells to Breakout's two); the Breakout cells measured no random play (the published one stands)."""
     random = {"mean": -17.6, "std": 0.0, "returns": [-17.6]}
-    jobs = []
+    jobs = [fake_cell(tmp_path, "jepa", 1, [-16.5, 0, 0], env="double_dunk", random_policy=random)]
     for seed in (1, 2):
         jobs.append(fake_cell(tmp_path, "cnn", seed, [-16.5, 0, 0], env="double_dunk", random_policy=random))
-        jobs.append(fake_cell(tmp_path, "cnn", seed, [1.7 + 28.8 * 0.5, 0, 0], random_policy=RANDOM_AT_PUBLISHED))
+        jobs.append(fake_cell(tmp_path, "cnn", seed, [1.7 + 28.8 * 0.5, 0, 0]))
     for job in jobs:
         game = "double_dunk" if "double_dunk" in str(job) else "breakout"
         given = OmegaConf.load(job / ".hydra" / "overrides.yaml")
         OmegaConf.save(OmegaConf.create([*given, f"env={game}"]), job / ".hydra" / "overrides.yaml")
     summary = aggregate(tmp_path, reps=50, figures=False)
+    assert summary["env_id"] == "ALE/DoubleDunk-v5"
     games = summary["across_games"]
     assert games["statistics"]["cnn"]["mean"] == pytest.approx(0.5)  # 0.5 in both games
     drift = games["drifted_floors"]
     assert list(drift) == ["ALE/DoubleDunk-v5"] and drift["ALE/DoubleDunk-v5"]["shift"] == pytest.approx(1 / 2.2)
     report = (tmp_path / "REPORT.md").read_text()
     assert "- **ALE/DoubleDunk-v5**: its cells' random play measured -17.6, +45% of its published 2.2-point" in report
-
-
-RANDOM_AT_PUBLISHED = {"mean": 1.7, "std": 0.0, "returns": [1.7]}  # Breakout's published random score

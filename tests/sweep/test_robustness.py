@@ -8,7 +8,7 @@ from helpers import fake_cell
 from jepa_rl.sweep.aggregate import aggregate
 from jepa_rl.sweep.cells import collect_cells
 from jepa_rl.sweep.matched_skill import TOLERANCE, matched_skill, snapshot_points
-from jepa_rl.sweep.robustness import floors, retained
+from jepa_rl.sweep.robustness import corruption_error_lines, floors, retained
 from jepa_rl.sweep.statistics import summed_skill_ratio
 
 RANDOM = {"mean": 2.0, "std": 0.0, "returns": [2.0]}
@@ -220,3 +220,46 @@ def test_a_sweep_that_played_no_games_reports_its_policy_invariance(tmp_path):
     assert "No cell played games (eval.episodes=0)" in report and "| jepa | 2.50 |" in report
     assert "retention is undefined everywhere" not in report  # nothing was played, not near-random play
     assert list(summary["plots"]) == ["invariance_degradation"] and "(invariance_degradation.png)" in report
+
+
+def test_the_corruption_error_table_is_written_line_for_line():
+    ce = {
+        "reference": "cnn",
+        "seeds": [1, 3],
+        "conditions": {
+            "jepa": {"gaussian_noise": 0.5, "contrast": None, "mCE": 0.5},
+            "cnn": {"gaussian_noise": 1.0, "contrast": None, "mCE": 1.0},
+        },
+    }
+    assert corruption_error_lines(ce) == [
+        "",
+        "Corruption error, as ImageNet-C's on lost skill: per family, sum over severities of 1 - clip(retention, "
+        "0, 1) over cnn's, on the seeds every condition has a retention for (1, 3); mCE is their mean (below 1: "
+        "loses less than cnn).",
+        "",
+        "| condition | mCE | gaussian_noise | contrast |",
+        "|---|---|---|---|",
+        "| cnn | 1.00 | 1.00 | - |",
+        "| jepa | 0.50 | 0.50 | - |",
+    ]
+    on_tv = corruption_error_lines({k: v for k, v in ce.items() if k != "seeds"}, on_tv=True)
+    assert on_tv[1] == (
+        "Corruption error, as ImageNet-C's on policy change: per family, sum over severities of the policy TV on "
+        "identical states over cnn's; mCE is their mean (below 1: changes less than cnn)."
+    )
+    assert corruption_error_lines({}) == []
+    assert corruption_error_lines({"reference": "vit", "problem": "the reference condition vit has no retention"}) == [
+        "",
+        "No corruption error: the reference condition vit has no retention (reference: vit, "
+        "hydra.callbacks.aggregate.reference).",
+    ]
+
+
+def test_the_ratio_of_sums_interval_is_seeded_and_a_bootstrap_from_two_seeds_on():
+    skill, kept = np.array([10.0, 20.0]), np.array([[2.0], [16.0]])  # 0.2 and 0.8 of their skill
+    [(two)] = summed_skill_ratio(skill, kept, reps=400, seed=3).values()
+    # Two seeds: resamples are (a, a), (a, b), (b, b), so the interval spans 0.2 to 0.8, not the point 0.6.
+    assert two["retention"] == pytest.approx(18 / 30) and two["ci"] == pytest.approx([0.2, 0.8])
+    six, kept6 = np.array([10.0, 20.0, 5.0, 8.0, 12.0, 30.0]), np.array([[2.0], [16.0], [1.0], [6.0], [3.0], [9.0]])
+    first, again, other = (summed_skill_ratio(six, kept6, reps=200, seed=s)[0] for s in (3, 3, 4))
+    assert first == again and first["ci"] != other["ci"]  # the same seed, the same interval in any process
