@@ -64,6 +64,23 @@ def test_identical_views_change_nothing_and_noise_changes_a_pixel_reading_policy
     assert game_tv > MIN_GAME_TV and result["noise"]["tv_ratio"] == pytest.approx(result["noise"]["tv"] / game_tv)
 
 
+def test_the_sample_repeats_with_its_seed_and_the_games_variation_is_read_on_clean_states():
+    """The same seeds (torch's for the actions, the sampler's for the states) keep the same states; the game's
+    own variation pairs clean states, whichever view the suite lists first."""
+    agent = reading_agent()
+    views = {"clean_again": VisualPerturbation(name="clean_again"), "noise": noise()}
+
+    def run(views, seed=(7,)):
+        torch.manual_seed(0)
+        return sampled(agent, views, states=24, games=2, seed=seed)
+
+    first, again, other = run(views), run(views), run(views, seed=(8,))
+    assert [place for _, _, place in first.kept] == [place for _, _, place in again.kept]
+    assert [place for _, _, place in other.kept] != [place for _, _, place in first.kept]
+    swapped = run({"noise": noise(), "clean_again": views["clean_again"]})
+    assert first.measures()["noise"]["game_tv"] == swapped.measures()["noise"]["game_tv"]
+
+
 def test_a_policy_that_ignores_the_pixels_has_no_invariance_ratio_not_a_perfect_one():
     """Zero actor weights: the same action distribution on every frame. Its TV under noise is 0, which looks
     perfectly invariant; its clean states of one game differ by 0 too, so the ratio is undefined."""

@@ -39,6 +39,8 @@ def test_aggregation_gives_hand_checked_numbers(tmp_path):
     assert normalised(np.array(30.5), "ALE/Breakout-v5") == pytest.approx(1.0)
     assert normalised(np.array(1.7), "ALE/Breakout-v5") == pytest.approx(0.0)
     assert normalised(np.array(14.6), "ALE/Pong-v5") == pytest.approx(1.0)
+    unknown = normalised(np.array([3, 4]), "ALE/Tetris-v5")  # no published scores: NaN, as floats
+    assert unknown.shape == (2,) and unknown.dtype == float and np.isnan(unknown).all()
 
 
 def test_clean_is_found_by_name_and_may_be_absent(tmp_path):

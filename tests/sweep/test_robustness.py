@@ -96,6 +96,7 @@ def test_the_headline_uses_only_measures_a_blind_policy_cannot_win(tmp_path):
     assert "| cnn | 2 of 2 seeds | 18.00 | 2.00 | 2.75 |" in headline
     assert "| jepa | 1 of 2 seeds | 5.50 | 2.00 | 3.75 |" in headline
     assert "jepa (1 seed(s) left out: no skill from the pixels)" in headline
+    assert set(robust["retention_pairs"]) == {"cnn > jepa"}
     assert "jepa (1 seed(s) left out: the policy hardly reads its frames)" in headline
     assert "Policy TV on identical states" not in headline  # the TV a blind policy wins comes after, labelled
     assert "### Measures a policy that ignores the frame wins" in report
@@ -176,6 +177,7 @@ def test_corruption_error_is_bounded_lost_skill_over_the_seeds_every_condition_h
     assert ce["conditions"]["ae"]["gaussian_noise"] == pytest.approx(1.6 / 0.6)
     report = (tmp_path / "REPORT.md").read_text()
     assert "Shifts of the game itself" in report and "on the seeds every condition has a retention for (1)" in report
+    assert robust["invariance_perturbations"] == ["gaussian_noise_1", "gaussian_noise_2"]  # no shift of the game
     # Against another reference, named in the config (or on the report command's line).
     other = aggregate(tmp_path, reps=50, figures=False, reference="ae")["robustness"]["corruption_error"]
     assert other["conditions"]["cnn"]["gaussian_noise"] == pytest.approx(0.6 / 1.6)
@@ -202,6 +204,8 @@ def test_a_near_random_condition_gets_a_corruption_error_on_identical_states(tmp
     assert summary["robustness"]["tv"]["jepa"]["gaussian_noise_1"]["mean"] == pytest.approx(0.45)  # both seeds
     assert summary["statistics"]["jepa"]["clean"]["mean"] == 2  # the seed with games only
     assert "jepa" not in summary["robustness"]["corruption_error"]["conditions"]  # no retention: no skill error
+    # Cells from before the invariance ratio (no tv_ratio): not counted as blind to their frames.
+    assert summary["robustness"]["blind_to_frames"] == {"cnn": 0, "jepa": 0}
     report = (tmp_path / "REPORT.md").read_text()
     assert "policy change: per family, sum over severities of the policy TV" in report and "| jepa | 2.50 |" in report
     assert summary["plots"]["invariance_degradation"].endswith("invariance_degradation.png")
@@ -214,6 +218,7 @@ def test_a_sweep_that_played_no_games_reports_its_policy_invariance(tmp_path):
         fake_cell(tmp_path, encoder, 1, [], suite=[], retention=None, policy_invariance=inv)
     summary = aggregate(tmp_path, reps=50)
     assert summary["suite"] == [] and summary["statistics"] == {}  # no scores
+    assert summary["robustness"]["random_policy_mean"] is None and summary["robustness"]["blind_policy_mean"] is None
     assert summary["robustness"]["invariance_perturbations"] == NOISE
     assert summary["robustness"]["invariance_corruption_error"]["conditions"]["jepa"]["mCE"] == pytest.approx(2.5)
     report = (tmp_path / "REPORT.md").read_text()
@@ -263,3 +268,23 @@ def test_the_ratio_of_sums_interval_is_seeded_and_a_bootstrap_from_two_seeds_on(
     six, kept6 = np.array([10.0, 20.0, 5.0, 8.0, 12.0, 30.0]), np.array([[2.0], [16.0], [1.0], [6.0], [3.0], [9.0]])
     first, again, other = (summed_skill_ratio(six, kept6, reps=200, seed=s)[0] for s in (3, 3, 4))
     assert first == again and first["ci"] != other["ci"]  # the same seed, the same interval in any process
+
+
+def test_the_robustness_statistics_repeat_exactly_when_rebuilt(tmp_path):
+    """Every interval of the headline is seeded: retention's ratio of sums, the invariance ratio, P(A > B) and
+    matched skill. Two aggregations of the same cells give the same numbers; pairs are named once each."""
+    for encoder, base in (("cnn", 20.0), ("jepa", 12.0), ("ae", 8.0)):
+        for seed in (1, 2, 3):
+            clean = base + seed
+            kept = {"noise": 0.3 + 0.1 * seed, "hard": 0.2 * seed}
+            fake_cell(tmp_path, encoder, seed, [clean, clean * 0.6, clean * 0.3], random_policy=RANDOM,
+                      blind_policy=blind(2.5), retention=kept,
+                      policy_invariance=invariance(0.1 * seed, 0.8, 0.5 * seed),
+                      snapshots=[snap(100, 6 + seed, 4), snap(200, clean, clean * 0.3)])  # fmt: skip
+    first = aggregate(tmp_path, reps=100, figures=False)["robustness"]
+    again = aggregate(tmp_path, reps=100, figures=False)["robustness"]
+    assert first == again and first["reference"] == "cnn"
+    assert set(first["retention_pairs"]) == {"ae > cnn", "ae > jepa", "cnn > jepa"}
+    assert first["matched_skill"]["level"] is not None and first["matched_skill"]["conditions"]
+    ci = first["retention"]["cnn"]["hard"]["ci"]
+    assert ci[0] < ci[1]  # three seeds: a bootstrap, not a point
