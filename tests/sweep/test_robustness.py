@@ -8,7 +8,7 @@ from helpers import fake_cell
 from jepa_rl.sweep.aggregate import aggregate
 from jepa_rl.sweep.cells import collect_cells
 from jepa_rl.sweep.matched_skill import TOLERANCE, matched_skill, snapshot_points
-from jepa_rl.sweep.robustness import corruption_error_lines, floors, retained
+from jepa_rl.sweep.robustness import corruption_error, corruption_error_lines, floors, retained
 from jepa_rl.sweep.statistics import summed_skill_ratio
 
 RANDOM = {"mean": 2.0, "std": 0.0, "returns": [2.0]}
@@ -288,3 +288,19 @@ def test_the_robustness_statistics_repeat_exactly_when_rebuilt(tmp_path):
     assert first["matched_skill"]["level"] is not None and first["matched_skill"]["conditions"]
     ci = first["retention"]["cnn"]["hard"]["ci"]
     assert ci[0] < ci[1]  # three seeds: a bootstrap, not a point
+
+
+def test_a_family_the_reference_loses_nothing_on_has_no_ratio_and_seeds_must_be_shared():
+    perts = ["gaussian_noise_1", "contrast_1"]
+
+    def kept(seeds, rows):
+        return {"seeds": seeds, "skill": np.ones(len(seeds)), "retention": np.array(rows, dtype=float)}
+
+    # The reference keeps all its skill under contrast: no ratio there (None), and mCE is over noise alone.
+    ce = corruption_error({"cnn": kept([1], [[0.5, 1.0]]), "jepa": kept([1], [[0.75, 0.5]])}, perts, "cnn")
+    assert ce["conditions"]["jepa"] == {"gaussian_noise": 0.5, "contrast": None, "mCE": 0.5}
+    # ... and no family at all: no mCE.
+    none = corruption_error({"cnn": kept([1], [[1.0, 1.0]]), "jepa": kept([1], [[0.5, 0.5]])}, perts, "cnn")
+    assert none["conditions"]["jepa"] == {"gaussian_noise": None, "contrast": None, "mCE": None}
+    apart = corruption_error({"cnn": kept([1], [[0.5, 1.0]]), "jepa": kept([2], [[0.5, 0.5]])}, perts, "cnn")
+    assert apart == {"reference": "cnn", "problem": "no seed has a retention in every condition"}
