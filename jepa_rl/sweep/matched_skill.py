@@ -69,8 +69,9 @@ def matched_skill(cells: list[Cell], min_skill: float, reps: int, seed: int) -> 
     """``{level, tolerance, min_skill, conditions, below_level, none_near}``: per compared condition, at the
     level, ``{seeds, skill, clean, retention: {perturbation: {retention, ci}}}``; ``level`` None when no
     condition's snapshots clear ``min_skill``."""
-    points = [p for p in snapshot_points(cells) if p["retention"] is not None]
-    with_snapshots = sorted({c.condition for c in cells if c.status == "ok" and c.results.get("snapshots")})
+    every = snapshot_points(cells)
+    points = [p for p in every if p["retention"] is not None]
+    with_snapshots = sorted({p["condition"] for p in every})  # snapshots measured against a floor
     best: dict[str, float] = {}
     for p in points:
         best[p["condition"]] = max(best.get(p["condition"], -np.inf), p["skill"])

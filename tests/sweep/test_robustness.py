@@ -115,10 +115,15 @@ def matched_cells(root):
               snapshots=[snap(100, 3, 3, noise=3), snap(200, 6, 6, noise=4)])  # fmt: skip
     fake_cell(root, "jepa", 2, [2, 2, 2], random_policy=RANDOM, retention=None,
               snapshots=[snap(100, 2, 2, noise=2), snap(200, 2, 2, noise=2)])  # fmt: skip
-    fake_cell(root, "ae", 1, [4, 3, 3], random_policy=RANDOM, retention=None,  # best skill 2: under 2.88
+    fake_cell(root, "vit", 1, [4, 3, 3], random_policy=RANDOM, retention=None,  # best skill 2: under 2.88
               snapshots=[snap(100, 3, 3, noise=3), snap(200, 4, 3, noise=3)])  # fmt: skip
-    fake_cell(root, "vit", 1, [30, 20, 20], random_policy=RANDOM, retention={"noise": 0.6, "hard": 0.6},
-              snapshots=[snap(100, 2.5, 2, noise=2), snap(200, 32, 17, noise=20)])  # fmt: skip  # 0.5, then 30
+    # 0.5 points, then 30: sorted before cnn and jepa, so that leaving it out does not end the comparison.
+    fake_cell(root, "ae_cnn", 1, [30, 20, 20], random_policy=RANDOM, retention={"noise": 0.6, "hard": 0.6},
+              snapshots=[snap(100, 2.5, 2, noise=2), snap(200, 32, 17, noise=20)])  # fmt: skip
+    # No snapshots at all: neither compared nor listed; no random play measured: its snapshots are not read,
+    # and the cells after it still are.
+    fake_cell(root, "jepa_cnn", 1, [9, 9, 9], random_policy=RANDOM, retention={"noise": 1.0, "hard": 1.0})
+    fake_cell(root, "ae", 1, [9, 9, 9], retention=None, snapshots=[snap(100, 9, 9, noise=9)])
 
 
 def test_matched_skill_compares_at_a_level_every_compared_condition_reached_within_a_tolerance(tmp_path):
@@ -128,11 +133,14 @@ def test_matched_skill_compares_at_a_level_every_compared_condition_reached_with
     assert {"condition": "cnn", "seed": 1, "step": 100, "clean": 6, "skill": 3, "perturbation": "hard",
             "retention": pytest.approx(1 / 3)} in points  # fmt: skip  # floor: the snapshot's blind 3
     m = matched_skill(cells, MIN_SKILL, reps=200, seed=0)
-    # Best skills: cnn 20, jepa 4, vit 30, ae 2 (under the minimum 2.88: left out, not the level's floor).
+    # Best skills: cnn 20, jepa 4, ae_cnn 30, vit 2 (under the minimum 2.88: left out, not the level's floor).
     assert m["level"] == 4 and m["tolerance"] == pytest.approx(TOLERANCE * 4) == 1.0
-    assert m["below_level"] == ["ae"]
-    # vit's snapshots are at 0.5 and 30 points: none within 1 of the level.
-    assert m["none_near"] == ["vit"]
+    assert m["below_level"] == ["vit"] and m["min_skill"] == MIN_SKILL
+    # ae_cnn's snapshots are at 0.5 and 30 points: none within 1 of the level.
+    assert m["none_near"] == ["ae_cnn"]
+    assert {"condition": "ae_cnn", "seed": 1, "step": 100, "clean": 2.5, "skill": 0.5, "perturbation": "hard",
+            "retention": 0.0} in points  # fmt: skip  # half a point of skill still has a retention
+    assert {p["condition"] for p in points} == {"cnn", "jepa", "vit", "ae_cnn"}  # ae measured no random play
     # cnn: seed 1's snapshot at 3 points (its 20 is far), seed 2's at 2 and 10 both outside [3, 5]: one seed.
     assert m["conditions"]["cnn"]["seeds"] == 1 and m["conditions"]["cnn"]["skill"] == 3
     assert m["conditions"]["cnn"]["retention"]["hard"]["retention"] == pytest.approx((4 - 3) / 3)
@@ -140,7 +148,8 @@ def test_matched_skill_compares_at_a_level_every_compared_condition_reached_with
     assert m["conditions"]["jepa"]["seeds"] == 1 and m["conditions"]["jepa"]["retention"]["noise"] == {
         "retention": pytest.approx(0.5), "ci": [pytest.approx(0.5), pytest.approx(0.5)]
     }  # fmt: skip
-    assert sorted(m["conditions"]) == ["cnn", "jepa"]
+    assert sorted(m["conditions"]) == ["cnn", "jepa"] and m["conditions"]["cnn"]["clean"] == 6
+    assert set(m["conditions"]["cnn"]["retention"]) == {"hard", "noise"}  # every perturbation, not clean
 
 
 def test_matched_skill_takes_each_seeds_nearest_snapshot_and_its_best_not_its_last(tmp_path):
@@ -304,3 +313,28 @@ def test_a_family_the_reference_loses_nothing_on_has_no_ratio_and_seeds_must_be_
     assert none["conditions"]["jepa"] == {"gaussian_noise": None, "contrast": None, "mCE": None}
     apart = corruption_error({"cnn": kept([1], [[0.5, 1.0]]), "jepa": kept([2], [[0.5, 0.5]])}, perts, "cnn")
     assert apart == {"reference": "cnn", "problem": "no seed has a retention in every condition"}
+
+
+def test_a_snapshot_of_another_game_mode_is_measured_above_that_modes_random_play(tmp_path):
+    by_variant = {"mode_4": {"mean": 5.0, "std": 0.0, "returns": [5.0]}}
+    fake_cell(tmp_path, "cnn", 1, [12, 9, 9], random_policy=RANDOM, random_policy_by_variant=by_variant,
+              retention={"noise": 0.7, "hard": 0.7}, snapshots=[snap(100, 12, 7, mode_4=8)])  # fmt: skip
+    points = {p["perturbation"]: p["retention"] for p in snapshot_points(collect_cells(tmp_path))}
+    assert points == {"hard": pytest.approx(0.5), "mode_4": pytest.approx(0.3)}  # (8 - 5) / (12 - 2)
+
+
+def test_a_condition_without_blind_play_or_clean_games_has_none_not_a_nan(tmp_path):
+    fake_cell(tmp_path, "cnn", 1, [12, 7], suite=["noise", "hard"], random_policy=RANDOM, retention=None)
+    assert floors(collect_cells(tmp_path))["cnn"] == {
+        "clean": None, "random": 2.0, "blind": None, "blind_seeds": 0, "from_pixels": 0, "seeds": 1
+    }  # fmt: skip
+
+
+def test_matched_skill_without_a_level_names_the_conditions_under_the_minimum():
+    from jepa_rl.sweep.robustness_report import matched_lines
+
+    below = {"level": None, "tolerance": None, "min_skill": 2.88, "conditions": {}, "below_level": ["jepa"]}
+    assert matched_lines(below | {"none_near": []}) == [
+        "",
+        "Matched skill: no snapshot clears the minimum skill (2.88 points above its floor): jepa.",
+    ]
