@@ -318,11 +318,15 @@ def test_greedy_invariance_without_scores_is_driven_by_the_most_likely_action(tm
     assert envs.actions == [[FIRE, FIRE]] * len(envs.actions)
 
 
-def test_a_fixed_frame_blind_floor_plays_the_agents_policy_on_one_screen(tmp_path, monkeypatch):
+@pytest.mark.parametrize("greedy", [False, True])
+def test_a_fixed_frame_blind_floor_plays_the_agents_policy_on_one_screen(tmp_path, monkeypatch, greedy):
     monkeypatch.setattr("jepa_rl.evaluation.suite.random_scores", stand_in_random_scores([]))
     agent = leaning_agent(FIRE, 0.7)  # ignores its pixels: FIRE 0.7, the others 0.1 each
-    ev = EvalSettings(suite=["clean"], episodes=2, num_envs=1, invariance_states=0, blind_floor="fixed_frame")
+    ev = EvalSettings(
+        suite=["clean"], episodes=2, num_envs=1, invariance_states=0, blind_floor="fixed_frame", greedy=greedy
+    )
     setup = EvalSetup(SHORT, ev, named_perturbations(ev.suite), (1, 2, 3), CPU, 1, tmp_path / "cache")
     blind = final_evaluation(agent, setup, Tracker(), step=0)["blind_policy"]
-    assert blind["kind"] == "fixed_frame" and blind["action_distribution"] == pytest.approx([0.1, 0.7, 0.1, 0.1])
+    expected = [0.0, 1.0, 0.0, 0.0] if greedy else [0.1, 0.7, 0.1, 0.1]  # greedy: its single argmax action
+    assert blind["kind"] == "fixed_frame" and blind["action_distribution"] == pytest.approx(expected)
     assert len(blind["returns"]) == 2
