@@ -252,8 +252,9 @@ def test_two_conditions_are_ranked_too_and_a_single_seed_resolves_nothing():
         robust["retention_seeds"] = {"cnn": 3, "jepa": 3} | {one: 1}
         found = retention_findings(robust)
         assert found[0].endswith(single) and found[1] == unestimated
-    robust["retention_seeds"] = {"cnn": 2, "jepa": 2}  # two seeds each: resolved
-    assert retention_findings(robust)[0].endswith(apart)
+    robust["retention_seeds"] = {"cnn": 2, "jepa": 2}  # two seeds each: resolved, and P(A > B) estimated
+    found = retention_findings(robust)
+    assert found[0].endswith(apart) and found[1].startswith("- P(retention of cnn > jepa) over all perturbations")
 
 
 @pytest.mark.parametrize(("low", "apart"), [(0.41, True), (0.4, False), (0.39, False)])
