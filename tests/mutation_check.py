@@ -1,6 +1,6 @@
 """Mutation check: each listed change to the code that decides the study's conclusions must fail the fast tier.
 
-    python tests/mutation_check.py                 # every mutation (about 15 minutes on 2 cores)
+    python tests/mutation_check.py                 # every mutation (docs/testing.md: how long it takes)
     python tests/mutation_check.py ppo retention   # those whose name contains one of the words
     python tests/mutation_check.py --list          # the mutations, without running anything
 
