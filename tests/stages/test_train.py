@@ -23,13 +23,23 @@ SUITE = ["clean", "color_jitter", "noise", "mild", "hard"]
 
 def check_results(path, total_timesteps):
     results = json.loads(path.read_text())
-    for key in ("env_id", "encoder", "seed", "total_timesteps", "train_sps", "eval", "robustness_ratio"):
+    for key in (
+        "env_id",
+        "encoder",
+        "seed",
+        "total_timesteps",
+        "train_sps",
+        "eval",
+        "robustness_ratio",
+        "blind_policy",
+    ):
         assert key in results
     assert results["env_id"] == "ALE/Breakout-v5" and results["encoder"] == "cnn"
     assert results["total_timesteps"] == total_timesteps and results["train_sps"] > 0
     assert list(results["eval"]) == SUITE
     for r in results["eval"].values():
-        assert set(r) == {"mean", "std", "returns", "capped"} and len(r["returns"]) == 1
+        assert set(r) == {"mean", "std", "returns", "capped", "action_counts"} and len(r["returns"]) == 1
+        assert len(r["action_counts"]) == 4 and sum(r["action_counts"]) > 0  # Breakout's 4 actions, chosen
         assert r["mean"] == pytest.approx(sum(r["returns"]) / len(r["returns"]))
         assert all(score >= 0 and float(score).is_integer() for score in r["returns"])  # raw game scores
     clean = results["eval"]["clean"]["mean"]
