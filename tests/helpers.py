@@ -279,9 +279,9 @@ class ActionLog:
         envs = self.inner(*args, **kwargs)
         step = envs.step
 
-        def noted(actions: Any) -> Any:
+        def noted(actions: Any, watched: Any = None) -> Any:
             self.actions.extend(np.asarray(actions).tolist())
-            return step(actions)
+            return step(actions, watched)
 
         envs.step = noted
         return envs

@@ -134,6 +134,30 @@ def frame_stack_on(
     return TensorFrames(perturbation, seeds, frame_stack, frames_device)
 
 
+class SideBySide:
+    """The frame stacks of groups of ``size`` environments side by side, each group under its own perturbation
+    (``HostFrames`` or ``TensorFrames`` each): environments ``g * size`` .. ``(g + 1) * size - 1`` are group ``g``."""
+
+    def __init__(self, groups: list[HostFrames | TensorFrames], size: int) -> None:
+        self.groups, self.size = groups, size
+
+    @property
+    def stack(self) -> np.ndarray | torch.Tensor:
+        return self.groups[0].stack  # one group's stack: the observation shape is the same for all
+
+    def push(self, frames: np.ndarray, fresh: np.ndarray, watched: np.ndarray | None = None) -> None:
+        """Push each group's frames; a group with no environment ``watched`` skips its frame work (its
+        observations go stale: evaluation does not read a group whose games are all played)."""
+        for g, group in enumerate(self.groups):
+            part = slice(g * self.size, (g + 1) * self.size)
+            if watched is None or watched[part].any():
+                group.push(frames[part], fresh[part])
+
+    def observation(self) -> np.ndarray | torch.Tensor:
+        parts = [group.observation() for group in self.groups]
+        return torch.cat(parts) if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
+
+
 def last_frames(raw: np.ndarray) -> np.ndarray:
     """The RGB frames ``[N, 210, 160, 3]`` of an emulator stage's output: the vector env's
     ``[N, 1, 210, 160, 3]``, or the RAM emulator's ``[N, 210, 160, 3]``."""
@@ -161,6 +185,12 @@ class AtariPipeline:
     perturbation that shifts the game itself (``game_shifts``: a mode, a recolouring) plays on the
     RAM emulator, which can. With ``frames_device`` (a torch device), the perturbation, grayscale, resize
     and stack run there as tensor ops (``tensor_frames``), and observations are uint8 tensors on it.
+
+    ``side_by_side`` (perturbations of the pixels only) plays the same ``num_envs`` emulator seeds once
+    more under each of them, in the same emulator: ``num_envs`` becomes ``num_envs * (1 + len(side_by_side))``,
+    environment ``g * group_size + j`` is seed ``j`` under perturbation ``g`` (0: ``perturbation``), and one
+    step advances every game of every perturbation (evaluation batches a suite this way). ``views`` watch
+    the first group only.
     """
 
     def __init__(
@@ -175,31 +205,38 @@ class AtariPipeline:
         first_env: int = 0,
         views: Mapping[str, VisualPerturbation] | None = None,
         frames_device: str | None = None,
+        side_by_side: Sequence[VisualPerturbation] = (),
     ) -> None:
         require_positive(num_envs=num_envs)
         self.settings, game, frame_stack = settings, settings.game, settings.frame_stack
-        self.num_envs, self.seeds = num_envs, env_seeds(seed, num_envs, first_env)
         self.perturbation = perturbation or VisualPerturbation()
-        self.perturbation.bind(self.seeds)
-        self.views = dict(views or {})
-        for name, view in self.views.items():
+        self.perturbations = [self.perturbation, *side_by_side]
+        group_seeds = env_seeds(seed, num_envs, first_env)
+        self.group_size, self.num_envs = num_envs, num_envs * len(self.perturbations)
+        self.seeds = np.tile(group_seeds, len(self.perturbations))
+        for name, view in {**dict(views or {}), **{p.name: p for p in side_by_side}}.items():
             if view.game_shift.active:
-                raise ValueError(f"view {name} shifts the game itself; views only see the same frames otherwise")
-            view.bind(self.seeds)
+                raise ValueError(f"{name} shifts the game itself; it cannot share the emulator of another perturbation")
+        self.views = dict(views or {})
         shift = self.perturbation.game_shift
         game_shifts.check(game, shift)
         emulator = settings.emulator_settings()
         if record_ram or shift.active:  # the same settings and frames, and the RAM, modes and colours
-            self.ale = ram_emulator(game, num_envs, **emulator, num_threads=num_threads, shift=shift)
+            self.ale = ram_emulator(game, self.num_envs, **emulator, num_threads=num_threads, shift=shift)
         else:
-            self.ale = vector_emulator(game, num_envs, **emulator, num_threads=num_threads)
+            self.ale = vector_emulator(game, self.num_envs, **emulator, num_threads=num_threads)
         self.num_actions = int(self.ale.single_action_space.n)
-        self.frames = frame_stack_on(frames_device, self.perturbation, self.seeds, frame_stack)
-        self.view_frames = {
-            name: frame_stack_on(frames_device, view, self.seeds, frame_stack) for name, view in self.views.items()
-        }
-        self.episode_return = np.zeros(num_envs, dtype=np.float64)
-        self.episode_length = np.zeros(num_envs, dtype=np.int64)
+        groups = []
+        for p in self.perturbations:
+            p.bind(group_seeds)
+            groups.append(frame_stack_on(frames_device, p, group_seeds, frame_stack))
+        self.frames = SideBySide(groups, num_envs)
+        self.view_frames = {}
+        for name, view in self.views.items():
+            view.bind(group_seeds)
+            self.view_frames[name] = frame_stack_on(frames_device, view, group_seeds, frame_stack)
+        self.episode_return = np.zeros(self.num_envs, dtype=np.float64)
+        self.episode_length = np.zeros(self.num_envs, dtype=np.int64)
 
     @property
     def observation_shape(self) -> tuple[int, int, int]:
@@ -216,8 +253,12 @@ class AtariPipeline:
         self._push(raw, fresh=everyone, info=info)
         return self.frames.observation(), info
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray | torch.Tensor, np.ndarray, np.ndarray, np.ndarray, dict]:
-        """Advance every environment one agent step (``frame_skip`` emulator frames)."""
+    def step(
+        self, actions: np.ndarray, watched: np.ndarray | None = None
+    ) -> tuple[np.ndarray | torch.Tensor, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Advance every environment one agent step (``frame_skip`` emulator frames). ``watched`` (a mask;
+        None: all) marks the environments whose observations will be read again: a group of ``side_by_side``
+        with none skips its frame work from then on, and its observations are stale."""
         actions = np.asarray(actions, dtype=np.int32)
         raw, reward, terminated, truncated, info = self.ale.step(actions)
         done = terminated | truncated
@@ -228,14 +269,16 @@ class AtariPipeline:
         self.episode_return[done] = 0
         self.episode_length[done] = 0
         # The observation of a finished env is the next game's first frame: new jitter, new stack.
-        self._push(raw, fresh=done, info=info)
+        self._push(raw, fresh=done, info=info, watched=watched)
         return self.frames.observation(), reward.astype(np.float32), terminated, truncated, info
 
-    def _push(self, raw: np.ndarray, fresh: np.ndarray, info: dict) -> None:
+    def _push(self, raw: np.ndarray, fresh: np.ndarray, info: dict, watched: np.ndarray | None = None) -> None:
         frames = last_frames(raw)
-        self.frames.push(frames, fresh)
+        self.frames.push(frames, fresh, watched)
+        first = slice(0, self.group_size)  # the group the views watch
         for view in self.view_frames.values():
-            view.push(frames, fresh)
+            if watched is None or watched[first].any():
+                view.push(frames[first], fresh[first])
         if self.views:
             info["views"] = {name: view.observation() for name, view in self.view_frames.items()}
 
@@ -243,7 +286,7 @@ class AtariPipeline:
         self.ale.close()
 
 
-PIPELINE_ARGUMENTS = ("record_ram", "first_env", "views")
+PIPELINE_ARGUMENTS = ("record_ram", "first_env", "views", "side_by_side")
 
 
 def make_env(
@@ -299,10 +342,13 @@ def make_eval_env(
     sticky_actions: float,
     threads: int = 0,
     views: Mapping[str, VisualPerturbation] | None = None,
+    side_by_side: Sequence[VisualPerturbation] = (),
 ) -> AtariPipeline:
-    """The evaluation environments: the same pipeline, with evaluation's sticky-action setting
-    (and ``views``: the same frames under other perturbations, see ``AtariPipeline``)."""
+    """The evaluation environments: the same pipeline, with evaluation's sticky-action setting (``views``:
+    the same frames under other perturbations; ``side_by_side``: the same games again under others; see
+    ``AtariPipeline``)."""
     extra = {"views": views} if views else {}
+    extra |= {"side_by_side": side_by_side} if side_by_side else {}
     return make_env(env_cfg, num_envs, seed, perturbation, threads, sticky_actions=sticky_actions, **extra)
 
 

@@ -47,30 +47,56 @@ def play(act: Policy, envs: AtariPipeline, episodes: int, label: str = "", obser
     ``observe(obs, info, live, games)`` sees every step's observations first: ``live`` marks the
     environments whose current game counts, ``games`` the index of that game in each environment.
     """
-    quotas = episode_quotas(episodes, envs.num_envs)
+    return play_side_by_side(act, envs, episodes, [label], label, observe)[label]
+
+
+def rows(obs: np.ndarray | torch.Tensor, index: np.ndarray) -> np.ndarray | torch.Tensor:
+    """The observations of the environments ``index`` (a host array, or a tensor on a device)."""
+    return obs[index] if isinstance(obs, np.ndarray) else obs[torch.as_tensor(index, device=obs.device)]
+
+
+def play_side_by_side(
+    act: Policy, envs: AtariPipeline, episodes: int, names: list[str], label: str = "", observe: Observer | None = None
+) -> dict[str, dict]:
+    """``play`` for each of ``envs``' groups at once (``AtariPipeline``'s ``side_by_side``: group ``g``, the
+    perturbation ``names[g]``, replays group 0's games): ``{name: play's scores}``, all in one loop.
+
+    Each step, ``act`` reads only the environments whose current game counts (one batch over every group):
+    the others, past their share of the games, get action 0 and are not scored. ``observe`` sees group 0.
+    """
+    size, groups = envs.group_size, len(names)
+    quotas = np.tile(episode_quotas(episodes, size), groups)
     played = np.zeros_like(quotas)
-    counts = np.zeros(envs.num_actions, dtype=np.int64)
-    scores: list[float] = []
-    capped = steps = 0
+    counts = np.zeros((groups, envs.num_actions), dtype=np.int64)
+    scores: list[list[float]] = [[] for _ in names]
+    capped, steps = np.zeros(groups, dtype=np.int64), 0
     obs, info = envs.reset()
-    with Progress(f"eval {label}".strip(), episodes, "games") as progress:
-        while (played < quotas).any():
+    with Progress(f"eval {label}".strip(), episodes * groups, "games") as progress:
+        while (live := played < quotas).any():
             if observe:
-                observe(obs, info, played < quotas, played)
-            actions = np.asarray(act(obs))
-            counts += np.bincount(actions[played < quotas], minlength=envs.num_actions)
-            obs, _, terminated, truncated, info = envs.step(actions)
+                observe(rows(obs, np.arange(size)), info, live[:size], played[:size])
+            index = np.flatnonzero(live)
+            actions = np.zeros(envs.num_envs, dtype=np.int64)
+            actions[index] = np.asarray(act(rows(obs, index)))
+            np.add.at(counts, (index // size, actions[index]), 1)
+            obs, _, terminated, truncated, info = envs.step(actions, watched=live)
             steps += 1
-            finished = 0
-            for i in np.flatnonzero(terminated | truncated):
-                if played[i] < quotas[i]:
-                    played[i] += 1
-                    finished += 1
-                    scores.append(float(info["episode_return"][i]))
-                    capped += int(truncated[i] and not terminated[i])
-            progress.update(finished, note=f"{steps} steps, {capped} at the frame cap")
-    mean, std = float(np.mean(scores)), float(np.std(scores))
-    return {"mean": mean, "std": std, "returns": scores, "capped": capped, "action_counts": counts.tolist()}
+            ended = np.flatnonzero((terminated | truncated) & live)
+            for i in ended:
+                played[i] += 1
+                scores[i // size].append(float(info["episode_return"][i]))
+                capped[i // size] += int(truncated[i] and not terminated[i])
+            progress.update(len(ended), note=f"{steps} steps, {capped.sum()} at the frame cap")
+    return {
+        name: {
+            "mean": float(np.mean(scores[g])),
+            "std": float(np.std(scores[g])),
+            "returns": scores[g],
+            "capped": int(capped[g]),
+            "action_counts": counts[g].tolist(),
+        }
+        for g, name in enumerate(names)
+    }
 
 
 def evaluate(
@@ -87,23 +113,30 @@ def evaluate(
     """Score ``agent`` under every perturbation of ``suite``: ``{name: {mean, std, returns, capped, action_counts}}``.
 
     Every perturbation replays the same emulator seeds, and each environment's games get their
-    colour jitter in the same order for every agent (paired comparison). ``make_env(n, perturbation,
-    views=None)`` builds the games; with a ``sampler``, the clean games carry its views and offer it
-    their states (policy invariance).
+    colour jitter in the same order for every agent (paired comparison). The perturbations of the pixels
+    play side by side in one pipeline, one forward pass per step over all their live games; each shift of
+    the game itself plays on its own. ``make_env(n, perturbation, views=None, side_by_side=())`` builds the
+    games; with a ``sampler``, the clean games carry its views and offer it their states (policy invariance).
     """
     agent.eval()
+    pixels = sorted((name for name, p in suite.items() if not p.game_shift.active), key=lambda n: n != "clean")
+    batches = [pixels] * bool(pixels) + [[name] for name in suite if name not in pixels]
     results = {}
-    for name, perturbation in suite.items():
-        views = {"views": sampler.views} if sampler and name == "clean" else {}
-        envs = make_env(min(num_envs, episodes), perturbation, **views)
+    for names in batches:
+        first, *others = [suite[name] for name in names]
+        views = {"views": sampler.views} if sampler and names[0] == "clean" else {}
+        envs = make_env(min(num_envs, episodes), first, side_by_side=others, **views)
         try:
             with agent.acting(device.type):
                 observe = sampler.observe if views else None
-                results[name] = play(agent_policy(agent, device, greedy), envs, episodes, name, observe)
+                policy = agent_policy(agent, device, greedy)
+                results |= play_side_by_side(policy, envs, episodes, names, " ".join(names), observe)
         finally:
             envs.close()
+    results = {name: results[name] for name in suite}
+    for name, result in results.items():
         if on_result:
-            on_result(name, results[name])
+            on_result(name, result)
     return results
 
 

@@ -37,6 +37,7 @@ def random_scores(
     ``env``, in the game's default variant or in another mode or difficulty (``shift``)."""
     num_envs = min(num_envs, episodes)
     spec = {"env": cache_identity(env), "episodes": episodes, "num_envs": num_envs, "sticky_actions": sticky_actions}
+    spec["actions"] = "counted games only"  # since play draws no action for the games past their share
     variant = {"mode": shift.mode, "difficulty": shift.difficulty} if shift and shift.changes_the_game else {}
     if variant:
         spec["variant"] = variant

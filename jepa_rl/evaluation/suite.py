@@ -43,10 +43,15 @@ class EvalSetup:
     cache_dir: Path  # where the random-policy baseline is cached
 
     def make_env(
-        self, num_envs: int, perturbation: VisualPerturbation, views: dict[str, VisualPerturbation] | None = None
+        self,
+        num_envs: int,
+        perturbation: VisualPerturbation,
+        views: dict[str, VisualPerturbation] | None = None,
+        side_by_side: list[VisualPerturbation] | tuple = (),
     ) -> AtariPipeline:
-        env, ev = self.env, self.ev
-        return make_eval_env(env, num_envs, perturbation, self.seed, ev.sticky_actions, self.threads, views=views)
+        """``num_envs`` of the evaluation's games under ``perturbation`` (and again under each of ``side_by_side``)."""
+        env, ev, threads = self.env, self.ev, self.threads
+        return make_eval_env(env, num_envs, perturbation, self.seed, ev.sticky_actions, threads, views, side_by_side)
 
     def suite(self, names: list[str]) -> dict[str, VisualPerturbation]:
         return {name: self.perturbations[name].copy() for name in names}

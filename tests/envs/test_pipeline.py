@@ -9,6 +9,7 @@ from helpers import compose_cfg, pipeline
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from jepa_rl.envs.perturbations import suite_config
 from jepa_rl.envs.pipeline import AtariPipeline, env_seeds, make_env, make_eval_env, make_train_envs, to_gray84
 
 
@@ -207,3 +208,60 @@ def test_ram_emulator_gives_the_training_pipelines_observations(game):
         resets += (term_v | trunc_v).sum()
     assert resets > 0
     vector.close(), ram.close()
+
+
+@pytest.mark.parametrize("frames_device", [None, "cpu"])
+def test_perturbations_side_by_side_each_play_the_games_of_their_pipeline_alone(frames_device):
+    """One pipeline of the same seeds under clean, hard and a corruption side by side gives, group by group,
+    the observations, rewards and game ends of the pipeline of that perturbation alone (across game ends)."""
+    env, cfg = env_settings(["env.max_frames=400"])
+    env["frames_device"] = frames_device
+    names = ["clean", "hard", "gaussian_noise_3"]
+    suite = [instantiate(suite_config(cfg.perturbations, name)) for name in names]
+    together = make_eval_env(env, 2, suite[0].copy(), 7, 0.25, 1, side_by_side=[p.copy() for p in suite[1:]])
+    alone = [make_eval_env(env, 2, p.copy(), 7, 0.25, 1) for p in suite]
+    rng = np.random.default_rng(0)
+    try:
+        assert together.num_envs == 6 and together.group_size == 2
+        assert together.seeds.tolist() == env_seeds(7, 2).tolist() * 3
+        host = lambda obs: obs if isinstance(obs, np.ndarray) else obs.numpy()  # noqa: E731
+        together_out, singles = (together.reset()[0],), [p.reset()[:1] for p in alone]
+        for _ in range(120):  # past the cap (100 steps): every environment starts a second game
+            for g, single in enumerate(singles):
+                part = slice(2 * g, 2 * g + 2)
+                assert np.array_equal(host(together_out[0])[part], host(single[0]))
+                for mine, theirs in zip(together_out[1:4], single[1:4], strict=True):  # rewards, game ends
+                    assert np.array_equal(mine[part], theirs)
+            actions = rng.integers(0, together.num_actions, 2)
+            together_out, singles = together.step(np.tile(actions, 3)), [p.step(actions) for p in alone]
+    finally:
+        together.close()
+        for p in alone:
+            p.close()
+
+
+def test_a_shift_of_the_game_cannot_play_side_by_side():
+    env, cfg = env_settings([])
+    clean = instantiate(cfg.perturbations.clean)
+    mode = instantiate(suite_config(cfg.perturbations, "mode_4"))
+    with pytest.raises(ValueError, match="mode_4 shifts the game itself; it cannot share the emulator"):
+        make_eval_env(env, 1, clean, 7, 0.25, 1, side_by_side=[mode])
+
+
+def test_a_group_with_no_watched_environment_skips_its_frame_work():
+    """Evaluation stops reading a perturbation's games once they are all played: their frames are no longer
+    perturbed and stacked (they would change every step under noise), while the groups still watched go on."""
+    env, cfg = env_settings([])
+    noise = instantiate(cfg.perturbations.noise)
+    together = make_eval_env(env, 1, noise.copy(), 7, 0.25, 1, side_by_side=[noise.copy()])
+    alone = make_eval_env(env, 1, noise.copy(), 7, 0.25, 1)
+    try:
+        stale, _ = together.reset()
+        alone.reset()
+        for _ in range(3):
+            obs = together.step(np.zeros(2, dtype=np.int64), watched=np.array([True, False]))[0]
+            assert np.array_equal(obs[0], alone.step(np.zeros(1, dtype=np.int64))[0][0])
+            assert np.array_equal(obs[1], stale[1])
+        assert not np.array_equal(obs[0], stale[0])
+    finally:
+        together.close(), alone.close()

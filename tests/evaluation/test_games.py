@@ -178,8 +178,10 @@ def test_games_at_the_frame_cap_are_counted_and_the_random_policy_is_cached(tmp_
     assert len(list((tmp_path / "random_scores").iterdir())) == 2  # the artifact and its lock: measured once
 
 
-def short_games(num_envs, perturbation):
-    return make_eval_env(SHORT, num_envs, perturbation, seed=3, sticky_actions=0.25, threads=1)
+def short_games(num_envs, perturbation, side_by_side=()):
+    return make_eval_env(
+        SHORT, num_envs, perturbation, seed=3, sticky_actions=0.25, threads=1, side_by_side=side_by_side
+    )
 
 
 def test_a_bf16_agent_is_evaluated_and_each_perturbation_reported_by_name_in_order():

@@ -40,9 +40,9 @@ class Witness:
     def __getattr__(self, name):
         return getattr(self.envs, name)
 
-    def step(self, actions):
+    def step(self, actions, watched=None):
         self.actions.append(np.asarray(actions).tolist())
-        obs, reward, terminated, truncated, info = self.envs.step(actions)
+        obs, reward, terminated, truncated, info = self.envs.step(actions, watched)
         self.events.append(
             (reward.tolist(), terminated.tolist(), truncated.tolist(), info["lives"].tolist(),
              info["episode_frame_number"].tolist())
@@ -58,8 +58,8 @@ class WitnessedSetup(EvalSetup):
 
     def make_env(self, *args, **kwargs):
         envs = Witness(super().make_env(*args, **kwargs))
-        perturbation = args[1] if len(args) > 1 else kwargs["perturbation"]
-        self.built.append((perturbation.name, envs.seeds.tolist(), envs))
+        names = " ".join(p.name for p in envs.perturbations)  # side by side: every group's
+        self.built.append((names, envs.seeds.tolist(), envs))
         return envs
 
 
@@ -79,16 +79,18 @@ def test_every_perturbation_of_the_suite_replays_the_same_games(tmp_path):
     setup = WitnessedSetup(SHORT, ev, named, seed, torch.device("cpu"), 1, tmp_path / "cache")
     scores = play_suite(agent, setup, suite, ev.episodes, Tracker(), step=0, prefix="eval")  # as final_evaluation
 
-    assert [name for name, _, _ in setup.built] == suite
-    assert all(seeds == env_seeds(seed, 1).tolist() for _, seeds, _ in setup.built)
-    traces = {name: envs.events for name, _, envs in setup.built}
+    # One pipeline plays the suite side by side: environment g is the same seed under perturbation g.
+    [(names, seeds, envs)] = setup.built
+    assert names.split() == suite and seeds == env_seeds(seed, 1).tolist() * len(suite)
+    traces = {name: [tuple(column[g] for column in event) for event in envs.events] for g, name in enumerate(suite)}
     assert all(trace == traces["clean"] for trace in traces.values())
+    assert all(actions == [FIRE] * len(suite) for actions in envs.actions)
     played = {name: (r["returns"], r["capped"]) for name, r in scores.items()}
-    assert all(games == played["clean"] for games in played.values())
+    assert list(played) == suite and all(games == played["clean"] for games in played.values())
     # The games depend on the emulator's random stream, so their equality says something: the two games
     # of the environment differ (their no-op starts, so their frame numbers and when they lose lives).
     first, second = traces["clean"][:30], traces["clean"][30:]
-    assert first[-1][2] == [True] and second[-1][2] == [True] and first != second  # each truncated at 30 steps
+    assert first[-1][2] and second[-1][2] and first != second  # each truncated at 30 steps
 
 
 def test_no_games_still_measures_policy_invariance_on_the_evaluation_games_seeds(tmp_path):
@@ -135,8 +137,11 @@ def test_invariance_states_are_played_by_the_policy_on_what_it_sees_clean(tmp_pa
     measured = final_evaluation(agent, setup, Tracker(), step=0)["policy_invariance"]["noise"]
     [(_, _, envs)] = setup.built
     # One whole clean game per environment (its last life lost within the 150 agent steps of the cap), not
-    # the 8 steps 16 states would take: FIRE at every step.
-    assert envs.actions == [[FIRE, FIRE]] * len(envs.actions) and len(envs.actions) > 100
+    # the 8 steps 16 states would take: FIRE at every step of them (an environment whose game has ended
+    # gets NOOP until the other's ends).
+    both = [a for a in envs.actions if a == [FIRE, FIRE]]
+    assert len(both) > 100 and envs.actions[: len(both)] == both
+    assert all(a in ([FIRE, 0], [0, FIRE]) for a in envs.actions[len(both) :])
     assert measured["states"] == 16
     # Logits 50 vs about 34 clean and 69 noisy: each side all but certain, so the distributions are apart.
     assert measured["greedy_agreement"] == 0.0 and measured["tv"] == pytest.approx(1.0, abs=1e-5)
@@ -291,7 +296,7 @@ def test_the_scored_clean_games_give_the_invariance_states_and_retention_its_min
     setup = WitnessedSetup(SHORT, ev, named_perturbations(suite), (1, 2, 3), CPU, 1, tmp_path / "cache")
     measured = final_evaluation(agent, setup, Tracker(), step=0)
     assert measured["policy_invariance"]["noise"]["states"] == 16
-    assert [name for name, _, _ in setup.built] == ["clean", "noise", "clean"]  # games, games, the blind's
+    assert [name for name, _, _ in setup.built] == ["clean noise", "clean"]  # the games side by side, the blind's
     assert asked == [pytest.approx(0.1 * (30.5 - 1.7))]
 
 
