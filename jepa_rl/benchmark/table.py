@@ -55,6 +55,9 @@ def report_lines(result: dict, batch: int) -> list[str]:
     if costs:
         lines.append("  (f) the pipeline under each perturbation, time per step over (b)'s:")
         lines += [f"      {name:<22} {cost:6.2f}x" for name, cost in costs.items()]
+    for key, sps in result["evaluation_sps"].items():
+        ratio = result["evaluation_over_emulator"][key]
+        lines.append(f"  (h) {key:<21} {sps:8.0f} agent steps/s   / the emulator with its envs = {ratio:.2f}")
     lines.append(f"  peak RSS {result['peak_rss_mb']:.0f} MB")
     return lines
 

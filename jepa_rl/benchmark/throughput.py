@@ -12,15 +12,21 @@
       forward+backward of the same net (the cost masking and EMA are compared against);
   (f) the pipeline under each perturbation it is given, its time per step as a ratio of (b)'s;
   (g) where an acting step of (c) goes (``step_profile``): emulation, frame work, copies, forward;
-and ``summary`` adds the ratios and the process's peak resident memory.
+  (h) evaluation: the suite's games side by side with every game live (an agent that never acts, so that
+      every game runs to a lowered frame cap), for (c)'s encoder and the frozen ViT, each against the
+      emulator alone with as many environments, measured just before it;
+and ``summary`` adds the ratios and the process's peak resident memory. Each measurement runs its rounds
+in turn and reports its medians as it finishes (``on_part``).
 """
 
 from __future__ import annotations
 
+import logging
 import resource
 import statistics
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,8 +34,10 @@ import torch
 
 from jepa_rl.benchmark.step_profile import PHASES, acting_step_seconds, clock
 from jepa_rl.envs.perturbations import VisualPerturbation
-from jepa_rl.envs.pipeline import make_env, make_train_envs
-from jepa_rl.models.agent import build_agent, make_optimizer
+from jepa_rl.envs.pipeline import make_env, make_eval_env, make_train_envs
+from jepa_rl.evaluation.games import evaluate
+from jepa_rl.evaluation.invariance import StateSampler
+from jepa_rl.models.agent import Agent, build_agent, make_optimizer
 from jepa_rl.models.precision import native_bf16
 from jepa_rl.pretrain.loop import make_adamw, mask_config, train_step
 from jepa_rl.pretrain.objectives import make_pretrainer
@@ -38,7 +46,10 @@ from jepa_rl.rl.ppo import PPO, PPOSettings
 from jepa_rl.runtime.malloc import retain_freed_memory
 from jepa_rl.runtime.tracking import Tracker
 
+log = logging.getLogger(__name__)
+
 PRETRAIN_KINDS = ("jepa", "ae", "fwd_bwd")  # (e): the two objectives' steps, and the net's plain step
+EVAL_KEYS = {"ppo": "evaluation", "ppo_frozen_vit": "evaluation_frozen_vit"}  # (h) of each PPO case's encoder
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class Rounds:
     ppo_iterations: int  # PPO updates timed per measurement (after one warm-up)
     pretrain_batch: int  # frames per timed pretraining step
     pretrain_steps: int  # pretraining steps timed per measurement (after two warm-up)
+    eval_frames: int = 400  # (h): the frame cap of each game (every game is live until it)
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,8 @@ class Measurements:
     phases: dict[str, dict[str, list[float]]]  # PPO case -> rollout_seconds / update_seconds per iteration
     by_perturbation: dict[str, list[float]]  # pipeline steps/s under each perturbation
     profile: dict[str, list[float]]  # acting-step phase -> seconds per step
+    # (h): evaluation / evaluation_frozen_vit and each one's emulator alone (<key>_emulator), agent steps/s
+    evaluation: dict[str, list[float]] = field(default_factory=dict)
 
 
 def emulator_sps(setup: Setup, steps: int, preprocess: bool, perturbation: VisualPerturbation | None = None) -> float:
@@ -191,6 +205,53 @@ def profiled_step(setup: Setup, case: PPOCase, env_steps: int) -> dict[str, floa
         envs.close()
 
 
+def stalled_agent(case: PPOCase, setup: Setup, num_actions: int) -> Agent:
+    """(h)'s agent: ``case``'s encoder, frozen, and a head that always plays action 0 (NOOP), greedy: in
+    Breakout it never launches the ball, so every game runs to the frame cap, as a stalled agent's do."""
+    machine = setup.machine
+    agent = build_agent(case.net, True, setup.head, num_actions, machine.ppo_precision, machine.device)
+    with torch.no_grad():
+        agent.heads.actor.weight.zero_()
+        agent.heads.actor.bias.copy_(torch.nn.functional.one_hot(torch.tensor(0), num_actions) * 50.0)
+    return agent
+
+
+def evaluation_sps(setup: Setup, case: PPOCase, suite: dict[str, VisualPerturbation], frames: int) -> float:
+    """(h): agent steps/s of the evaluation of ``suite`` side by side (``ppo.num_envs`` games of each, one per
+    environment, all live to the cap of ``frames``), with the invariance views and sampler of a final evaluation."""
+    n, machine = setup.ppo.num_envs, setup.machine
+    env = {**setup.env, "max_frames": frames}
+    ready = []  # when the games had started: building and seeding the emulators (a ROM load each) is not timed
+
+    def make(num: int, perturbation: VisualPerturbation, **kwargs) -> object:
+        envs = make_eval_env(env, num, perturbation, setup.seed, 0.25, machine.threads, **kwargs)
+        reset = envs.reset
+
+        def timed_reset() -> tuple:
+            started = reset()
+            ready.append(clock(machine.device))
+            return started
+
+        envs.reset = timed_reset
+        return envs
+
+    probe = make_env(env, 1, setup.seed, num_threads=1)
+    agent = stalled_agent(case, setup, probe.num_actions)
+    probe.close()
+    views = {k: p.copy() for k, p in suite.items() if k != "clean"}
+    sampler = StateSampler(agent, views, 256, (setup.seed,), machine.device) if "clean" in suite else None
+    scores = evaluate(agent, make, {k: p.copy() for k, p in suite.items()}, n, n, machine.device, True, None, sampler)
+    seconds = clock(machine.device) - ready[0]
+    steps = sum(r["action_counts"][0] for r in scores.values())  # every counted step played NOOP
+    return steps / seconds
+
+
+def timed(label: str, on_part: Callable[[str, dict], None] | None, figures: dict) -> None:
+    """Hand a finished part's medians to ``on_part`` (the stage prints them at once)."""
+    if on_part:
+        on_part(label, {k: statistics.median(v) for k, v in figures.items() if v})
+
+
 def measure(
     setup: Setup,
     cases: dict[str, PPOCase],
@@ -198,59 +259,77 @@ def measure(
     pretrain: PretrainSettings,
     rounds: Rounds,
     perturbations: dict[str, VisualPerturbation],
+    suite: dict[str, VisualPerturbation] | None = None,
+    on_part: Callable[[str, dict], None] | None = None,
 ) -> Measurements:
-    """``rounds.repeats`` rounds of every measurement: (a)-(d) and (f) in agent steps/s, (e) and (g) in seconds.
+    """``rounds.repeats`` rounds of each measurement in turn: (a)-(d), (f) and (h) in agent steps/s, (e) and (g)
+    in seconds; ``on_part(label, medians)`` after each.
 
     ``cases`` holds (c) under ``ppo`` and (d) under ``ppo_frozen_vit``. Pretraining is timed for each of
-    ``encoders`` (name -> its ``encoders.<name>`` node): a JEPA step, an autoencoder step and a plain
-    forward+backward of the net (keys ``<name>/jepa``, ``<name>/ae``, ``<name>/fwd_bwd``).
+    ``encoders`` (name -> its ``encoders.<name>`` node; none: skipped): a JEPA step, an autoencoder step and
+    a plain forward+backward of the net (keys ``<name>/jepa``, ``<name>/ae``, ``<name>/fwd_bwd``). (h)
+    evaluates ``suite`` (none: skipped).
     """
-    measured = Measurements(
+    m = Measurements(
         runs={k: [] for k in ("emulator", "pipeline", *cases)},
         pretrain_seconds={f"{n}/{k}": [] for n in encoders for k in PRETRAIN_KINDS},
         phases={k: {"rollout_seconds": [], "update_seconds": []} for k in cases},
         by_perturbation={name: [] for name in perturbations},
         profile={phase: [] for phase in PHASES},
     )
-    for _ in range(rounds.repeats):
-        measure_pipelines(setup, cases["ppo"], rounds.env_steps, perturbations, measured)
-        measure_ppo(setup, cases, rounds.ppo_iterations, measured)
-        measure_pretraining(setup.machine, encoders, pretrain, rounds, measured)
-    return measured
-
-
-def measure_pipelines(
-    setup: Setup, case: PPOCase, env_steps: int, perturbations: dict[str, VisualPerturbation], into: Measurements
-) -> None:
-    """One round of (g), (f), (a) and (b), in that order, appended to ``into``."""
-    for phase, seconds in profiled_step(setup, case, env_steps).items():
-        into.profile[phase].append(seconds)
-    for name, perturbation in perturbations.items():
-        into.by_perturbation[name].append(emulator_sps(setup, env_steps, True, perturbation))
-    into.runs["emulator"].append(emulator_sps(setup, env_steps, preprocess=False))
-    into.runs["pipeline"].append(emulator_sps(setup, env_steps, preprocess=True))
-
-
-def measure_ppo(setup: Setup, cases: dict[str, PPOCase], iterations: int, into: Measurements) -> None:
-    """One round of each PPO case ((c) and (d)), appended to ``into``."""
+    repeats, steps = range(rounds.repeats), rounds.env_steps
+    for _ in repeats:
+        m.runs["emulator"].append(emulator_sps(setup, steps, preprocess=False))
+        m.runs["pipeline"].append(emulator_sps(setup, steps, preprocess=True))
+    timed("(a) emulator, (b) pipeline", on_part, {k: m.runs[k] for k in ("emulator", "pipeline")})
     for key, case in cases.items():
-        measured = ppo_sps(setup, case, iterations)
-        into.runs[key].append(measured.pop("sps"))
-        for phase, seconds in measured.items():
-            into.phases[key][phase].append(seconds)
+        for _ in repeats:
+            measured = ppo_sps(setup, case, rounds.ppo_iterations)
+            m.runs[key].append(measured.pop("sps"))
+            for phase, seconds in measured.items():
+                m.phases[key][phase].append(seconds)
+        timed(f"PPO {key}", on_part, {"agent steps/s": m.runs[key], **m.phases[key]})
+    for _ in repeats:
+        for phase, seconds in profiled_step(setup, cases["ppo"], steps).items():
+            m.profile[phase].append(seconds)
+    timed("(g) acting step", on_part, m.profile)
+    for key, case in cases.items() if suite else ():
+        measure_evaluation(setup, case, suite, rounds, EVAL_KEYS[key], m)
+        timed(f"(h) {EVAL_KEYS[key]}", on_part, {k: v for k, v in m.evaluation.items() if k.startswith(EVAL_KEYS[key])})
+    for name, perturbation in perturbations.items():
+        m.by_perturbation[name] = [emulator_sps(setup, steps, True, perturbation) for _ in repeats]
+        timed(f"(f) pipeline under {name}", on_part, {"agent steps/s": m.by_perturbation[name]})
+    measure_pretraining(setup.machine, encoders, pretrain, rounds, m.pretrain_seconds, on_part)
+    return m
+
+
+def measure_evaluation(setup: Setup, case: PPOCase, suite: dict, rounds: Rounds, key: str, m: Measurements) -> None:
+    """(h)'s rounds for ``case`` under ``key``: the emulator alone with the evaluation's environments
+    (``<key>_emulator``), then the evaluation."""
+    together = replace(setup, ppo=replace(setup.ppo, num_envs=setup.ppo.num_envs * len(suite)))
+    for _ in range(rounds.repeats):
+        m.evaluation.setdefault(f"{key}_emulator", []).append(emulator_sps(together, rounds.env_steps, False))
+        m.evaluation.setdefault(key, []).append(evaluation_sps(setup, case, suite, rounds.eval_frames))
 
 
 def measure_pretraining(
-    machine: Machine, encoders: dict[str, dict], pretrain: PretrainSettings, rounds: Rounds, into: Measurements
+    machine: Machine,
+    encoders: dict[str, dict],
+    pretrain: PretrainSettings,
+    rounds: Rounds,
+    into: dict[str, list[float]],
+    on_part: Callable[[str, dict], None] | None = None,
 ) -> None:
-    """One round of (e): every step kind of every net, appended to ``into``."""
-    for key, seconds in into.pretrain_seconds.items():
+    """(e): every step kind of every net, ``rounds.repeats`` times each, appended to ``into``."""
+    for key, seconds in into.items():
         name, kind = key.split("/")
         objective = None if kind == "fwd_bwd" else kind
-        step = pretrain_step_seconds(
-            encoders[name], pretrain, objective, rounds.pretrain_batch, rounds.pretrain_steps, machine
-        )
-        seconds.append(step)
+        for _ in range(rounds.repeats):
+            step = pretrain_step_seconds(
+                encoders[name], pretrain, objective, rounds.pretrain_batch, rounds.pretrain_steps, machine
+            )
+            seconds.append(step)
+        timed(f"(e) pretraining {key}", on_part, {"seconds per step": seconds})
 
 
 def medians(runs: dict[str, list[float]]) -> dict[str, float]:
@@ -274,6 +353,7 @@ def summary(setup: Setup, encoder: str, measured: Measurements, pretrain_batch: 
         "acting_step_seconds": medians(measured.profile),
         # A perturbation's cost: the clean pipeline's speed over the pipeline's under it (1: free).
         "perturbation_cost": {k: med["pipeline"] / v for k, v in medians(measured.by_perturbation).items()},
+        **evaluation_figures(measured.evaluation),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -327,4 +407,15 @@ def pretrain_figures(batch: int, seconds: dict[str, list[float]]) -> dict[str, A
         "pretrain_over_fwd_bwd": {
             k: step_med[k] / step_med[f"{k.split('/')[0]}/fwd_bwd"] for k in step_med if not k.endswith("fwd_bwd")
         },
+    }
+
+
+def evaluation_figures(runs: dict[str, list[float]]) -> dict[str, Any]:
+    """(h): evaluation's agent steps/s, and each over the emulator alone with as many environments."""
+    med = medians(runs)
+    keys = [k for k in med if not k.endswith("_emulator")]
+    return {
+        "evaluation_runs": runs,
+        "evaluation_sps": {k: med[k] for k in keys},
+        "evaluation_over_emulator": {k: med[k] / med[f"{k}_emulator"] for k in keys},
     }

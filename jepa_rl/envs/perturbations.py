@@ -149,36 +149,34 @@ class VisualPerturbation:
             self.sat_scale[i] = 1 + sat * self.saturation
             self.value_offset[i] = value * self.brightness * 255
 
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
-        """Perturb a batch of RGB frames ``[N, H, W, 3]`` uint8 (returns a new array or ``frames``)."""
+    def __call__(self, frames: np.ndarray, envs: Sequence[int] | None = None) -> np.ndarray:
+        """Perturb a batch of RGB frames ``[N, H, W, 3]`` uint8 (returns a new array or ``frames``): those of
+        the bound environments ``envs`` (default: all of them, in order), each with its own parameters and streams."""
         if self.is_pixel_identity:
             return frames
+        envs = range(len(frames)) if envs is None else [int(i) for i in envs]
         if self.has_jitter:
-            frames = self._jitter(frames)
+            frames = self._jitter(frames, envs)
         if self.noise_std > 0:
             table, noisy = noise_table(self.noise_std), frames.astype(np.int16)
-            for rng, out in zip(self.noise_rngs, noisy, strict=True):
-                out += table[rng.integers(0, 65536, out.shape, dtype=np.uint16)]
+            for i, out in zip(envs, noisy, strict=True):
+                out += table[self.noise_rngs[i].integers(0, 65536, out.shape, dtype=np.uint16)]
             frames = np.clip(noisy, 0, 255, out=noisy).astype(np.uint8)
         if self.corruption is not None:
-            family, severity = self.corruption, self.severity
-            frames = np.stack(
-                [
-                    corruptions.corrupt(f, family, severity, rng)
-                    for f, rng in zip(frames, self.corruption_rngs, strict=True)
-                ]
-            )
+            family, severity, rngs = self.corruption, self.severity, self.corruption_rngs
+            pairs = zip(envs, frames, strict=True)
+            frames = np.stack([corruptions.corrupt(f, family, severity, rngs[i]) for i, f in pairs])
         return frames
 
-    def _jitter(self, frames: np.ndarray) -> np.ndarray:
+    def _jitter(self, frames: np.ndarray, envs: Sequence[int]) -> np.ndarray:
         # OpenCV's uint8 HSV (hue in [0, 180), saturation and value in [0, 255]), converted as one image (the
         # conversion is per pixel); each environment's shift, scale and offset applied by table lookup.
         n, height, width, _ = frames.shape
         hsv = cv2.cvtColor(np.ascontiguousarray(frames).reshape(n * height, width, 3), cv2.COLOR_RGB2HSV)
         hsv = hsv.reshape(frames.shape)
-        for i in range(n):
+        for row, i in enumerate(envs):
             tables = jitter_tables(self.hue_shift[i], self.sat_scale[i], self.value_offset[i])
-            cv2.LUT(hsv[i], np.stack(tables, -1).astype(np.uint8)[:, None], dst=hsv[i])
+            cv2.LUT(hsv[row], np.stack(tables, -1).astype(np.uint8)[:, None], dst=hsv[row])
         rgb = cv2.cvtColor(hsv.reshape(n * height, width, 3), cv2.COLOR_HSV2RGB)
         return rgb.reshape(frames.shape)
 

@@ -109,17 +109,26 @@ class HostFrames:
         self.perturbation = perturbation
         self.stack = np.zeros((num_envs, frame_stack, FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
 
-    def push(self, frames: np.ndarray, fresh: np.ndarray) -> None:
+    def push(self, frames: np.ndarray, fresh: np.ndarray, watched: np.ndarray | None = None) -> None:
         """Perturb RGB ``frames``, convert them to 84x84 gray and push them onto the stack.
 
         Environments in ``fresh`` start a game: new jitter, and a stack repeating the first frame
         (gymnasium's ``FrameStackObservation`` padding). Perturbations return new arrays: ``frames`` is untouched.
+        Only the environments ``watched`` (a mask; None: all) get this frame work; the others' stacks go stale.
         """
-        self.perturbation.new_episode(fresh)
+        self.perturbation.new_episode(fresh)  # every environment: its stream of jitter stays the same
+        if watched is not None and not watched.all():
+            rows = np.flatnonzero(watched)
+            gray = to_gray84(self.perturbation(frames[rows], rows))
+            self.stack[rows] = np.where(fresh[rows, None, None, None], gray[:, None], self._pushed(rows, gray))
+            return
         gray = to_gray84(self.perturbation(frames))
         self.stack[:, :-1] = self.stack[:, 1:]
         self.stack[:, -1] = gray
         self.stack[fresh] = gray[fresh, None]
+
+    def _pushed(self, rows: np.ndarray, gray: np.ndarray) -> np.ndarray:
+        return np.concatenate((self.stack[rows, 1:], gray[:, None]), axis=1)
 
     def observation(self) -> np.ndarray:
         return self.stack.copy()
@@ -146,12 +155,15 @@ class SideBySide:
         return self.groups[0].stack  # one group's stack: the observation shape is the same for all
 
     def push(self, frames: np.ndarray, fresh: np.ndarray, watched: np.ndarray | None = None) -> None:
-        """Push each group's frames; a group with no environment ``watched`` skips its frame work (its
-        observations go stale: evaluation does not read a group whose games are all played)."""
+        """Push each group's frames; an environment not ``watched`` skips its frame work on the host, a
+        group with none on any device (their observations go stale: evaluation does not read games past
+        their share)."""
         for g, group in enumerate(self.groups):
             part = slice(g * self.size, (g + 1) * self.size)
-            if watched is None or watched[part].any():
+            if watched is None:
                 group.push(frames[part], fresh[part])
+            elif watched[part].any():
+                group.push(frames[part], fresh[part], watched[part])
 
     def observation(self) -> np.ndarray | torch.Tensor:
         parts = [group.observation() for group in self.groups]
@@ -276,9 +288,10 @@ class AtariPipeline:
         frames = last_frames(raw)
         self.frames.push(frames, fresh, watched)
         first = slice(0, self.group_size)  # the group the views watch
+        mine = None if watched is None else watched[first]
         for view in self.view_frames.values():
-            if watched is None or watched[first].any():
-                view.push(frames[first], fresh[first])
+            if mine is None or mine.any():
+                view.push(frames[first], fresh[first], mine)
         if self.views:
             info["views"] = {name: view.observation() for name, view in self.view_frames.items()}
 

@@ -157,10 +157,11 @@ class TensorFrames:
             x = (x.float() + noise * p.noise_std).round_().clamp_(0, 255).to(torch.uint8)
         return x
 
-    def push(self, frames: np.ndarray, fresh: np.ndarray) -> None:
+    def push(self, frames: np.ndarray, fresh: np.ndarray, watched: np.ndarray | None = None) -> None:
         """Perturb, gray, resize and push ``frames``; environments in ``fresh`` start a game (new jitter,
         a stack repeating the first frame). The stack is a new tensor each step: observations handed
-        out earlier stay as they were."""
+        out earlier stay as they were. ``watched`` is not used: on a device, every environment's frame work
+        is one batched op, and skipping some would cost a gather."""
         self.perturbation.new_episode(fresh)
         gray = to_gray84(self.perturb(frames))[:, None]
         pushed = torch.cat((self.stack[:, 1:], gray), 1)

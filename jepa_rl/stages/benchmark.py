@@ -60,6 +60,11 @@ def ppo_cases(cfg: DictConfig, res: Resolved) -> dict[str, PPOCase]:
     }
 
 
+def print_part(label: str, medians: dict[str, float]) -> None:
+    """One line as each measurement finishes (the table follows at the end)."""
+    print(f"  done: {label}: " + ", ".join(f"{k} {v:.4g}" for k, v in medians.items()), flush=True)
+
+
 def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     """Run the measurements, print a table, write ``benchmark.json`` in the output directory."""
     bc: BenchmarkSchema = OmegaConf.to_object(cfg.benchmark)
@@ -67,8 +72,10 @@ def run(cfg: DictConfig, out: Path, res: Resolved) -> dict[str, Any]:
     cases = ppo_cases(cfg, res)
     encoders = {name: plain(cfg.encoders[name]) for name in bc.pretrain_encoders}
     perturbations = {n: instantiate(suite_config(cfg.perturbations, n)) for n in bc.perturbations}
-    rounds = Rounds(bc.repeats, bc.env_steps, bc.ppo_iterations, bc.pretrain_batch, bc.pretrain_steps)
-    measured = measure(setup, cases, encoders, OmegaConf.to_object(cfg.pretrain), rounds, perturbations)
+    rounds = Rounds(bc.repeats, bc.env_steps, bc.ppo_iterations, bc.pretrain_batch, bc.pretrain_steps, bc.eval_frames)
+    suite = {n: instantiate(suite_config(cfg.perturbations, n)) for n in cfg.eval.suite} if bc.evaluation else None
+    pretrain = OmegaConf.to_object(cfg.pretrain)
+    measured = measure(setup, cases, encoders, pretrain, rounds, perturbations, suite, on_part=print_part)
     result = summary(setup, cases["ppo"].encoder, measured, bc.pretrain_batch)
     print("\n".join(report_lines(result, setup.rollout_batch)))
     (out / "benchmark.json").write_text(json.dumps(result, indent=2))

@@ -55,6 +55,9 @@ KEYS = [
     "acting_step_seconds_runs",
     "acting_step_seconds",
     "perturbation_cost",
+    "evaluation_runs",
+    "evaluation_sps",
+    "evaluation_over_emulator",
     "peak_rss_mb",
 ]
 
@@ -75,6 +78,7 @@ def three_rounds() -> Measurements:
         },
         by_perturbation={"clean": [400.0, 500.0, 450.0], "hard": [100.0, 200.0, 250.0]},
         profile={phase: [0.001, 0.002, 0.003] for phase in PHASES},
+        evaluation={"evaluation": [300.0, 200.0, 400.0], "evaluation_emulator": [800.0, 1000.0, 900.0]},
     )
 
 
@@ -92,8 +96,12 @@ def test_the_summary_holds_the_medians_and_their_ratios_under_the_stages_keys():
     assert result["pretrain_over_fwd_bwd"] == {"vit/jepa": 0.3 / 0.1, "vit/ae": 0.2 / 0.1}
     assert result["perturbation_cost"] == {"clean": 500 / 450, "hard": 500 / 200}
     assert result["acting_step_seconds"] == dict.fromkeys(PHASES, 0.002)
+    assert result["evaluation_sps"] == {"evaluation": 300.0}
+    assert result["evaluation_over_emulator"] == {"evaluation": 300.0 / 900.0}
     assert (result["device"], result["ppo_precision"], result["pipeline"]) == ("cpu", "float32", "opencv")
-    assert any("(g) where an acting step of (c) goes" in line for line in report_lines(result, 16))
+    lines = report_lines(result, 16)
+    assert any("(g) where an acting step of (c) goes" in line for line in lines)
+    assert any("(h) evaluation" in line and "= 0.33" in line for line in lines)
 
 
 def test_the_summary_names_the_torch_pipeline_and_bf16():

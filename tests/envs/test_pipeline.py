@@ -248,20 +248,23 @@ def test_a_shift_of_the_game_cannot_play_side_by_side():
         make_eval_env(env, 1, clean, 7, 0.25, 1, side_by_side=[mode])
 
 
-def test_a_group_with_no_watched_environment_skips_its_frame_work():
-    """Evaluation stops reading a perturbation's games once they are all played: their frames are no longer
-    perturbed and stacked (they would change every step under noise), while the groups still watched go on."""
+@pytest.mark.parametrize("suite", [["noise", "noise"], ["hard", "gaussian_noise_3"]])
+def test_an_environment_not_watched_skips_its_frame_work_and_the_others_go_on_as_before(suite):
+    """Evaluation stops reading a game past its share: its frames are no longer perturbed and stacked (they
+    would change every step under noise), while the environments still watched, in its group and in the
+    others, see exactly what they would have seen with every environment watched."""
     env, cfg = env_settings([])
-    noise = instantiate(cfg.perturbations.noise)
-    together = make_eval_env(env, 1, noise.copy(), 7, 0.25, 1, side_by_side=[noise.copy()])
-    alone = make_eval_env(env, 1, noise.copy(), 7, 0.25, 1)
+    first, second = (instantiate(suite_config(cfg.perturbations, name)) for name in suite)
+    together = make_eval_env(env, 2, first.copy(), 7, 0.25, 1, side_by_side=[second.copy()])
+    alone = make_eval_env(env, 2, first.copy(), 7, 0.25, 1, side_by_side=[second.copy()])
+    watched = np.array([True, False, False, False])  # environment 0 alone; group 1 entirely unwatched
     try:
         stale, _ = together.reset()
         alone.reset()
         for _ in range(3):
-            obs = together.step(np.zeros(2, dtype=np.int64), watched=np.array([True, False]))[0]
-            assert np.array_equal(obs[0], alone.step(np.zeros(1, dtype=np.int64))[0][0])
-            assert np.array_equal(obs[1], stale[1])
+            obs = together.step(np.zeros(4, dtype=np.int64), watched=watched)[0]
+            assert np.array_equal(obs[0], alone.step(np.zeros(4, dtype=np.int64))[0][0])
+            assert np.array_equal(obs[1:], stale[1:])
         assert not np.array_equal(obs[0], stale[0])
     finally:
         together.close(), alone.close()

@@ -1,6 +1,7 @@
 """The benchmark stage end to end through launch.py, at a size that only proves it measures what it says."""
 
 import json
+import statistics
 
 import pytest
 from helpers import launch
@@ -21,6 +22,8 @@ TINY_BENCHMARK = [
     "benchmark.pretrain_steps=1",
     "benchmark.pretrain_encoders=[jepa,jepa_cnn]",
     "benchmark.perturbations=[clean,hard,motion_blur_3]",
+    "benchmark.eval_frames=40",  # 10 agent steps a game
+    "eval.suite=[clean,noise]",
 ]
 
 
@@ -53,6 +56,15 @@ def test_benchmark_measures_every_stage_and_splits_each_ppo_iteration(tmp_path):
     assert "(g) where an acting step of (c) goes" in result.stdout
     assert set(bench["acting_step_seconds"]) == {"emulate", "frames", "to_device", "act", "to_host"}
     assert all(len(runs) == 2 for runs in bench["acting_step_seconds_runs"].values())
+    # Each part is printed as it finishes, before the table.
+    done = [line for line in result.stdout.splitlines() if line.startswith("  done: ")]
+    assert len(done) >= 8 and result.stdout.index(done[-1]) < result.stdout.index("benchmark on cpu")
+    assert set(bench["evaluation_sps"]) == {"evaluation", "evaluation_frozen_vit"}
+    runs = bench["evaluation_runs"]
+    for key, sps in bench["evaluation_sps"].items():  # (h) against the emulator with as many envs, each a median
+        assert len(runs[key]) == 2 and sps == pytest.approx(statistics.median(runs[key]))
+        emulator = statistics.median(runs[f"{key}_emulator"])
+        assert bench["evaluation_over_emulator"][key] == pytest.approx(sps / emulator)
     assert "frames by opencv" in result.stdout and bench["pipeline"] == "opencv"  # pipeline=auto on a CPU
     for key, minutes in bench["minutes_per_10m_steps"].items():
         assert minutes == pytest.approx(1e7 / bench["median_sps"][key] / 60)
