@@ -167,6 +167,8 @@ class SideBySide:
 
     def observation(self) -> np.ndarray | torch.Tensor:
         parts = [group.observation() for group in self.groups]
+        if len(parts) == 1:  # a pipeline of one perturbation (training's): no copy more
+            return parts[0]
         return torch.cat(parts) if isinstance(parts[0], torch.Tensor) else np.concatenate(parts)
 
 
