@@ -14,7 +14,7 @@
   (g) where an acting step of (c) goes (``step_profile``): emulation, frame work, copies, forward;
   (h) evaluation: the suite's games side by side with every game live (an agent that never acts, so that
       every game runs to a lowered frame cap), for (c)'s encoder and the frozen ViT, each against the
-      emulator alone with as many environments, measured just before it;
+      emulator alone with as many environments, measured once before it;
 and ``summary`` adds the ratios and the process's peak resident memory. Each measurement runs its rounds
 in turn and reports its medians as it finishes (``on_part``).
 """
@@ -73,7 +73,7 @@ class Rounds:
     ppo_iterations: int  # PPO updates timed per measurement (after one warm-up)
     pretrain_batch: int  # frames per timed pretraining step
     pretrain_steps: int  # pretraining steps timed per measurement (after two warm-up)
-    eval_frames: int = 400  # (h): the frame cap of each game (every game is live until it)
+    eval_frames: int = 320  # (h): the frame cap of each game (every game is live until it)
 
 
 @dataclass(frozen=True)
@@ -304,12 +304,12 @@ def measure(
 
 
 def measure_evaluation(setup: Setup, case: PPOCase, suite: dict, rounds: Rounds, key: str, m: Measurements) -> None:
-    """(h)'s rounds for ``case`` under ``key``: the emulator alone with the evaluation's environments
-    (``<key>_emulator``), then the evaluation."""
+    """(h) for ``case`` under ``key``: the emulator alone with the evaluation's environments, once
+    (``<key>_emulator``: building and seeding that many emulators costs more than stepping them), then
+    ``rounds.repeats`` evaluations."""
     together = replace(setup, ppo=replace(setup.ppo, num_envs=setup.ppo.num_envs * len(suite)))
-    for _ in range(rounds.repeats):
-        m.evaluation.setdefault(f"{key}_emulator", []).append(emulator_sps(together, rounds.env_steps, False))
-        m.evaluation.setdefault(key, []).append(evaluation_sps(setup, case, suite, rounds.eval_frames))
+    m.evaluation[f"{key}_emulator"] = [emulator_sps(together, rounds.env_steps, False)]
+    m.evaluation[key] = [evaluation_sps(setup, case, suite, rounds.eval_frames) for _ in range(rounds.repeats)]
 
 
 def measure_pretraining(

@@ -128,11 +128,11 @@ class BenchmarkSchema:
 
     repeats: int = 3  # rounds of every measurement
     env_steps: int = 4000  # agent steps per emulator measurement
-    ppo_iterations: int = 4  # PPO updates timed per measurement (after one warm-up)
+    ppo_iterations: int = 3  # PPO updates timed per measurement (after one warm-up)
     pretrain_batch: int = 256  # frames per timed pretraining step
     pretrain_steps: int = 5  # pretraining steps timed per measurement (after two warm-up)
     evaluation: bool = True  # (h): evaluation of eval.suite side by side, every game live
-    eval_frames: int = 400  # (h): each game's frame cap (100 agent steps)
+    eval_frames: int = 320  # (h): each game's frame cap (80 agent steps)
     # (e), opt-in: nets (names under `encoders`) whose JEPA and autoencoder steps are timed against a
     # forward+backward, e.g. [jepa,jepa_cnn,jepa_p6]
     pretrain_encoders: list[str] = field(default_factory=list)
