@@ -191,10 +191,14 @@ def robustness_section(robust: dict[str, Any]) -> list[str]:
         parts += [
             "### Measures a policy that ignores the frame wins",
             "",
-            "Policy TV on identical states (0 = unchanged), then the share of states whose greedy action is "
-            "unchanged: a policy that does not look scores a perfect 0 and 1. Read them with the measures above.",
+            "A policy that does not look scores a perfect 0 on the first and 1 on the second: read them with the "
+            "measures above.",
+            "",
+            "**Policy TV on identical states** (0 = unchanged; mean over seeds, 95% CI)",
             "",
             measure_table(robust["tv"], seen, {}),
+            "",
+            "**Greedy agreement on identical states** (the share of states whose most likely action is unchanged)",
             "",
             measure_table(robust["greedy_agreement"], seen, {}),
         ]

@@ -100,6 +100,8 @@ def test_the_headline_uses_only_measures_a_blind_policy_cannot_win(tmp_path):
     assert "jepa (1 seed(s) left out: the policy hardly reads its frames)" in headline
     assert "Policy TV on identical states" not in headline  # the TV a blind policy wins comes after, labelled
     assert "### Measures a policy that ignores the frame wins" in report
+    ignored = report.split("### Measures a policy that ignores the frame wins", 1)[1]
+    assert ignored.index("**Policy TV on identical states**") < ignored.index("**Greedy agreement on identical")
     assert report.index("### Measures a policy that ignores the frame wins") < report.index("study's robustness ratio")
     assert "P(retention of cnn > jepa): not estimated, one of them has retention for a single seed only" in report
     assert "0 = random play 2.00, measured" in report  # normalised by the random play the cells measured
