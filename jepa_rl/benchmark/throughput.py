@@ -21,7 +21,6 @@ in turn and reports its medians as it finishes (``on_part``).
 
 from __future__ import annotations
 
-import logging
 import resource
 import statistics
 import time
@@ -45,8 +44,6 @@ from jepa_rl.pretrain.settings import PretrainSettings
 from jepa_rl.rl.ppo import PPO, PPOSettings
 from jepa_rl.runtime.malloc import retain_freed_memory
 from jepa_rl.runtime.tracking import Tracker
-
-log = logging.getLogger(__name__)
 
 PRETRAIN_KINDS = ("jepa", "ae", "fwd_bwd")  # (e): the two objectives' steps, and the net's plain step
 EVAL_KEYS = {"ppo": "evaluation", "ppo_frozen_vit": "evaluation_frozen_vit"}  # (h) of each PPO case's encoder
